@@ -1,0 +1,161 @@
+"""JSON API under /api/v1 (OpenAPI at /schema). Thin: parse, call a service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from server import audit, queries
+from server.audit import now_ms
+from server.auth import Camera, User, issue_token, requires_camera, requires_role, verify_password
+from server.db import Database
+from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
+from server.notify import Notifier, alert_view
+from server.push import VapidKeys
+from server.schemas import (
+    Alert, AlertUpdate, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
+)
+from server.ingest import from_ms
+from server.settings import Settings
+
+
+def decode_read(raw: bytes | str) -> ReadIn:
+    try:
+        return msgspec.json.decode(raw, type=ReadIn)
+    except msgspec.ValidationError as exc:
+        raise ClientException(f"invalid read: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ClientException(f"invalid read: malformed JSON ({exc})") from None
+
+
+async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
+    form = await request.form()
+    unknown = sorted(set(form.keys()) - {"read", *IMAGE_FIELDS})
+    if unknown:
+        raise ClientException(f"unknown form field(s): {', '.join(unknown)}")
+    raw = form.get("read")
+    if raw is None:
+        raise ClientException("missing form field 'read' (the read as JSON)")
+    if isinstance(raw, UploadFile):
+        raw = await raw.read()
+    images = {}
+    for field in IMAGE_FIELDS:
+        upload = form.get(field)
+        if upload is not None:
+            if not isinstance(upload, UploadFile):
+                raise ClientException(f"{field}: expected a JPEG file upload")
+            images[field] = await upload.read()
+    return decode_read(raw), images
+
+
+class ReadsController(Controller):
+    path = "/api/v1/reads"
+    guards = [requires_camera]
+
+    @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)")
+    async def create(self, request: Request, ingest: Ingest, notifier: Notifier) -> Response[ReadAccepted]:
+        content_type, _ = request.content_type
+        if content_type == "multipart/form-data":
+            read, images = await read_multipart(request)
+        elif content_type == "application/json":
+            read, images = decode_read(await request.body()), {}
+        else:
+            raise ClientException("Content-Type must be application/json or multipart/form-data", status_code=415)
+        camera: Camera = request.user
+        try:
+            accepted = await ingest.store(camera, read, images)
+        except UploadTooLarge as exc:
+            raise ClientException(str(exc), status_code=413) from None
+        except InvalidUpload as exc:
+            raise ClientException(str(exc)) from None
+        notifier.enqueue(accepted.alerts)
+        return Response(accepted, status_code=HTTP_200_OK if accepted.duplicate else HTTP_201_CREATED)
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+
+    @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token")
+    async def token(self, data: TokenRequest, db: Database, settings: Settings) -> TokenResponse:
+        user = await queries.user_by_name(db.reader, data.username)
+        ok = verify_password(user["password_hash"] if user else None, data.password)
+        async with db.transaction() as conn:
+            if not ok or user["disabled"]:
+                await audit.record(conn, data.username, "auth.failed", via="api")
+                raise NotAuthorizedException("wrong username or password")
+            now = now_ms()
+            token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now)
+            await audit.record(conn, user["username"], "auth.token")
+        return TokenResponse(token=token, expires_at=from_ms(expires_at), role=user["role"])
+
+
+class PushController(Controller):
+    path = "/api/v1/push"
+
+    @get("/key", summary="The server's VAPID public key (applicationServerKey)")
+    async def key(self, vapid: VapidKeys) -> PushKey:
+        return PushKey(public_key=vapid.public_key)
+
+    @post("/subscriptions", guards=[requires_role("officer")], status_code=HTTP_201_CREATED)
+    async def subscribe(self, request: Request, data: PushSubscriptionIn, db: Database) -> dict[str, int]:
+        user: User = request.user
+        async with db.transaction() as conn:
+            sub_id = await queries.upsert_subscription(
+                conn, user.id, data.endpoint, data.keys.p256dh, data.keys.auth, now_ms()
+            )
+            await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
+        return {"id": sub_id}
+
+    @post("/unsubscribe", guards=[requires_role("officer")], status_code=HTTP_200_OK)
+    async def unsubscribe(self, request: Request, data: PushSubscriptionIn, db: Database) -> dict[str, bool]:
+        user: User = request.user
+        async with db.transaction() as conn:
+            removed = await queries.delete_user_subscription(conn, user.id, data.endpoint)
+        return {"removed": removed}
+
+
+class AlertsController(Controller):
+    path = "/api/v1/alerts"
+    guards = [requires_role("officer")]
+
+    @get("/", summary="Alerts, newest first")
+    async def list(
+        self, db: Database, settings: Settings, status: str | None = None,
+        before: int | None = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> list[Alert]:
+        rows = await queries.list_alerts(db.reader, status=status, before_id=before, limit=limit)
+        return [alert_view(row, settings.base_url) for row in rows]
+
+    @get("/{alert_id:int}")
+    async def show(self, alert_id: int, db: Database, settings: Settings) -> Alert:
+        row = await queries.alert_by_id(db.reader, alert_id)
+        if row is None:
+            raise NotFoundException(f"no alert {alert_id}")
+        return alert_view(row, settings.base_url)
+
+    @patch("/{alert_id:int}", summary="Acknowledge an alert or record its outcome")
+    async def update(self, request: Request, alert_id: int, data: AlertUpdate, db: Database, settings: Settings) -> Alert:
+        user: User = request.user
+        async with db.transaction() as conn:
+            if await queries.alert_by_id(conn, alert_id) is None:
+                raise NotFoundException(f"no alert {alert_id}")
+            changed = await queries.update_alert_status(conn, alert_id, data.status, user.username, data.note, now_ms())
+            if not changed:
+                raise ClientException(f"alert {alert_id} is not new; it cannot be acknowledged again", status_code=409)
+            await audit.record(conn, user.username, f"alert.{data.status}", alert=alert_id, note=data.note)
+        return alert_view(await queries.alert_by_id(db.reader, alert_id), settings.base_url)
+
+
+@get("/healthz", summary="Liveness", include_in_schema=False)
+async def healthz(db: Database) -> dict[str, str]:
+    await queries.one(db.reader, "SELECT 1")
+    return {"status": "ok"}
+
+
+API_HANDLERS = [ReadsController, AuthController, PushController, AlertsController, healthz]

@@ -1,0 +1,85 @@
+"""create_app(settings): the one place that wires storage, services and HTTP handlers together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from server import retention
+from server.api import API_HANDLERS
+from server.audit import now_ms
+from server.auth import SESSION_COOKIE, resolve_principal
+from server.db import Database
+from server.ingest import Ingest
+from server.notify import Notifier
+from server.push import PushSender, VapidKeys
+from server.settings import Settings
+
+SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
+
+
+def principal_middleware(app: ASGIApp) -> ASGIApp:
+    """Puts the caller (User, Camera or None) in scope["user"]; guards decide what it may do."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+            session = _cookie(headers.get(b"cookie", b"").decode("latin-1"), SESSION_COOKIE)
+            db: Database = scope["app"].state.db
+            scope["user"] = await resolve_principal(db.reader, bearer, session, now_ms())
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _provider(name: str) -> Provide:
+    async def provide(state: State):
+        return state[name]
+
+    return Provide(provide)
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database(settings.db_path).open()
+        vapid = VapidKeys.load_or_create(settings.data_dir)
+        sender = PushSender(vapid, settings.vapid_subject, ttl=settings.push_ttl_s, timeout=settings.push_timeout_s)
+        notifier = Notifier(db, sender, settings.base_url, ttl_s=settings.push_ttl_s)
+        app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings))
+        background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings))]
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await sender.aclose()
+            await db.close()
+
+    return Litestar(
+        route_handlers=API_HANDLERS,
+        lifespan=[lifespan],
+        dependencies={name: _provider(name) for name in SERVICES},
+        middleware=[principal_middleware],
+        request_max_body_size=settings.max_request_bytes,
+        openapi_config=OpenAPIConfig(title="Platewatch", version="0.1.0", path="/schema"),
+    )

@@ -1,0 +1,19 @@
+"""The append-only audit log: who did what, when. The table's triggers refuse edits."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from server import queries
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def record(conn, actor: str, action: str, **detail: Any) -> None:
+    """Append one line inside the caller's transaction, so the audit and the act commit together."""
+    await queries.insert_audit(conn, now_ms(), actor, action, msgspec.json.encode(detail).decode())

@@ -1,0 +1,107 @@
+"""Passwords, tokens, principals and role guards.
+
+Secrets (session cookies, API and camera tokens) are random and only their SHA-256 is stored,
+so a stolen database does not hand out working tokens. Passwords use argon2id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from server import queries
+from server.migrations import ROLES
+
+_hasher = PasswordHasher()
+# A hash of a random password, checked when the user is unknown so timing doesn't reveal names.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
+SESSION_COOKIE = "pw_session"
+CAMERA_TOKEN_PREFIX = "pwc_"
+USER_TOKEN_PREFIX = "pwu_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def new_token(prefix: str) -> tuple[str, str]:
+    """A fresh secret and the hash to store. The prefix tells cameras' and users' tokens apart."""
+    token = prefix + secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    role: str
+
+    def has_role(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    id: int
+    name: str
+
+
+def requires_role(role: str):
+    """Guard: a signed-in user of at least this role (officer < supervisor < admin)."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, User):
+            raise NotAuthorizedException("sign in first")
+        if not user.has_role(role):
+            raise PermissionDeniedException(f"needs the {role} role")
+
+    return guard
+
+
+def requires_camera(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if not isinstance(connection.scope.get("user"), Camera):
+        raise NotAuthorizedException("a valid camera token is required")
+
+
+async def resolve_principal(reader, bearer: str | None, session: str | None, now: int) -> User | Camera | None:
+    """Who is calling: a camera or user bearer token, or a browser session cookie."""
+    if bearer and bearer.startswith(CAMERA_TOKEN_PREFIX):
+        row = await queries.camera_by_token_hash(reader, token_hash(bearer))
+        return Camera(row["id"], row["name"]) if row else None
+    secret = bearer or session
+    if not secret:
+        return None
+    row = await queries.user_by_token_hash(reader, token_hash(secret), now)
+    if row is None or (bearer is None) != (row["kind"] == "session"):
+        return None  # a session cookie is not an API token, nor the reverse
+    return User(row["id"], row["username"], row["role"])
+
+
+async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> tuple[str, int]:
+    token, hashed = new_token(USER_TOKEN_PREFIX)
+    expires_at = now + int(ttl_s * 1000)
+    await queries.insert_session(conn, hashed, user_id, kind, now, expires_at)
+    return token, expires_at

@@ -1,0 +1,159 @@
+"""The `platewatch` command. Every subcommand takes --data DIR (default ./data or $PLATEWATCH_DATA)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+
+from server import audit, queries
+from server.audit import now_ms
+from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
+from server.db import Database
+from server.hotlists import InvalidHotlist, import_list, parse_csv
+from server.migrations import LIST_KINDS, ROLES
+from server.settings import Settings, default_data_dir, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", type=Path, default=None, help="data dir (DB, images, keys); default ./data")
+    parser = argparse.ArgumentParser(prog="platewatch", description="Self-hosted licence plate reader")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="run the web server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    user_add = user.add_parser("add", parents=[common], help="add a user (password prompted or from stdin)")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=ROLES, required=True)
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    camera = commands.add_parser("camera", help="manage cameras").add_subparsers(dest="action", required=True)
+    camera_add = camera.add_parser("add", parents=[common], help="add a camera; prints its token once")
+    camera_add.add_argument("name")
+    camera_add.add_argument("--location", default="")
+
+    hotlist = commands.add_parser("hotlist", help="manage hot lists").add_subparsers(dest="action", required=True)
+    hl_import = hotlist.add_parser("import", parents=[common], help="replace a hot list from a CSV file")
+    hl_import.add_argument("file", type=Path)
+    hl_import.add_argument("--list", dest="list_name", required=True)
+    hl_import.add_argument("--kind", choices=LIST_KINDS, default=None)
+    hl_import.add_argument("--source", default=None, help="where the list comes from, e.g. 'State NCIC extract'")
+    hl_import.add_argument("--skip-bad", action="store_true", help="import the good lines even if some are bad")
+
+    worker = commands.add_parser("worker", parents=[common], help="read plates from cameras")
+    worker.add_argument("--config", type=Path, default=None)
+    evaluate = commands.add_parser("eval", parents=[common], help="measure recognition on a labelled folder")
+    evaluate.add_argument("dir", type=Path)
+    evaluate.add_argument("--json", action="store_true")
+    demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    return parser
+
+
+def settings_for(args: argparse.Namespace, **overrides) -> Settings:
+    return load_settings(args.data if args.data is not None else default_data_dir(), **overrides)
+
+
+async def add_user(settings: Settings, name: str, role: str, password: str) -> None:
+    async with Database(settings.db_path) as db, db.transaction() as conn:
+        if await queries.user_by_name(conn, name):
+            raise SystemExit(f"error: user '{name}' already exists")
+        await queries.insert_user(conn, name, hash_password(password), role, now_ms())
+        await audit.record(conn, "cli", "user.add", user=name, role=role)
+
+
+async def add_camera(settings: Settings, name: str, location: str) -> str:
+    token, hashed = new_token(CAMERA_TOKEN_PREFIX)
+    async with Database(settings.db_path) as db, db.transaction() as conn:
+        if await queries.one(conn, "SELECT 1 FROM cameras WHERE name = ?", (name,)):
+            raise SystemExit(f"error: camera '{name}' already exists")
+        await queries.insert_camera(conn, name, location, hashed, now_ms())
+        await audit.record(conn, "cli", "camera.add", camera=name)
+    return token
+
+
+async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {args.file}: {exc.strerror}") from None
+    parsed = parse_csv(data, added_by=f"import:{args.file.name}")
+    for error in parsed.errors:
+        print(f"{args.file}: {error}", file=sys.stderr)
+    async with Database(settings.db_path) as db:
+        try:
+            result = await import_list(
+                db, args.list_name, parsed, actor="cli", kind=args.kind, source=args.source,
+                skip_bad=args.skip_bad, retention_days=settings.retention_days,
+            )
+        except InvalidHotlist as exc:
+            print(f"error: {len(exc.errors)} bad line(s); nothing imported (use --skip-bad to import the rest)",
+                  file=sys.stderr)
+            return 1
+    print(f"hot list '{args.list_name}': {result.total} entries ({result.added} added, {result.removed} removed, "
+          f"{result.skipped} bad lines skipped); {len(result.retro_alerts)} retro alert(s)")
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise SystemExit("error: passwords differ")
+    if len(password) < 8:
+        raise SystemExit("error: a password needs at least 8 characters")
+    return password
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = (args.command, getattr(args, "action", None))
+    if args.command == "serve":
+        serve(settings_for(args, host=args.host, port=args.port))
+    elif command == ("user", "add"):
+        asyncio.run(add_user(settings_for(args), args.name, args.role, read_password(args.password_stdin)))
+        print(f"user '{args.name}' added as {args.role}")
+    elif command == ("camera", "add"):
+        token = asyncio.run(add_camera(settings_for(args), args.name, args.location))
+        print(f"camera '{args.name}' added; its token is shown only now:")
+        print(token)
+    elif command == ("hotlist", "import"):
+        return asyncio.run(import_hotlist(settings_for(args), args))
+    elif args.command == "demo":
+        from server.demo import run_demo
+
+        return run_demo(settings_for(args, port=args.port), duration=args.duration)
+    elif args.command in ("worker", "eval"):
+        return _run_worker_command(args)
+    return 0
+
+
+def _run_worker_command(args: argparse.Namespace) -> int:
+    if args.command == "eval":
+        from worker.eval import main as eval_main
+
+        return eval_main([str(args.dir), *(["--json"] if args.json else [])])
+    from worker.__main__ import main as worker_main
+
+    return worker_main([*(["--config", str(args.config)] if args.config else [])])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

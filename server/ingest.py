@@ -1,0 +1,131 @@
+"""A read arrives: validate, store once, match against active hot-list entries, raise alerts.
+
+The whole write is one transaction; pushes go out afterwards through the Notifier so the
+camera's request never waits on a phone.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from PIL import Image, UnidentifiedImageError
+
+from server import queries
+from server.audit import now_ms
+from server.auth import Camera
+from server.db import Database
+from server.matching import Match, best_match, fold, normalize, read_texts
+from server.schemas import ReadAccepted, ReadIn
+from server.settings import Settings
+
+IMAGE_FIELDS = ("plate_image", "vehicle_image")
+
+
+class InvalidUpload(ValueError):
+    """Bad input from a camera; the message names the field and what is wrong."""
+
+
+class UploadTooLarge(InvalidUpload):
+    pass
+
+
+def check_jpeg(field: str, data: bytes, limit: int) -> None:
+    """Refuse anything that is not a complete, decodable JPEG within the size limit."""
+    if len(data) > limit:
+        raise UploadTooLarge(f"{field}: {len(data)} bytes is over the {limit}-byte limit")
+    if not data.startswith(b"\xff\xd8\xff"):
+        raise InvalidUpload(f"{field}: not a JPEG image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # decodes fully: truncated or corrupt data raises here
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InvalidUpload(f"{field}: corrupt JPEG ({exc})") from exc
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def image_path(read: ReadIn, field: str) -> str:
+    """Relative to the data dir; one folder per capture day keeps folders small."""
+    day = read.captured_at.astimezone(UTC).strftime("%Y-%m-%d")
+    return f"images/{day}/{read.id}-{field.removesuffix('_image')}.jpg"
+
+
+@dataclass(slots=True)
+class Ingest:
+    db: Database
+    settings: Settings
+
+    async def store(self, camera: Camera, read: ReadIn, images: dict[str, bytes]) -> ReadAccepted:
+        plate_norm = normalize(read.plate)
+        if not plate_norm:
+            raise InvalidUpload("plate: no letters or digits")
+        for field, data in images.items():
+            check_jpeg(field, data, self.settings.max_image_bytes)
+        now, captured = now_ms(), to_ms(read.captured_at)
+        paths = {field: image_path(read, field) for field in images}
+        row = {
+            "uuid": str(read.id), "camera_id": camera.id, "captured_at": captured, "received_at": now,
+            "plate": read.plate, "plate_norm": plate_norm, "plate_folded": fold(plate_norm),
+            "confidence": read.confidence,
+            "candidates": msgspec.json.encode(read.candidates).decode(),
+            "color": read.color, "box": msgspec.json.encode(read.box).decode() if read.box else None,
+            "plate_image": paths.get("plate_image"), "vehicle_image": paths.get("vehicle_image"),
+        }
+        async with self.db.transaction() as conn:
+            read_id = await queries.insert_read(conn, row)
+            if read_id is None:
+                existing = await queries.read_id_by_uuid(conn, str(read.id))
+                return ReadAccepted(id=existing, uuid=read.id, duplicate=True, alerts=[])
+            self._write_images(images, paths)
+            texts = read_texts(read.plate, [c.plate for c in read.candidates])
+            alert_ids = await self._raise_alerts(conn, read_id, camera.id, captured, texts, now)
+            await queries.touch_camera(conn, camera.id, now, read=True)
+        return ReadAccepted(id=read_id, uuid=read.id, duplicate=False, alerts=alert_ids)
+
+    def _write_images(self, images: dict[str, bytes], paths: dict[str, str]) -> None:
+        for field, data in images.items():
+            target = self.settings.data_dir / paths[field]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+    async def _raise_alerts(self, conn, read_id, camera_id, captured, texts, now) -> list[int]:
+        cooldown = int(self.settings.alert_cooldown_s * 1000)
+        entries = await queries.active_entries_by_folded(conn, {fold(t) for t in texts}, now)
+        alert_ids = []
+        for entry, match in matched_entries(entries, texts):
+            if await queries.recent_alert_exists(
+                conn, match.entry_plate_norm, camera_id, entry["hotlist_id"], captured - cooldown, captured + cooldown
+            ):
+                continue  # same car, same camera, moments ago: one alert is enough
+            alert_ids.append(await queries.insert_alert(conn, alert_row(entry, match, read_id, camera_id, captured, now)))
+        return alert_ids
+
+
+def matched_entries(entries, texts: list[str]) -> list[tuple[queries.Row, Match]]:
+    found = []
+    for entry in entries:
+        match = best_match(texts, entry["plate_norm"])
+        if match is not None:
+            found.append((entry, match))
+    return found
+
+
+def alert_row(entry, match: Match, read_id: int, camera_id: int, seen_at: int, now: int, retro: bool = False) -> dict:
+    return {
+        "read_id": read_id, "camera_id": camera_id, "entry_id": entry["id"], "hotlist_id": entry["hotlist_id"],
+        "hotlist_name": entry["hotlist_name"], "hotlist_kind": entry["kind"],
+        "entry_plate": entry["plate"], "entry_plate_norm": entry["plate_norm"],
+        "entry_state": entry["state"], "entry_reason": entry["reason"],
+        "rule": match.rule, "compared": match.compared, "detail": match.detail,
+        "retro": int(retro), "created_at": now, "seen_at": seen_at,
+    }

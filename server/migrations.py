@@ -1,0 +1,138 @@
+"""Schema, as numbered sqlite-utils migrations. Never edit an applied one: add the next.
+
+Times are Unix epoch milliseconds (UTC) in INTEGER columns: compact, fast to index and compare,
+and free of time-zone ambiguity. Plates are stored as read (`plate`), normalised to A–Z0–9
+(`plate_norm`) and folded over OCR confusion classes (`plate_folded`, see matching.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("platewatch")
+
+LIST_KINDS = ("stolen_vehicle", "stolen_plate", "wanted_person", "amber", "silver", "missing_person", "custom")
+ROLES = ("officer", "supervisor", "admin")
+ALERT_STATUSES = ("new", "acknowledged", "confirmed", "not_match", "invalid")
+
+
+def _check(column: str, values: tuple[str, ...]) -> str:
+    return f"CHECK ({column} IN ({', '.join(repr(v) for v in values)}))"
+
+
+@migrations()
+def m001_core(db: sqlite_utils.Database) -> None:
+    db.executescript(f"""
+    CREATE TABLE cameras (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, location TEXT NOT NULL DEFAULT '',
+        token_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,
+        last_seen_at INTEGER, last_read_at INTEGER, disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE reads (
+        id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE,
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        captured_at INTEGER NOT NULL, received_at INTEGER NOT NULL,
+        plate TEXT NOT NULL, plate_norm TEXT NOT NULL, plate_folded TEXT NOT NULL,
+        confidence REAL NOT NULL, candidates TEXT NOT NULL DEFAULT '[]',
+        color TEXT, box TEXT, plate_image TEXT, vehicle_image TEXT
+    );
+    CREATE INDEX reads_plate_time ON reads(plate_norm, captured_at);
+    CREATE INDEX reads_folded_time ON reads(plate_folded, captured_at);
+    CREATE INDEX reads_time ON reads(captured_at);
+    CREATE INDEX reads_camera_time ON reads(camera_id, captured_at);
+
+    CREATE TABLE hotlists (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL DEFAULT 'custom' {_check('kind', LIST_KINDS)},
+        source TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, refreshed_at INTEGER
+    );
+    CREATE TABLE hotlist_entries (
+        id INTEGER PRIMARY KEY,
+        hotlist_id INTEGER NOT NULL REFERENCES hotlists(id) ON DELETE CASCADE,
+        plate TEXT NOT NULL, plate_norm TEXT NOT NULL, plate_folded TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',
+        expires_at INTEGER, added_by TEXT NOT NULL, added_at INTEGER NOT NULL
+    );
+    CREATE INDEX entries_folded ON hotlist_entries(plate_folded);
+    CREATE INDEX entries_list ON hotlist_entries(hotlist_id);
+
+    -- An alert snapshots the entry it matched: a daily list refresh replaces entries.
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        read_id INTEGER NOT NULL REFERENCES reads(id) ON DELETE CASCADE,
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        entry_id INTEGER REFERENCES hotlist_entries(id) ON DELETE SET NULL,
+        hotlist_id INTEGER REFERENCES hotlists(id) ON DELETE SET NULL,
+        hotlist_name TEXT NOT NULL, hotlist_kind TEXT NOT NULL,
+        entry_plate TEXT NOT NULL, entry_plate_norm TEXT NOT NULL,
+        entry_state TEXT NOT NULL DEFAULT '', entry_reason TEXT NOT NULL DEFAULT '',
+        rule TEXT NOT NULL, compared TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
+        retro INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'new' {_check('status', ALERT_STATUSES)},
+        created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL, notified_at INTEGER,
+        acknowledged_at INTEGER, acknowledged_by TEXT, resolved_at INTEGER, resolved_by TEXT,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX alerts_cooldown ON alerts(entry_plate_norm, camera_id, seen_at);
+    CREATE INDEX alerts_created ON alerts(created_at);
+    CREATE INDEX alerts_read ON alerts(read_id);
+    CREATE INDEX alerts_unnotified ON alerts(notified_at) WHERE notified_at IS NULL;
+
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+        role TEXT NOT NULL {_check('role', ROLES)},
+        disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
+    );
+    -- Browser sessions and API bearer tokens; only a SHA-256 of the secret is kept.
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL {_check('kind', ('session', 'api'))},
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+
+    CREATE TABLE push_subscriptions (
+        id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        endpoint TEXT NOT NULL UNIQUE, p256dh TEXT NOT NULL, auth TEXT NOT NULL,
+        created_at INTEGER NOT NULL, last_ok_at INTEGER
+    );
+    CREATE TABLE push_deliveries (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        endpoint TEXT NOT NULL, status INTEGER, error TEXT, ms REAL NOT NULL, sent_at INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_alert ON push_deliveries(alert_id);
+
+    -- Append-only: triggers refuse any change to a written line.
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE INDEX audit_action_time ON audit_log(action, at);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    """)
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """A synchronous connection with the pragmas every connection needs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=10000")
+    return db
+
+
+def migrate(path: Path) -> None:
+    db = connect(path)
+    try:
+        migrations.apply(db)
+    finally:
+        db.close()

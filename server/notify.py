@@ -1,0 +1,116 @@
+"""Fan-out of new alerts: web push to every active subscription, and in-process listeners
+(the live feed). Exactly one sender claims each alert, so a push is never sent twice.
+
+Ingest hands alert ids over directly for speed; a slow poll also picks up alerts written by
+other processes (the CLI's hot-list import raises retro alerts) or left behind by a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import msgspec
+
+from server import queries
+from server.audit import now_ms
+from server.db import Database
+from server.ingest import from_ms
+from server.push import PushSender, Subscription
+from server.schemas import Alert
+
+log = logging.getLogger("platewatch.notify")
+
+
+def alert_view(row: queries.Row, base_url: str) -> Alert:
+    return Alert(
+        id=row["id"], plate=row["entry_plate"], read_plate=row["read_plate"], hotlist=row["hotlist_name"],
+        kind=row["hotlist_kind"], reason=row["entry_reason"], state=row["entry_state"], rule=row["rule"],
+        detail=row["detail"], camera=row["camera_name"], seen_at=from_ms(row["seen_at"]), status=row["status"],
+        retro=bool(row["retro"]), url=f"{base_url}/alerts/{row['id']}",
+    )
+
+
+class Notifier:
+    def __init__(self, db: Database, sender: PushSender, base_url: str, *, ttl_s: int, poll_s: float = 2.0) -> None:
+        self.db, self.sender, self.base_url = db, sender, base_url
+        self.ttl_ms, self.poll_s = ttl_s * 1000, poll_s
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._listeners: set[asyncio.Queue[Alert]] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    def enqueue(self, alert_ids: Iterable[int]) -> None:
+        for alert_id in alert_ids:
+            self._queue.put_nowait(alert_id)
+
+    def listen(self, maxsize: int = 100) -> asyncio.Queue[Alert]:
+        """A queue that receives every new alert; call `unlisten` when done."""
+        queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize)
+        self._listeners.add(queue)
+        return queue
+
+    def unlisten(self, queue: asyncio.Queue[Alert]) -> None:
+        self._listeners.discard(queue)
+
+    async def run(self) -> None:
+        poller = asyncio.create_task(self._poll())
+        try:
+            while True:
+                alert_id = await self._queue.get()
+                task = asyncio.create_task(self.deliver(alert_id))
+                self._tasks.add(task)  # keep a reference until done
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            poller.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                self.enqueue(await queries.unnotified_alert_ids(self.db.reader))
+            except Exception:  # a transient database error must not end the loop
+                log.exception("polling for unnotified alerts failed")
+
+    async def deliver(self, alert_id: int) -> None:
+        now = now_ms()
+        async with self.db.transaction() as conn:
+            if not await queries.claim_alert_notification(conn, alert_id, now):
+                return
+        row = await queries.alert_by_id(self.db.reader, alert_id)
+        if row is None:
+            return
+        alert = alert_view(row, self.base_url)
+        self._publish(alert)
+        if now - row["created_at"] > self.ttl_ms:
+            return  # raised long ago (e.g. before a crash): the live feed shows it, phones don't buzz
+        try:
+            await self._push(alert)
+        except Exception:
+            log.exception("push for alert %s failed", alert_id)
+
+    def _publish(self, alert: Alert) -> None:
+        for queue in self._listeners:
+            if not queue.full():  # a stalled listener misses alerts rather than blocking others
+                queue.put_nowait(alert)
+
+    async def _push(self, alert: Alert) -> None:
+        rows = await queries.active_subscriptions(self.db.reader)
+        if not rows:
+            return
+        subs = [Subscription(endpoint=r["endpoint"], p256dh=r["p256dh"], auth=r["auth"], id=r["id"]) for r in rows]
+        deliveries = await self.sender.send(subs, msgspec.json.encode(alert))
+        now = now_ms()
+        async with self.db.transaction() as conn:
+            await queries.record_deliveries(
+                conn, [(alert.id, d.subscription.endpoint, d.status, d.error, d.ms, now) for d in deliveries]
+            )
+            ok = [d.subscription.id for d in deliveries if d.status is not None and 200 <= d.status < 300]
+            gone = [d.subscription.id for d in deliveries if d.gone]
+            if ok:
+                await queries.mark_subscriptions_ok(conn, ok, now)
+            if gone:
+                await queries.delete_subscriptions(conn, gone)
+                log.info("dropped %d push subscriptions the push service says are gone", len(gone))

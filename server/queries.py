@@ -1,0 +1,321 @@
+"""All SQL lives here: small async functions that take a connection. No business rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+Row = aiosqlite.Row
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+async def one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def all_rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async with conn.execute(sql, params) as cur:
+        return list(await cur.fetchall())
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+async def insert_camera(conn, name: str, location: str, token_hash: str, now: int) -> int:
+    cur = await conn.execute(
+        "INSERT INTO cameras (name, location, token_hash, created_at) VALUES (?, ?, ?, ?)",
+        (name, location, token_hash, now),
+    )
+    return cur.lastrowid
+
+
+async def camera_by_token_hash(conn, token_hash: str) -> Row | None:
+    return await one(conn, "SELECT id, name FROM cameras WHERE token_hash = ? AND NOT disabled", (token_hash,))
+
+
+async def touch_camera(conn, camera_id: int, now: int, *, read: bool) -> None:
+    sql = "UPDATE cameras SET last_seen_at = ?" + (", last_read_at = ?" if read else "") + " WHERE id = ?"
+    await conn.execute(sql, (now, now, camera_id) if read else (now, camera_id))
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+async def insert_read(conn, read: dict[str, Any]) -> int | None:
+    """Store a read; None when its uuid is already stored (a resend)."""
+    columns = list(read)
+    sql = (
+        f"INSERT INTO reads ({', '.join(columns)}) VALUES ({_marks(columns)}) "
+        "ON CONFLICT(uuid) DO NOTHING RETURNING id"
+    )
+    row = await one(conn, sql, list(read.values()))
+    return row[0] if row else None
+
+
+async def read_id_by_uuid(conn, uuid: str) -> int | None:
+    row = await one(conn, "SELECT id FROM reads WHERE uuid = ?", (uuid,))
+    return row[0] if row else None
+
+
+async def set_read_images(conn, read_id: int, plate_image: str | None, vehicle_image: str | None) -> None:
+    await conn.execute(
+        "UPDATE reads SET plate_image = ?, vehicle_image = ? WHERE id = ?", (plate_image, vehicle_image, read_id)
+    )
+
+
+async def reads_by_folded(conn, folded: Iterable[str], since: int) -> list[Row]:
+    """Reads in the window whose folded plate is one of these (for retro alerts)."""
+    folded = list(folded)
+    return await all_rows(
+        conn,
+        f"SELECT id, camera_id, plate_norm, plate_folded, captured_at FROM reads "
+        f"WHERE plate_folded IN ({_marks(folded)}) AND captured_at >= ?",
+        [*folded, since],
+    )
+
+
+async def reads_before(conn, cutoff: int, limit: int) -> list[Row]:
+    return await all_rows(
+        conn,
+        "SELECT id, plate_image, vehicle_image FROM reads WHERE captured_at < ? ORDER BY captured_at LIMIT ?",
+        (cutoff, limit),
+    )
+
+
+async def delete_reads(conn, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(f"DELETE FROM reads WHERE id IN ({_marks(ids)})", list(ids))
+
+
+async def oldest_read_time(conn) -> int | None:
+    row = await one(conn, "SELECT min(captured_at) FROM reads")
+    return row[0] if row else None
+
+
+# --- hot lists -------------------------------------------------------------------------------
+
+ENTRY_COLUMNS = "e.id, e.plate, e.plate_norm, e.state, e.reason, h.id AS hotlist_id, h.name AS hotlist_name, h.kind"
+
+
+async def active_entries_by_folded(conn, folded: Iterable[str], now: int) -> list[Row]:
+    folded = list(folded)
+    return await all_rows(
+        conn,
+        f"SELECT {ENTRY_COLUMNS} FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id "
+        f"WHERE e.plate_folded IN ({_marks(folded)}) AND (e.expires_at IS NULL OR e.expires_at > ?)",
+        [*folded, now],
+    )
+
+
+async def hotlist_by_name(conn, name: str) -> Row | None:
+    return await one(conn, "SELECT * FROM hotlists WHERE name = ?", (name,))
+
+
+async def upsert_hotlist(conn, name: str, kind: str | None, source: str | None, now: int) -> int:
+    """Create the list, or update kind/source when given; returns its id."""
+    await conn.execute(
+        "INSERT INTO hotlists (name, kind, source, created_at) VALUES (?, coalesce(?, 'custom'), coalesce(?, ''), ?) "
+        "ON CONFLICT(name) DO UPDATE SET kind = coalesce(?, kind), source = coalesce(?, source)",
+        (name, kind, source, now, kind, source),
+    )
+    row = await hotlist_by_name(conn, name)
+    return row["id"]
+
+
+async def entry_plates(conn, hotlist_id: int) -> set[str]:
+    rows = await all_rows(conn, "SELECT plate_norm FROM hotlist_entries WHERE hotlist_id = ?", (hotlist_id,))
+    return {r[0] for r in rows}
+
+
+async def replace_entries(conn, hotlist_id: int, entries: Sequence[dict[str, Any]], now: int) -> None:
+    await conn.execute("DELETE FROM hotlist_entries WHERE hotlist_id = ?", (hotlist_id,))
+    await conn.executemany(
+        "INSERT INTO hotlist_entries (hotlist_id, plate, plate_norm, plate_folded, state, reason, expires_at, "
+        "added_by, added_at) VALUES (:hotlist_id, :plate, :plate_norm, :plate_folded, :state, :reason, "
+        ":expires_at, :added_by, :added_at)",
+        [{**e, "hotlist_id": hotlist_id, "added_at": now} for e in entries],
+    )
+    await conn.execute("UPDATE hotlists SET refreshed_at = ? WHERE id = ?", (now, hotlist_id))
+
+
+async def active_entries_for_plates(conn, hotlist_id: int, plates: Iterable[str], now: int) -> list[Row]:
+    plates = list(plates)
+    return await all_rows(
+        conn,
+        f"SELECT {ENTRY_COLUMNS}, e.plate_folded FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id "
+        f"WHERE h.id = ? AND e.plate_norm IN ({_marks(plates)}) AND (e.expires_at IS NULL OR e.expires_at > ?)",
+        [hotlist_id, *plates, now],
+    )
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+async def recent_alert_exists(conn, entry_plate_norm: str, camera_id: int, hotlist_id: int, start: int, end: int) -> bool:
+    row = await one(
+        conn,
+        "SELECT 1 FROM alerts WHERE entry_plate_norm = ? AND camera_id = ? AND hotlist_id = ? "
+        "AND seen_at BETWEEN ? AND ? LIMIT 1",
+        (entry_plate_norm, camera_id, hotlist_id, start, end),
+    )
+    return row is not None
+
+
+async def alert_exists_for_read(conn, read_id: int, entry_plate_norm: str, hotlist_id: int) -> bool:
+    row = await one(
+        conn,
+        "SELECT 1 FROM alerts WHERE read_id = ? AND entry_plate_norm = ? AND hotlist_id = ? LIMIT 1",
+        (read_id, entry_plate_norm, hotlist_id),
+    )
+    return row is not None
+
+
+async def insert_alert(conn, alert: dict[str, Any]) -> int:
+    columns = list(alert)
+    cur = await conn.execute(
+        f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({_marks(columns)})", list(alert.values())
+    )
+    return cur.lastrowid
+
+
+ALERT_VIEW = (
+    "SELECT a.*, r.plate AS read_plate, r.uuid AS read_uuid, r.confidence, r.plate_image, r.vehicle_image, "
+    "c.name AS camera_name, c.location AS camera_location "
+    "FROM alerts a JOIN reads r ON r.id = a.read_id JOIN cameras c ON c.id = a.camera_id"
+)
+
+
+async def alert_by_id(conn, alert_id: int) -> Row | None:
+    return await one(conn, f"{ALERT_VIEW} WHERE a.id = ?", (alert_id,))
+
+
+async def list_alerts(conn, *, status: str | None, before_id: int | None, limit: int) -> list[Row]:
+    where, params = [], []
+    if status:
+        where.append("a.status = ?")
+        params.append(status)
+    if before_id:
+        where.append("a.id < ?")
+        params.append(before_id)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return await all_rows(conn, f"{ALERT_VIEW}{clause} ORDER BY a.id DESC LIMIT ?", [*params, limit])
+
+
+async def update_alert_status(conn, alert_id: int, status: str, username: str, note: str, now: int) -> bool:
+    if status == "acknowledged":
+        sql = ("UPDATE alerts SET status = ?, acknowledged_at = ?, acknowledged_by = ?, note = ? "
+               "WHERE id = ? AND status = 'new'")
+    else:
+        sql = "UPDATE alerts SET status = ?, resolved_at = ?, resolved_by = ?, note = ? WHERE id = ?"
+    cur = await conn.execute(sql, (status, now, username, note, alert_id))
+    return cur.rowcount == 1
+
+
+async def claim_alert_notification(conn, alert_id: int, now: int) -> bool:
+    """Mark an alert notified; False if another sender already did (exactly one push per alert)."""
+    cur = await conn.execute(
+        "UPDATE alerts SET notified_at = ? WHERE id = ? AND notified_at IS NULL", (now, alert_id)
+    )
+    return cur.rowcount == 1
+
+
+async def unnotified_alert_ids(conn) -> list[int]:
+    rows = await all_rows(conn, "SELECT id FROM alerts WHERE notified_at IS NULL ORDER BY id")
+    return [r[0] for r in rows]
+
+
+# --- users, sessions, tokens -----------------------------------------------------------------
+
+async def insert_user(conn, username: str, password_hash: str, role: str, now: int) -> int:
+    cur = await conn.execute(
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+        (username, password_hash, role, now),
+    )
+    return cur.lastrowid
+
+
+async def user_by_name(conn, username: str) -> Row | None:
+    return await one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+
+
+async def set_password_hash(conn, user_id: int, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+async def insert_session(conn, token_hash: str, user_id: int, kind: str, now: int, expires_at: int) -> None:
+    await conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (token_hash, user_id, kind, now, expires_at),
+    )
+
+
+async def user_by_token_hash(conn, token_hash: str, now: int) -> Row | None:
+    return await one(
+        conn,
+        "SELECT u.id, u.username, u.role, s.kind FROM sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
+        (token_hash, now),
+    )
+
+
+async def delete_expired_sessions(conn, now: int) -> int:
+    cur = await conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+    return cur.rowcount
+
+
+# --- push ------------------------------------------------------------------------------------
+
+async def upsert_subscription(conn, user_id: int, endpoint: str, p256dh: str, auth: str, now: int) -> int:
+    row = await one(
+        conn,
+        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, "
+        "auth = excluded.auth RETURNING id",
+        (user_id, endpoint, p256dh, auth, now),
+    )
+    return row[0]
+
+
+async def active_subscriptions(conn) -> list[Row]:
+    """Every subscription of an enabled user: all of them get every alert."""
+    return await all_rows(
+        conn,
+        "SELECT p.id, p.endpoint, p.p256dh, p.auth FROM push_subscriptions p "
+        "JOIN users u ON u.id = p.user_id WHERE NOT u.disabled",
+    )
+
+
+async def delete_subscriptions(conn, ids: Sequence[int]) -> None:
+    await conn.execute(f"DELETE FROM push_subscriptions WHERE id IN ({_marks(ids)})", list(ids))
+
+
+async def delete_user_subscription(conn, user_id: int, endpoint: str) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM push_subscriptions WHERE user_id = ? AND endpoint = ?", (user_id, endpoint)
+    )
+    return cur.rowcount == 1
+
+
+async def record_deliveries(conn, rows: Sequence[tuple[int, str, int | None, str | None, float, int]]) -> None:
+    await conn.executemany(
+        "INSERT INTO push_deliveries (alert_id, endpoint, status, error, ms, sent_at) VALUES (?, ?, ?, ?, ?, ?)", rows
+    )
+
+
+async def mark_subscriptions_ok(conn, ids: Sequence[int], now: int) -> None:
+    await conn.execute(f"UPDATE push_subscriptions SET last_ok_at = ? WHERE id IN ({_marks(ids)})", [now, *ids])
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+async def insert_audit(conn, at: int, actor: str, action: str, detail: str) -> None:
+    await conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)", (at, actor, action, detail))
+
+
+async def audit_entries(conn, *, action: str | None = None, limit: int = 100) -> list[Row]:
+    if action:
+        return await all_rows(conn, "SELECT * FROM audit_log WHERE action = ? ORDER BY id DESC LIMIT ?", (action, limit))
+    return await all_rows(conn, "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))

@@ -1,0 +1,78 @@
+"""Retention: reads (and their images and alerts) older than the retention period are deleted.
+
+Deletion runs in small batches so the single writer is never held for long, and every purge
+is written to the audit log with how much went and the oldest read that remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from server import audit, queries
+from server.audit import now_ms
+from server.db import Database
+from server.settings import Settings
+
+log = logging.getLogger("platewatch.retention")
+BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    reads: int
+    images: int
+    oldest_remaining: int | None
+
+
+async def purge(db: Database, settings: Settings, now: int | None = None) -> PurgeResult:
+    now = now_ms() if now is None else now
+    cutoff = now - int(settings.retention_days * 86_400_000)
+    total_reads = total_images = 0
+    while True:
+        async with db.transaction() as conn:
+            batch = await queries.reads_before(conn, cutoff, BATCH)
+            await queries.delete_reads(conn, [row["id"] for row in batch])
+        # Files go after the rows commit: a crash in between leaves a file, never a dangling row.
+        total_images += await asyncio.to_thread(_unlink, settings, batch)
+        total_reads += len(batch)
+        if len(batch) < BATCH:
+            break
+    async with db.transaction() as conn:
+        oldest = await queries.oldest_read_time(conn)
+        await audit.record(
+            conn, "system", "retention.purge", reads=total_reads, images=total_images,
+            cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
+        )
+    return PurgeResult(total_reads, total_images, oldest)
+
+
+def _unlink(settings: Settings, rows) -> int:
+    count = 0
+    for row in rows:
+        for rel in (row["plate_image"], row["vehicle_image"]):
+            if rel:
+                path = settings.data_dir / rel
+                if path.exists():
+                    path.unlink()
+                    count += 1
+                _remove_if_empty(path.parent)
+    return count
+
+
+def _remove_if_empty(folder) -> None:
+    try:
+        folder.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+
+
+async def run_forever(db: Database, settings: Settings) -> None:
+    while True:
+        try:
+            result = await purge(db, settings)
+            log.info("retention purge: %d reads, %d images", result.reads, result.images)
+        except Exception:
+            log.exception("retention purge failed; retrying next interval")
+        await asyncio.sleep(settings.purge_interval_s)

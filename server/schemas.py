@@ -1,0 +1,103 @@
+"""Wire types shared by the server and the worker. Imports only msgspec (and the stdlib)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Plate = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Unknown fields are errors that name the field, never silently dropped."""
+
+
+class Candidate(Strict):
+    plate: Plate
+    confidence: Confidence
+
+
+class Box(Strict):
+    x: Annotated[int, msgspec.Meta(ge=0)]
+    y: Annotated[int, msgspec.Meta(ge=0)]
+    w: Annotated[int, msgspec.Meta(gt=0)]
+    h: Annotated[int, msgspec.Meta(gt=0)]
+
+
+class ReadIn(Strict):
+    """One plate read, as a camera worker posts it to POST /api/v1/reads."""
+
+    id: uuid.UUID  # chosen by the sender before its first try; resends are stored once
+    plate: Plate
+    confidence: Confidence
+    captured_at: AwareTime
+    candidates: Annotated[list[Candidate], msgspec.Meta(max_length=20)] = []
+    color: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    color_confidence: Confidence | None = None
+    box: Box | None = None
+
+
+class ReadAccepted(msgspec.Struct):
+    id: int
+    uuid: uuid.UUID
+    duplicate: bool
+    alerts: list[int]
+
+
+class Alert(msgspec.Struct):
+    """An alert as the API, the live feed and push payloads show it."""
+
+    id: int
+    plate: str
+    read_plate: str
+    hotlist: str
+    kind: str
+    reason: str
+    state: str
+    rule: str
+    detail: str
+    camera: str
+    seen_at: datetime
+    status: str
+    retro: bool
+    url: str
+
+
+class AlertUpdate(Strict):
+    status: Literal["acknowledged", "confirmed", "not_match", "invalid"]
+    note: ShortText = ""
+
+
+class TokenRequest(Strict):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    otp: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+
+class TokenResponse(msgspec.Struct):
+    token: str
+    expires_at: datetime
+    role: str
+
+
+class PushKey(msgspec.Struct):
+    public_key: str
+
+
+class SubscriptionKeys(Strict):
+    p256dh: Annotated[str, msgspec.Meta(min_length=40, max_length=200)]
+    auth: Annotated[str, msgspec.Meta(min_length=16, max_length=64)]
+
+
+class PushSubscriptionIn(Strict):
+    """The browser's PushSubscription.toJSON()."""
+
+    endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2048)]
+    keys: SubscriptionKeys
+    expirationTime: float | None = None  # noqa: N815 - the browser's spelling

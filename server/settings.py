@@ -1,0 +1,77 @@
+"""Platewatch settings: one msgspec Struct, loaded explicitly (never at import time).
+
+Sources, later wins: defaults, `<data dir>/platewatch.toml`, environment `PLATEWATCH_*`,
+then explicit overrides (CLI flags, tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "PLATEWATCH_"
+CONFIG_NAME = "platewatch.toml"
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Origin officers reach the app at (behind Caddy: https://…); used in alert links.
+    public_url: str = ""
+    vapid_subject: str = "mailto:admin@localhost"
+    retention_days: float = 30.0
+    purge_interval_s: float = 3600.0
+    # A parked car seen every frame alerts once per (plate, camera) in this window.
+    alert_cooldown_s: float = 300.0
+    push_ttl_s: int = 3600
+    push_timeout_s: float = 10.0
+    max_request_bytes: int = 8 * 1024 * 1024
+    max_image_bytes: int = 4 * 1024 * 1024
+    session_ttl_s: float = 12 * 3600.0
+    api_token_ttl_s: float = 30 * 24 * 3600.0
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "platewatch.db"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get(ENV_PREFIX + "DATA", "data"))
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from the data dir's TOML, the environment and explicit overrides."""
+    env = os.environ if env is None else env
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir(env)
+    values: dict[str, Any] = {}
+    config_file = data_dir / CONFIG_NAME
+    if config_file.exists():
+        values.update(msgspec.toml.decode(config_file.read_bytes()))
+    fields = set(Settings.__struct_fields__)
+    for key, value in env.items():
+        name = key[len(ENV_PREFIX):].lower() if key.startswith(ENV_PREFIX) else None
+        if name in fields and name != "data_dir":
+            values[name] = value
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.pop("data_dir", None)
+    # strict=False lets "30" from the environment become 30.0; unknown TOML keys are errors.
+    settings = msgspec.convert(values, Settings, strict=False)
+    return msgspec.structs.replace(settings, data_dir=data_dir)

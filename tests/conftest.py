@@ -1,0 +1,139 @@
+"""Shared fixtures: a real temporary SQLite, the real app served by uvicorn on loopback,
+the real CLI, and a real push service that verifies and decrypts what the server sends."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from server.app import create_app
+from server.cli import main as cli
+from server.settings import Settings, load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """The real app under uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    port = overrides.pop("port", None) or free_port()
+    return load_settings(data_dir, env={}, port=port, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+def run_cli(settings: Settings, *args: str, stdin: str | None = None, capsys=None) -> int:
+    """Run the real `platewatch` command in-process against the test data dir."""
+    import io
+    import sys
+
+    old_stdin = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        return cli([*args, "--data", str(settings.data_dir)]) or 0
+    finally:
+        sys.stdin = old_stdin
+
+
+class Department:
+    """A set-up department: an officer, a camera, and an API client for each."""
+
+    def __init__(self, live: LiveServer, capsys) -> None:
+        self.live, self.settings = live, live.settings
+        run_cli(self.settings, "user", "add", "alice", "--role", "officer", "--password-stdin", stdin="correct horse\n")
+        capsys.readouterr()
+        run_cli(self.settings, "camera", "add", "main-st")
+        self.camera_token = capsys.readouterr().out.strip().splitlines()[-1]
+        self.http = httpx.Client(base_url=live.url, timeout=10)
+        token = self.http.post("/api/v1/auth/token", json={"username": "alice", "password": "correct horse"})
+        token.raise_for_status()
+        self.user_headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        self.camera_headers = {"Authorization": f"Bearer {self.camera_token}"}
+
+    def hotlist(self, tmp_path: Path, name: str, csv_text: str, *extra: str) -> int:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(csv_text)
+        return run_cli(self.settings, "hotlist", "import", str(path), "--list", name, *extra)
+
+    def post_read(self, plate: str, *, candidates=(), read_id: str | None = None, **fields) -> httpx.Response:
+        body = {
+            "id": read_id or str(uuid.uuid4()), "plate": plate, "confidence": 0.9,
+            "candidates": [{"plate": p, "confidence": c} for p, c in candidates],
+            "captured_at": fields.pop("captured_at", datetime.now(UTC).isoformat()), **fields,
+        }
+        return self.http.post("/api/v1/reads", json=body, headers=self.camera_headers)
+
+    def subscribe(self, subscription: dict) -> None:
+        resp = self.http.post("/api/v1/push/subscriptions", json=subscription, headers=self.user_headers)
+        assert resp.status_code == 201, resp.text
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture
+def dept(live: LiveServer, capsys) -> Iterator[Department]:
+    department = Department(live, capsys)
+    yield department
+    department.close()
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def run(coro):
+    return asyncio.run(coro)
