@@ -8,7 +8,8 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from server import audit, queries
@@ -59,7 +60,7 @@ class ReadsController(Controller):
     guards = [requires_camera]
 
     @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)")
-    async def create(self, request: Request, ingest: Ingest, notifier: Notifier) -> Response[ReadAccepted]:
+    async def create(self, request: Request, ingest: NamedDependency[Ingest], notifier: NamedDependency[Notifier]) -> Response[ReadAccepted]:
         content_type, _ = request.content_type
         if content_type == "multipart/form-data":
             read, images = await read_multipart(request)
@@ -82,7 +83,7 @@ class AuthController(Controller):
     path = "/api/v1/auth"
 
     @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token")
-    async def token(self, data: TokenRequest, db: Database, settings: Settings) -> TokenResponse:
+    async def token(self, data: JSONBody[TokenRequest], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TokenResponse:
         user = await queries.user_by_name(db.reader, data.username)
         ok = verify_password(user["password_hash"] if user else None, data.password)
         async with db.transaction() as conn:
@@ -99,11 +100,11 @@ class PushController(Controller):
     path = "/api/v1/push"
 
     @get("/key", summary="The server's VAPID public key (applicationServerKey)")
-    async def key(self, vapid: VapidKeys) -> PushKey:
+    async def key(self, vapid: NamedDependency[VapidKeys]) -> PushKey:
         return PushKey(public_key=vapid.public_key)
 
     @post("/subscriptions", guards=[requires_role("officer")], status_code=HTTP_201_CREATED)
-    async def subscribe(self, request: Request, data: PushSubscriptionIn, db: Database) -> dict[str, int]:
+    async def subscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, int]:
         user: User = request.user
         async with db.transaction() as conn:
             sub_id = await queries.upsert_subscription(
@@ -113,7 +114,7 @@ class PushController(Controller):
         return {"id": sub_id}
 
     @post("/unsubscribe", guards=[requires_role("officer")], status_code=HTTP_200_OK)
-    async def unsubscribe(self, request: Request, data: PushSubscriptionIn, db: Database) -> dict[str, bool]:
+    async def unsubscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, bool]:
         user: User = request.user
         async with db.transaction() as conn:
             removed = await queries.delete_user_subscription(conn, user.id, data.endpoint)
@@ -126,21 +127,21 @@ class AlertsController(Controller):
 
     @get("/", summary="Alerts, newest first")
     async def list(
-        self, db: Database, settings: Settings, status: str | None = None,
-        before: int | None = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        self, db: NamedDependency[Database], settings: NamedDependency[Settings], status: FromQuery[str | None] = None,
+        before: FromQuery[int | None] = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> list[Alert]:
         rows = await queries.list_alerts(db.reader, status=status, before_id=before, limit=limit)
         return [alert_view(row, settings.base_url) for row in rows]
 
     @get("/{alert_id:int}")
-    async def show(self, alert_id: int, db: Database, settings: Settings) -> Alert:
+    async def show(self, alert_id: FromPath[int], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Alert:
         row = await queries.alert_by_id(db.reader, alert_id)
         if row is None:
             raise NotFoundException(f"no alert {alert_id}")
         return alert_view(row, settings.base_url)
 
     @patch("/{alert_id:int}", summary="Acknowledge an alert or record its outcome")
-    async def update(self, request: Request, alert_id: int, data: AlertUpdate, db: Database, settings: Settings) -> Alert:
+    async def update(self, request: Request, alert_id: FromPath[int], data: JSONBody[AlertUpdate], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Alert:
         user: User = request.user
         async with db.transaction() as conn:
             if await queries.alert_by_id(conn, alert_id) is None:
@@ -153,7 +154,7 @@ class AlertsController(Controller):
 
 
 @get("/healthz", summary="Liveness", include_in_schema=False)
-async def healthz(db: Database) -> dict[str, str]:
+async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
     await queries.one(db.reader, "SELECT 1")
     return {"status": "ok"}
 

@@ -1,0 +1,56 @@
+"""Imports flow one way (see DESIGN.md): handlers → services → queries/push/auth → db → settings.
+The worker may import only server.schemas from the server, so it can run on another box."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# A module may import only modules of a lower rank. A new module must be ranked here.
+SERVER_RANKS = {
+    "settings": 0, "schemas": 0, "matching": 0, "migrations": 0,
+    "queries": 1, "push": 1, "db": 1,
+    "audit": 2, "auth": 2,
+    "ingest": 3,
+    "retention": 4, "hotlists": 4, "notify": 4,
+    "api": 5, "pages": 5,
+    "app": 6, "demo": 7, "cli": 8,
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules(package: str) -> list[Path]:
+    return sorted(p for p in (ROOT / package).glob("*.py") if p.name != "__init__.py")
+
+
+def test_every_server_module_is_ranked():
+    assert {p.stem for p in modules("server")} <= set(SERVER_RANKS)
+
+
+def test_server_imports_flow_one_way():
+    for path in modules("server"):
+        rank = SERVER_RANKS[path.stem]
+        for name in imports_of(path):
+            parts = name.split(".")
+            if parts[0] == "server" and len(parts) > 1 and parts[1] in SERVER_RANKS:
+                assert SERVER_RANKS[parts[1]] < rank, f"server/{path.name} imports server.{parts[1]}"
+            if parts[0] == "worker":
+                assert path.stem == "cli", f"server/{path.name} imports the worker"
+
+
+def test_worker_imports_only_server_schemas():
+    for path in modules("worker"):
+        for name in imports_of(path):
+            if name.split(".")[0] == "server":
+                assert name.startswith("server.schemas"), f"worker/{path.name} imports {name}"

@@ -1,0 +1,65 @@
+"""The installed `platewatch` command keeps the contracts outside checks rely on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+PLATEWATCH = Path(sys.executable).with_name("platewatch")
+
+
+def pw(*args, cwd, stdin=None, env=None):
+    return subprocess.run([str(PLATEWATCH), *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_commands_share_the_default_data_dir_and_serve_answers(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k != "PLATEWATCH_DATA"}
+    added = subprocess.run([str(PLATEWATCH), "camera", "add", "gate"], cwd=tmp_path, capture_output=True,
+                           text=True, env=clean, timeout=60)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    assert token.startswith("pwc_") and (tmp_path / "data" / "platewatch.db").exists()
+    user = subprocess.run([str(PLATEWATCH), "user", "add", "sgt", "--role", "supervisor", "--password-stdin"],
+                          cwd=tmp_path, input="a long password\n", capture_output=True, text=True, env=clean)
+    assert user.returncode == 0, user.stderr
+    port = free_port()
+    server = subprocess.Popen([str(PLATEWATCH), "serve", "--port", str(port)], cwd=tmp_path, env=clean,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        read = {"id": "0b7c6d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e", "plate": "7ABC123", "confidence": 0.9,
+                "captured_at": "2026-11-22T10:00:00Z"}
+        resp = httpx.post(f"{url}/api/v1/reads", json=read, headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 201  # the server found the camera the CLI made: same data dir
+        login = httpx.post(f"{url}/api/v1/auth/token", json={"username": "sgt", "password": "a long password"})
+        assert login.status_code == 200 and login.json()["role"] == "supervisor"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_data_flag_and_errors(tmp_path):
+    data = str(tmp_path / "elsewhere")
+    assert pw("camera", "add", "gate", "--data", data, cwd=tmp_path).returncode == 0
+    again = pw("camera", "add", "gate", "--data", data, cwd=tmp_path)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    short = pw("user", "add", "bob", "--role", "officer", "--password-stdin", "--data", data, cwd=tmp_path, stdin="short\n")
+    assert short.returncode != 0 and "at least 8" in short.stderr
+    missing = pw("hotlist", "import", "nope.csv", "--list", "x", "--data", data, cwd=tmp_path)
+    assert missing.returncode != 0 and "cannot read nope.csv" in missing.stderr
+    assert not (tmp_path / "data").exists()

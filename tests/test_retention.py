@@ -1,0 +1,102 @@
+"""Retention is enforced by code: old reads, their images and alerts go; newer ones stay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from server.db import Database
+from server.retention import purge
+from tests.test_ingest import jpeg, multipart_read
+
+
+def post_with_image(dept, plate, captured_at):
+    data, files = multipart_read(plate, plate_image=jpeg())
+    read = json.loads(data["read"])
+    read["captured_at"] = captured_at.isoformat()
+    resp = dept.http.post("/api/v1/reads", data={"read": json.dumps(read)}, files=files, headers=dept.camera_headers)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def test_purge_removes_rows_and_files_past_retention_only(dept, tmp_path):
+    now = datetime.now(UTC)
+    days = dept.settings.retention_days
+    dept.hotlist(tmp_path, "l", "plate\nOLD1\n")
+    old = post_with_image(dept, "OLD1", now - timedelta(days=days + 1))
+    edge = post_with_image(dept, "EDGE1", now - timedelta(days=days - 0.01))
+    new = post_with_image(dept, "NEW1", now - timedelta(minutes=5))
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        images = dict(conn.execute("SELECT id, plate_image FROM reads").fetchall())
+        assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (1,)
+
+    async def run_purge():
+        async with Database(dept.settings.db_path) as db:
+            return await purge(db, dept.settings)
+
+    result = asyncio.run(run_purge())
+    assert (result.reads, result.images) == (1, 1)
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        assert sorted(r for (r,) in conn.execute("SELECT id FROM reads")) == [edge, new]
+        assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (0,)  # followed its read
+        # the last purge is ours (the server also purges once at start-up)
+        [(detail,)] = conn.execute(
+            "SELECT detail FROM audit_log WHERE action = 'retention.purge' ORDER BY id DESC LIMIT 1").fetchall()
+    assert not (dept.settings.data_dir / images[old]).exists()
+    assert (dept.settings.data_dir / images[edge]).exists() and (dept.settings.data_dir / images[new]).exists()
+    detail = json.loads(detail)
+    assert detail["reads"] == 1 and detail["oldest_remaining"] == result.oldest_remaining
+    assert abs(result.oldest_remaining / 1000 - (now - timedelta(days=days - 0.01)).timestamp()) < 1
+
+
+def test_purge_in_batches(dept, monkeypatch):
+    import server.retention as retention
+
+    monkeypatch.setattr(retention, "BATCH", 3)
+    old = datetime.now(UTC) - timedelta(days=dept.settings.retention_days + 2)
+    for i in range(7):
+        dept.post_read(f"B{i}", read_id=str(uuid.uuid4()), captured_at=(old + timedelta(seconds=i)).isoformat())
+    dept.post_read("KEEP1")
+
+    async def run_purge():
+        async with Database(dept.settings.db_path) as db:
+            return await purge(db, dept.settings)
+
+    assert asyncio.run(run_purge()).reads == 7
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        assert conn.execute("SELECT plate FROM reads").fetchall() == [("KEEP1",)]
+
+
+def test_audit_log_is_append_only(dept):
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] > 0
+        for sql in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+            try:
+                conn.execute(sql)
+            except sqlite3.IntegrityError as exc:
+                assert "append-only" in str(exc)
+            else:
+                raise AssertionError(f"{sql} was allowed")
+
+
+def test_running_server_purges_on_its_own(tmp_path, capsys):
+    from tests.conftest import Department, LiveServer, make_settings, wait_until
+
+    live = LiveServer(make_settings(tmp_path / "data", purge_interval_s=0.2)).start()
+    try:
+        dept = Department(live, capsys)
+        old = datetime.now(UTC) - timedelta(days=live.settings.retention_days + 1)
+        dept.post_read("OLD1", captured_at=old.isoformat())
+        dept.post_read("NEW1")
+
+        def plates():
+            with sqlite3.connect(live.settings.db_path) as conn:
+                return [p for (p,) in conn.execute("SELECT plate FROM reads")]
+
+        assert wait_until(lambda: plates() == ["NEW1"], timeout=5)
+        dept.close()
+    finally:
+        live.stop()
