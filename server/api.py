@@ -18,7 +18,7 @@ from server.auth import Camera, User, issue_token, requires_camera, requires_rol
 from server.db import Database
 from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
 from server.notify import Notifier, alert_view
-from server.push import VapidKeys
+from server.push import Subscription, VapidKeys
 from server.schemas import (
     Alert, AlertUpdate, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
 )
@@ -53,6 +53,16 @@ async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
                 raise ClientException(f"{field}: expected a JPEG file upload")
             images[field] = await upload.read()
     return decode_read(raw), images
+
+
+def check_subscription(data: PushSubscriptionIn, allow_http: bool) -> None:
+    """Refuse keys a browser could not have made, and (outside tests) non-HTTPS endpoints."""
+    if not allow_http and not data.endpoint.startswith("https://"):
+        raise ClientException("endpoint: push services are reached over https")
+    try:
+        Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth).decode_keys()
+    except ValueError as exc:
+        raise ClientException(f"keys: {exc}") from None
 
 
 class ReadsController(Controller):
@@ -104,8 +114,12 @@ class PushController(Controller):
         return PushKey(public_key=vapid.public_key)
 
     @post("/subscriptions", guards=[requires_role("officer")], status_code=HTTP_201_CREATED)
-    async def subscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, int]:
+    async def subscribe(
+        self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
+        settings: NamedDependency[Settings],
+    ) -> dict[str, int]:
         user: User = request.user
+        check_subscription(data, settings.push_allow_http)
         async with db.transaction() as conn:
             sub_id = await queries.upsert_subscription(
                 conn, user.id, data.endpoint, data.keys.p256dh, data.keys.auth, now_ms()

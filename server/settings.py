@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # A parked car seen every frame alerts once per (plate, camera) in this window.
     alert_cooldown_s: float = 300.0
     push_ttl_s: int = 3600
+    # Real push services are HTTPS; plain http endpoints only for loopback tests and demos.
+    push_allow_http: bool = False
     push_timeout_s: float = 10.0
     max_request_bytes: int = 8 * 1024 * 1024
     max_image_bytes: int = 4 * 1024 * 1024

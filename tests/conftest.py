@@ -53,6 +53,7 @@ class LiveServer:
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     port = overrides.pop("port", None) or free_port()
+    overrides.setdefault("push_allow_http", True)  # the test push service is plain http on loopback
     return load_settings(data_dir, env={}, port=port, **overrides)
 
 

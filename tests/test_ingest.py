@@ -202,3 +202,27 @@ def test_health_and_schema(dept):
     assert dept.http.get("/healthz").status_code == 200
     paths = dept.http.get("/schema/openapi.json").json()["paths"]
     assert {"/api/v1/reads", "/api/v1/auth/token", "/api/v1/push/key", "/api/v1/push/subscriptions"} <= set(paths)
+
+
+def test_subscription_with_bad_keys_or_plain_http_is_refused(dept, push, tmp_path):
+    good = push.subscription("x")
+    bad_keys = {**good, "keys": {"p256dh": "A" * 87, "auth": good["keys"]["auth"]}}
+    resp = dept.http.post("/api/v1/push/subscriptions", json=bad_keys, headers=dept.user_headers)
+    assert resp.status_code == 400 and "keys" in resp.json()["detail"]
+    unknown = {**good, "extra": 1}
+    resp = dept.http.post("/api/v1/push/subscriptions", json=unknown, headers=dept.user_headers)
+    assert resp.status_code == 400 and "unknown field `extra`" in resp.text
+
+
+def test_plain_http_push_endpoint_refused_in_production(tmp_path, capsys):
+    from tests.conftest import Department, LiveServer, make_settings
+
+    live = LiveServer(make_settings(tmp_path / "data", push_allow_http=False)).start()
+    try:
+        dept = Department(live, capsys)
+        with PushService() as service:
+            resp = dept.http.post("/api/v1/push/subscriptions", json=service.subscription("p"), headers=dept.user_headers)
+        assert resp.status_code == 400 and "https" in resp.json()["detail"]
+        dept.close()
+    finally:
+        live.stop()
