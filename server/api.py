@@ -20,9 +20,9 @@ from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
 from server.notify import Notifier, alert_view
 from server.push import Subscription, VapidKeys
 from server.schemas import (
-    Alert, AlertUpdate, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
+    Alert, AlertUpdate, CameraHeartbeat, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
 )
-from server.ingest import from_ms
+from server.ingest import from_ms, to_ms
 from server.settings import Settings
 
 
@@ -87,6 +87,18 @@ class ReadsController(Controller):
             raise ClientException(str(exc)) from None
         notifier.enqueue(accepted.alerts)
         return Response(accepted, status_code=HTTP_200_OK if accepted.duplicate else HTTP_201_CREATED)
+
+
+class CamerasController(Controller):
+    path = "/api/v1/cameras"
+
+    @post("/heartbeat", guards=[requires_camera], status_code=HTTP_200_OK, summary="A worker reports camera health")
+    async def heartbeat(self, request: Request, data: JSONBody[CameraHeartbeat], db: NamedDependency[Database]) -> dict[str, bool]:
+        camera: Camera = request.user
+        last_frame = to_ms(data.last_frame_at) if data.last_frame_at else None
+        async with db.transaction() as conn:
+            await queries.record_heartbeat(conn, camera.id, now_ms(), data.frames_per_s, last_frame, data.frames_gated)
+        return {"ok": True}
 
 
 class AuthController(Controller):
@@ -173,4 +185,4 @@ async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
     return {"status": "ok"}
 
 
-API_HANDLERS = [ReadsController, AuthController, PushController, AlertsController, healthz]
+API_HANDLERS = [ReadsController, CamerasController, AuthController, PushController, AlertsController, healthz]

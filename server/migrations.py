@@ -120,6 +120,13 @@ def m001_core(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m002_camera_health(db: sqlite_utils.Database) -> None:
+    """What each camera's worker last reported: frame rate, last frame, frames skipped as still."""
+    for column, kind in (("frames_per_s", "REAL"), ("last_frame_at", "INTEGER"), ("frames_gated", "INTEGER")):
+        db.execute(f"ALTER TABLE cameras ADD COLUMN {column} {kind}")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,13 @@ async def touch_camera(conn, camera_id: int, now: int, *, read: bool) -> None:
     await conn.execute(sql, (now, now, camera_id) if read else (now, camera_id))
 
 
+async def record_heartbeat(conn, camera_id: int, now: int, fps: float, last_frame_at: int | None, gated: int) -> None:
+    await conn.execute(
+        "UPDATE cameras SET last_seen_at = ?, frames_per_s = ?, last_frame_at = ?, frames_gated = ? WHERE id = ?",
+        (now, fps, last_frame_at, gated, camera_id),
+    )
+
+
 # --- reads -----------------------------------------------------------------------------------
 
 async def insert_read(conn, read: dict[str, Any]) -> int | None:

@@ -43,6 +43,15 @@ class ReadIn(Strict):
     box: Box | None = None
 
 
+class CameraHeartbeat(Strict):
+    """A worker's periodic health report for one camera."""
+
+    frames_per_s: Annotated[float, msgspec.Meta(ge=0)]
+    last_frame_at: AwareTime | None = None
+    last_read_at: AwareTime | None = None
+    frames_gated: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
 class ReadAccepted(msgspec.Struct):
     id: int
     uuid: uuid.UUID

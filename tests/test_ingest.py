@@ -226,3 +226,14 @@ def test_plain_http_push_endpoint_refused_in_production(tmp_path, capsys):
         dept.close()
     finally:
         live.stop()
+
+
+def test_camera_heartbeat_records_health(dept):
+    beat = {"frames_per_s": 9.5, "last_frame_at": datetime.now(UTC).isoformat(), "frames_gated": 120}
+    resp = dept.http.post("/api/v1/cameras/heartbeat", json=beat, headers=dept.camera_headers)
+    assert resp.status_code == 200, resp.text
+    [(fps, gated, last_frame)] = db_rows(dept, "SELECT frames_per_s, frames_gated, last_frame_at FROM cameras")
+    assert (fps, gated) == (9.5, 120) and last_frame is not None
+    assert dept.http.post("/api/v1/cameras/heartbeat", json=beat, headers=dept.user_headers).status_code == 401
+    bad = dept.http.post("/api/v1/cameras/heartbeat", json={"fps": 1}, headers=dept.camera_headers)
+    assert bad.status_code == 400 and "fps" in bad.text
