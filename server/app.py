@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from server import retention
 from server.api import API_HANDLERS
 from server.audit import now_ms
-from server.auth import SESSION_COOKIE, resolve_principal
+from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
 from server.ingest import Ingest
 from server.notify import Notifier
@@ -27,6 +27,7 @@ SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
 
 def principal_middleware(app: ASGIApp) -> ASGIApp:
     """Puts the caller (User, Camera or None) in scope["user"]; guards decide what it may do."""
+    cameras = CameraCache()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -35,7 +36,7 @@ def principal_middleware(app: ASGIApp) -> ASGIApp:
             bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
             session = _cookie(headers.get(b"cookie", b"").decode("latin-1"), SESSION_COOKIE)
             db: Database = scope["app"].state.db
-            scope["user"] = await resolve_principal(db.reader, bearer, session, now_ms())
+            scope["user"] = await resolve_principal(db.reader, bearer, session, now_ms(), cameras)
         await app(scope, receive, send)
 
     return middleware

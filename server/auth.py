@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -86,11 +87,36 @@ def requires_camera(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         raise NotAuthorizedException("a valid camera token is required")
 
 
-async def resolve_principal(reader, bearer: str | None, session: str | None, now: int) -> User | Camera | None:
+class CameraCache:
+    """Camera tokens seen recently: a camera posts many reads a second, and each would otherwise
+    cost a database round trip. A disabled camera is refused within `ttl_s`."""
+
+    def __init__(self, ttl_s: float = 30.0) -> None:
+        self.ttl_s = ttl_s
+        self._known: dict[str, tuple[Camera, float]] = {}
+
+    async def lookup(self, reader, token: str) -> Camera | None:
+        hashed, now = token_hash(token), time.monotonic()
+        hit = self._known.get(hashed)
+        if hit and hit[1] > now:
+            return hit[0]
+        row = await queries.camera_by_token_hash(reader, hashed)
+        if row is None:
+            self._known.pop(hashed, None)
+            return None
+        if len(self._known) > 10_000:
+            self._known.clear()  # bounded: random bad tokens can't grow it without limit
+        camera = Camera(row["id"], row["name"])
+        self._known[hashed] = (camera, now + self.ttl_s)
+        return camera
+
+
+async def resolve_principal(
+    reader, bearer: str | None, session: str | None, now: int, cameras: CameraCache
+) -> User | Camera | None:
     """Who is calling: a camera or user bearer token, or a browser session cookie."""
     if bearer and bearer.startswith(CAMERA_TOKEN_PREFIX):
-        row = await queries.camera_by_token_hash(reader, token_hash(bearer))
-        return Camera(row["id"], row["name"]) if row else None
+        return await cameras.lookup(reader, bearer)
     secret = bearer or session
     if not secret:
         return None

@@ -1,0 +1,129 @@
+"""Shared benchmark plumbing: a real `platewatch serve` subprocess on loopback with a fresh data dir."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+PLATEWATCH = str(Path(sys.executable).with_name("platewatch"))
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def random_plates(count: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = string.ascii_uppercase.replace("O", "") + string.digits
+    plates: set[str] = set()
+    while len(plates) < count:
+        plates.add("".join(rng.choice(alphabet) for _ in range(rng.choice((6, 7)))))
+    return sorted(plates)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real server process with an officer, a camera and a hot list of `hotlist_size` plates."""
+
+    def __init__(self, hotlist: list[str], **env: str) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="platewatch-bench-")
+        self.data = Path(self.tmp.name) / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "PLATEWATCH_PUSH_ALLOW_HTTP": "true", **env}
+        self.hotlist = hotlist
+
+    def _cli(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([PLATEWATCH, *args, "--data", str(self.data)], input=stdin, capture_output=True,
+                              text=True, env=self.env, check=True)
+        return done.stdout
+
+    def __enter__(self) -> "Server":
+        self._cli("user", "add", "bench", "--role", "officer", "--password-stdin", stdin="bench-password\n")
+        self.camera_token = self._cli("camera", "add", "bench-cam").strip().splitlines()[-1]
+        csv = Path(self.tmp.name) / "hot.csv"
+        csv.write_text("plate,reason\n" + "".join(f"{p},bench\n" for p in self.hotlist))
+        started = time.perf_counter()
+        self._cli("hotlist", "import", str(csv), "--list", "bench", "--kind", "stolen_vehicle")
+        self.import_s = time.perf_counter() - started
+        self.process = subprocess.Popen(
+            [PLATEWATCH, "serve", "--port", str(self.port), "--data", str(self.data)], env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        token = httpx.post(f"{self.url}/api/v1/auth/token", json={"username": "bench", "password": "bench-password"})
+        self.user_headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        self.camera_headers = {"Authorization": f"Bearer {self.camera_token}"}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.tmp.cleanup()
+
+
+def read_body(plate: str, read_id: str) -> dict:
+    return {"id": read_id, "plate": plate, "confidence": 0.9, "captured_at": datetime.now(UTC).isoformat(),
+            "candidates": [{"plate": plate, "confidence": 0.9}]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def raw_post_many(port: int, requests: list[bytes], concurrency: int) -> list[int]:
+    """Send pre-built HTTP/1.1 requests over keep-alive connections with almost no client CPU,
+    so the 2-core box measures the server rather than the load generator. Returns the statuses."""
+    import asyncio
+
+    queue = list(reversed(requests))
+    statuses: list[int] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                writer.write(queue.pop())
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                statuses.append(int(status_line.split()[1]))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return statuses
+
+
+def http_request(path: str, body: bytes, content_type: str, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Type: {content_type}",
+             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

@@ -1,0 +1,58 @@
+"""Read → verified web push latency: a hot read is posted, 20 subscribed phones must each receive
+a push that the test push service verifies (VAPID signature) and decrypts. Target p95 ≤ 250 ms."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+
+import httpx
+
+from bench.common import Server, machine, percentile, random_plates, read_body
+from tests.pushservice import PushService
+
+
+def run(reads: int = 100, subscriptions: int = 20, hotlist_size: int = 100_000) -> dict:
+    plates = random_plates(hotlist_size)
+    hot = plates[:reads]
+    with Server(plates) as server, PushService() as push, httpx.Client(base_url=server.url, timeout=30) as http:
+        for i in range(subscriptions):
+            resp = http.post("/api/v1/push/subscriptions", json=push.subscription(f"phone-{i}"),
+                             headers=server.user_headers)
+            resp.raise_for_status()
+        first_push, last_push = [], []
+        for plate in ["WARMUP"] + hot:
+            push.reset()
+            started = time.monotonic()
+            resp = http.post("/api/v1/reads", json=read_body(plate, str(uuid.uuid4())), headers=server.camera_headers)
+            resp.raise_for_status()
+            if plate == "WARMUP":
+                continue
+            messages = push.wait_for(subscriptions, timeout=10)
+            assert all(m.verified for m in messages) and all(plate.encode() in m.payload for m in messages)
+            arrivals = sorted(m.received_at - started for m in messages)
+            first_push.append(arrivals[0] * 1000)
+            last_push.append(arrivals[-1] * 1000)
+    return {
+        "reads": reads, "subscriptions": subscriptions, "hotlist": hotlist_size, "machine": machine(),
+        "first_ms": {q: percentile(first_push, q) for q in (50, 95, 99)},
+        "all_ms": {q: percentile(last_push, q) for q in (50, 95, 99)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reads", type=int, default=100)
+    parser.add_argument("--subscriptions", type=int, default=20)
+    args = parser.parse_args()
+    result = run(args.reads, args.subscriptions)
+    print(f"read → verified push, {result['reads']} hot reads, {result['subscriptions']} subscriptions, "
+          f"{result['hotlist']:,} hot-list entries ({result['machine']})")
+    for label, key in (("first phone", "first_ms"), ("all 20 phones", "all_ms")):
+        p = result[key]
+        print(f"  {label:14s} p50 {p[50]:6.1f} ms   p95 {p[95]:6.1f} ms   p99 {p[99]:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
