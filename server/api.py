@@ -14,7 +14,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from server import audit, queries
 from server.audit import now_ms
-from server.auth import Camera, User, issue_token, requires_camera, requires_role, verify_password
+from server.auth import (
+    Camera, User, issue_token, requires_camera, requires_role, signin_locked, verify_password,
+)
 from server.db import Database
 from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
 from server.notify import Notifier, alert_view
@@ -106,6 +108,8 @@ class AuthController(Controller):
 
     @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token")
     async def token(self, data: JSONBody[TokenRequest], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TokenResponse:
+        if await signin_locked(db.reader, data.username, now_ms()):
+            raise ClientException("too many failed sign-ins; try again in a few minutes", status_code=429)
         user = await queries.user_by_name(db.reader, data.username)
         ok = verify_password(user["password_hash"] if user else None, data.password)
         async with db.transaction() as conn:

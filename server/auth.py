@@ -24,6 +24,9 @@ _hasher = PasswordHasher()
 # A hash of a random password, checked when the user is unknown so timing doesn't reveal names.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
 SESSION_COOKIE = "pw_session"
+# Password guessing: this many failures for one username within the window locks it for the window.
+MAX_FAILED_SIGNINS = 5
+FAILED_SIGNIN_WINDOW_MS = 5 * 60 * 1000
 CAMERA_TOKEN_PREFIX = "pwc_"
 USER_TOKEN_PREFIX = "pwu_"
 
@@ -131,3 +134,8 @@ async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> 
     expires_at = now + int(ttl_s * 1000)
     await queries.insert_session(conn, hashed, user_id, kind, now, expires_at)
     return token, expires_at
+
+
+async def signin_locked(reader, username: str, now: int) -> bool:
+    failures = await queries.count_actions_since(reader, "auth.failed", username, now - FAILED_SIGNIN_WINDOW_MS)
+    return failures >= MAX_FAILED_SIGNINS

@@ -74,15 +74,16 @@ async def set_read_images(conn, read_id: int, plate_image: str | None, vehicle_i
     )
 
 
+READS_BY_FOLDED_SQL = (
+    "SELECT id, camera_id, plate_norm, plate_folded, captured_at FROM reads "
+    "WHERE plate_folded IN ({marks}) AND captured_at >= ?"
+)
+
+
 async def reads_by_folded(conn, folded: Iterable[str], since: int) -> list[Row]:
     """Reads in the window whose folded plate is one of these (for retro alerts)."""
     folded = list(folded)
-    return await all_rows(
-        conn,
-        f"SELECT id, camera_id, plate_norm, plate_folded, captured_at FROM reads "
-        f"WHERE plate_folded IN ({_marks(folded)}) AND captured_at >= ?",
-        [*folded, since],
-    )
+    return await all_rows(conn, READS_BY_FOLDED_SQL.format(marks=_marks(folded)), [*folded, since])
 
 
 async def reads_before(conn, cutoff: int, limit: int) -> list[Row]:
@@ -108,14 +109,15 @@ async def oldest_read_time(conn) -> int | None:
 ENTRY_COLUMNS = "e.id, e.plate, e.plate_norm, e.state, e.reason, h.id AS hotlist_id, h.name AS hotlist_name, h.kind"
 
 
+ACTIVE_ENTRIES_SQL = (
+    f"SELECT {ENTRY_COLUMNS} FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id "
+    "WHERE e.plate_folded IN ({marks}) AND (e.expires_at IS NULL OR e.expires_at > ?)"
+)
+
+
 async def active_entries_by_folded(conn, folded: Iterable[str], now: int) -> list[Row]:
     folded = list(folded)
-    return await all_rows(
-        conn,
-        f"SELECT {ENTRY_COLUMNS} FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id "
-        f"WHERE e.plate_folded IN ({_marks(folded)}) AND (e.expires_at IS NULL OR e.expires_at > ?)",
-        [*folded, now],
-    )
+    return await all_rows(conn, ACTIVE_ENTRIES_SQL.format(marks=_marks(folded)), [*folded, now])
 
 
 async def hotlist_by_name(conn, name: str) -> Row | None:
@@ -161,13 +163,14 @@ async def active_entries_for_plates(conn, hotlist_id: int, plates: Iterable[str]
 
 # --- alerts ----------------------------------------------------------------------------------
 
+COOLDOWN_SQL = (
+    "SELECT 1 FROM alerts WHERE entry_plate_norm = ? AND camera_id = ? AND hotlist_id = ? "
+    "AND seen_at BETWEEN ? AND ? LIMIT 1"
+)
+
+
 async def recent_alert_exists(conn, entry_plate_norm: str, camera_id: int, hotlist_id: int, start: int, end: int) -> bool:
-    row = await one(
-        conn,
-        "SELECT 1 FROM alerts WHERE entry_plate_norm = ? AND camera_id = ? AND hotlist_id = ? "
-        "AND seen_at BETWEEN ? AND ? LIMIT 1",
-        (entry_plate_norm, camera_id, hotlist_id, start, end),
-    )
+    row = await one(conn, COOLDOWN_SQL, (entry_plate_norm, camera_id, hotlist_id, start, end))
     return row is not None
 
 
@@ -229,8 +232,11 @@ async def claim_alert_notification(conn, alert_id: int, now: int) -> bool:
     return cur.rowcount == 1
 
 
+UNNOTIFIED_SQL = "SELECT id FROM alerts WHERE notified_at IS NULL ORDER BY id"
+
+
 async def unnotified_alert_ids(conn) -> list[int]:
-    rows = await all_rows(conn, "SELECT id FROM alerts WHERE notified_at IS NULL ORDER BY id")
+    rows = await all_rows(conn, UNNOTIFIED_SQL)
     return [r[0] for r in rows]
 
 
@@ -320,6 +326,11 @@ async def mark_subscriptions_ok(conn, ids: Sequence[int], now: int) -> None:
 
 async def insert_audit(conn, at: int, actor: str, action: str, detail: str) -> None:
     await conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)", (at, actor, action, detail))
+
+
+async def count_actions_since(conn, action: str, actor: str, since: int) -> int:
+    row = await one(conn, "SELECT count(*) FROM audit_log WHERE action = ? AND at >= ? AND actor = ?", (action, since, actor))
+    return row[0]
 
 
 async def audit_entries(conn, *, action: str | None = None, limit: int = 100) -> list[Row]:

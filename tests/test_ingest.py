@@ -237,3 +237,13 @@ def test_camera_heartbeat_records_health(dept):
     assert dept.http.post("/api/v1/cameras/heartbeat", json=beat, headers=dept.user_headers).status_code == 401
     bad = dept.http.post("/api/v1/cameras/heartbeat", json={"fps": 1}, headers=dept.camera_headers)
     assert bad.status_code == 400 and "fps" in bad.text
+
+
+def test_password_guessing_is_throttled(dept):
+    for _ in range(5):
+        resp = dept.http.post("/api/v1/auth/token", json={"username": "alice", "password": "wrong guess"})
+        assert resp.status_code == 401
+    locked = dept.http.post("/api/v1/auth/token", json={"username": "alice", "password": "correct horse"})
+    assert locked.status_code == 429
+    failures = db_rows(dept, "SELECT count(*) FROM audit_log WHERE action = 'auth.failed' AND actor = 'alice'")
+    assert failures == [(5,)]
