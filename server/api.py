@@ -112,12 +112,12 @@ class AuthController(Controller):
             raise ClientException("too many failed sign-ins; try again in a few minutes", status_code=429)
         user = await queries.user_by_name(db.reader, data.username)
         ok = verify_password(user["password_hash"] if user else None, data.password)
-        async with db.transaction() as conn:
-            if not ok or user["disabled"]:
+        if not ok or user["disabled"]:
+            async with db.transaction() as conn:  # committed before the 401 is raised
                 await audit.record(conn, data.username, "auth.failed", via="api")
-                raise NotAuthorizedException("wrong username or password")
-            now = now_ms()
-            token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now)
+            raise NotAuthorizedException("wrong username or password")
+        async with db.transaction() as conn:
+            token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now_ms())
             await audit.record(conn, user["username"], "auth.token")
         return TokenResponse(token=token, expires_at=from_ms(expires_at), role=user["role"])
 
