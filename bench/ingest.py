@@ -6,23 +6,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import time
 import uuid
 
+import cv2
 import httpx
-import numpy as np
-from PIL import Image
 
+from worker.synth import make_scene, render_plate
 from bench.common import Server, http_request, machine, random_plates, raw_post_many, read_body
 
 
-def jpeg(width: int, height: int, seed: int) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()
+def worker_images() -> dict[str, bytes]:
+    """A plate crop and a vehicle crop like the worker sends, from a rendered synthetic scene."""
+    plate = render_plate("7ABC123", height=80)
+    scene = make_scene(render_plate("7ABC123", height=120), plate_center=(640, 420))
+    vehicle = scene[220:620, 340:940]
+    encode = lambda image: cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()  # noqa: E731
+    return {"plate_image": encode(plate), "vehicle_image": encode(vehicle)}
 
 
 def build_requests(server: Server, plates: list[str], images: dict[str, bytes] | None) -> list[bytes]:
@@ -54,7 +55,7 @@ def run(reads: int, concurrency: int, hotlist_size: int = 100_000) -> dict:
     passing = [p for p in random_plates(reads * 2, seed=2) if p not in set(hot)][:reads]
     for i in range(0, reads, 100):
         passing[i] = hot[i]
-    images = {"plate_image": jpeg(240, 120, 1), "vehicle_image": jpeg(480, 360, 2)}
+    images = worker_images()
     results = {"machine": machine(), "hotlist": hotlist_size, "reads": reads, "concurrency": concurrency}
     with Server(hot) as server:
         results["import_s"] = server.import_s

@@ -13,18 +13,17 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from server import audit, queries
-from server.audit import now_ms
+from server.clock import from_ms, now_ms, to_ms
 from server.auth import (
     Camera, User, issue_token, requires_camera, requires_role, signin_locked, verify_password,
 )
 from server.db import Database
 from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
-from server.notify import Notifier, alert_view
+from server.notify import alert_view
 from server.push import Subscription, VapidKeys
 from server.schemas import (
     Alert, AlertUpdate, CameraHeartbeat, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
 )
-from server.ingest import from_ms, to_ms
 from server.settings import Settings
 
 
@@ -72,7 +71,7 @@ class ReadsController(Controller):
     guards = [requires_camera]
 
     @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)")
-    async def create(self, request: Request, ingest: NamedDependency[Ingest], notifier: NamedDependency[Notifier]) -> Response[ReadAccepted]:
+    async def create(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
         content_type, _ = request.content_type
         if content_type == "multipart/form-data":
             read, images = await read_multipart(request)
@@ -87,7 +86,6 @@ class ReadsController(Controller):
             raise ClientException(str(exc), status_code=413) from None
         except InvalidUpload as exc:
             raise ClientException(str(exc)) from None
-        notifier.enqueue(accepted.alerts)
         return Response(accepted, status_code=HTTP_200_OK if accepted.duplicate else HTTP_201_CREATED)
 
 

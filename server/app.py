@@ -14,7 +14,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
-from server.audit import now_ms
+from server.clock import now_ms
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
 from server.ingest import Ingest
@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> Litestar:
         vapid = VapidKeys.load_or_create(settings.data_dir)
         sender = PushSender(vapid, settings.vapid_subject, ttl=settings.push_ttl_s, timeout=settings.push_timeout_s)
         notifier = Notifier(db, sender, settings.base_url, ttl_s=settings.push_ttl_s)
-        app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings))
+        app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings, notifier))
         background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings))]
         try:
             yield

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
 
 from server import queries
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+from server.clock import now_ms
 
 
 async def record(conn, actor: str, action: str, **detail: Any) -> None:

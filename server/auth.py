@@ -75,7 +75,7 @@ class Camera:
 def requires_role(role: str):
     """Guard: a signed-in user of at least this role (officer < supervisor < admin)."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, User):
             raise NotAuthorizedException("sign in first")
@@ -85,7 +85,8 @@ def requires_role(role: str):
     return guard
 
 
-def requires_camera(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+# Guards are async: Litestar would run a sync guard in a worker thread on every request.
+async def requires_camera(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not isinstance(connection.scope.get("user"), Camera):
         raise NotAuthorizedException("a valid camera token is required")
 

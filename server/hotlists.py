@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from server import audit, queries
-from server.audit import now_ms
+from server.clock import now_ms
 from server.db import Database
 from server.ingest import alert_row
 from server.matching import best_match, fold, normalize

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import msgspec
 from PIL import Image, UnidentifiedImageError
 
 from server import queries
-from server.audit import now_ms
+from server.clock import now_ms, to_ms
 from server.auth import Camera
 from server.db import Database
+from server.notify import Notifier
 from server.matching import Match, best_match, fold, normalize, read_texts
 from server.schemas import ReadAccepted, ReadIn
 from server.settings import Settings
@@ -46,14 +47,6 @@ def check_jpeg(field: str, data: bytes, limit: int) -> None:
         raise InvalidUpload(f"{field}: corrupt JPEG ({exc})") from exc
 
 
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 def image_path(read: ReadIn, field: str) -> str:
     """Relative to the data dir; one folder per capture day keeps folders small."""
     day = read.captured_at.astimezone(UTC).strftime("%Y-%m-%d")
@@ -64,6 +57,7 @@ def image_path(read: ReadIn, field: str) -> str:
 class Ingest:
     db: Database
     settings: Settings
+    notifier: Notifier
     _touched: dict[int, int] = field(default_factory=dict)  # camera id → when last_read_at was set
 
     async def store(self, camera: Camera, read: ReadIn, images: dict[str, bytes]) -> ReadAccepted:
@@ -93,6 +87,7 @@ class Ingest:
             if now - self._touched.get(camera.id, 0) > 1000:  # once a second is fresh enough
                 await queries.touch_camera(conn, camera.id, now, read=True)
                 self._touched[camera.id] = now
+        self.notifier.enqueue(alert_ids)  # pushes go out after the commit, off the request
         return ReadAccepted(id=read_id, uuid=read.id, duplicate=False, alerts=alert_ids)
 
     def _write_images(self, images: dict[str, bytes], paths: dict[str, str]) -> None:

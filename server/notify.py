@@ -14,9 +14,8 @@ from collections.abc import Iterable
 import msgspec
 
 from server import queries
-from server.audit import now_ms
+from server.clock import from_ms, now_ms
 from server.db import Database
-from server.ingest import from_ms
 from server.push import PushSender, Subscription
 from server.schemas import Alert
 

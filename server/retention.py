@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from server import audit, queries
-from server.audit import now_ms
+from server.clock import now_ms
 from server.db import Database
 from server.settings import Settings
 

@@ -9,13 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # A module may import only modules of a lower rank. A new module must be ranked here.
 SERVER_RANKS = {
-    "settings": 0, "schemas": 0, "matching": 0, "migrations": 0,
+    "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
     "queries": 1, "push": 1, "db": 1,
     "audit": 2, "auth": 2,
-    "ingest": 3,
-    "retention": 4, "hotlists": 4, "notify": 4,
-    "api": 5, "pages": 5,
-    "app": 6, "demo": 7, "cli": 8,
+    "notify": 3, "retention": 3,
+    "ingest": 4,
+    "hotlists": 5,
+    "api": 6, "pages": 6,
+    "app": 7, "demo": 8, "cli": 9,
 }
 
 
