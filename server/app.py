@@ -83,4 +83,5 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[principal_middleware],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(title="Platewatch", version="0.1.0", path="/schema"),
+        logging_config=None,  # the process entry point (CLI, tests) configures logging
     )

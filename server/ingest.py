@@ -73,7 +73,7 @@ class Ingest:
             "plate": read.plate, "plate_norm": plate_norm, "plate_folded": fold(plate_norm),
             "confidence": read.confidence,
             "candidates": msgspec.json.encode(read.candidates).decode(),
-            "color": read.color, "box": msgspec.json.encode(read.box).decode() if read.box else None,
+            "color": read.color, "color_confidence": read.color_confidence, "box": msgspec.json.encode(read.box).decode() if read.box else None,
             "plate_image": paths.get("plate_image"), "vehicle_image": paths.get("vehicle_image"),
         }
         async with self.db.transaction() as conn:

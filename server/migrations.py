@@ -127,6 +127,11 @@ def m002_camera_health(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE cameras ADD COLUMN {column} {kind}")
 
 
+@migrations()
+def m003_read_colour_confidence(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE reads ADD COLUMN color_confidence REAL")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

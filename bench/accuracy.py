@@ -1,0 +1,104 @@
+"""Recognition accuracy and speed, reading variants side by side, on the OpenALPR US sets.
+
+    python -m bench.accuracy [--limit N] [--variants a,b] [--threads 1] [--data DIR]
+
+Each variant is the real pipeline (`worker.read.Recognizer`) with different settings; the
+end-to-end set runs `recognize`, the crops set runs `read_plate_image`. Timing is the
+recognition call only, one onnxruntime thread unless told otherwise. The data folder is
+evaluation data that the repository does not ship: without it this exits with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+
+from worker.detect import Band
+from worker.eval import Summary, evaluate, load_items
+
+DEFAULT_DATA = Path(os.environ.get("PLATEWATCH_BENCH_DATA", "/work/shared/data"))
+SETS = {"us": "openalpr-us", "us-crops": "openalpr-us-crops"}
+
+
+def variants() -> dict[str, dict]:
+    """Recognizer settings per variant (imported lazily: it pulls in onnxruntime)."""
+    from worker.read import View
+
+    plain_middle = View(Band(0.15, 0.90, 0.10))
+    return {
+        # Reading the whole plate rectangle once: the historical baseline.
+        "whole-plate": {"quick_view": View(Band(0.0, 1.0, 0.10)), "max_refined": 0},
+        # One middle band of the frame-level plate estimate, no refinement.
+        "middle-band": {"quick_view": plain_middle, "max_refined": 0},
+        # Middle band + re-detection at higher resolution + two more views, plain colour only.
+        "refined-plain": {
+            "quick_view": plain_middle,
+            "refined_views": (View(Band(0.25, 0.80, 0.10)), View(Band(0.10, 0.95, 0.20))),
+        },
+        # The default: red-channel and stretched views mixed in (see worker/read.py).
+        "default": {},
+        # Cheaper detector pass: fewer small plates found.
+        "default-det800": {"limit_side": 800},
+        # Refine only the most plate-like proposal.
+        "default-refine1": {"max_refined": 1},
+    }
+
+
+def run_variant(name: str, settings: dict, folder: Path, limit: int | None, threads: int):
+    from worker.read import Recognizer
+
+    items, label_errors = load_items(folder, lambda message: print(f"  {message}", file=sys.stderr))
+    items = items[:limit] if limit else items
+    summary: Summary = evaluate(items, Recognizer(threads=threads, **settings), lambda m: None)
+    summary.errors += label_errors
+    return summary
+
+
+def format_row(variant: str, set_name: str, summary: Summary) -> str:
+    d = summary.as_dict()
+    n = max(d["images"], 1)
+    detected = "-" if d["detected"] is None else f"{100 * d['detected'] / n:5.1f}"
+    return (
+        f"{variant:16s} {set_name:9s} {d['images']:4d} {100 * d['exact'] / n:6.1f} "
+        f"{100 * d['within1'] / n:8.1f} {detected:>6s} {d['ms_median']:8.1f} {d['ms_p90']:7.1f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, help="first N items of each set (quick iteration)")
+    parser.add_argument("--variants", help="comma-separated subset of: " + ", ".join(variants()))
+    parser.add_argument("--sets", default="us,us-crops", help="comma-separated: us, us-crops")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the sets")
+    args = parser.parse_args(argv)
+
+    if not args.data.is_dir():
+        print(f"bench.accuracy: skipped: no data folder at {args.data} (set --data)")
+        return 0
+    chosen = variants()
+    if args.variants:
+        unknown = set(args.variants.split(",")) - set(chosen)
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+        chosen = {k: v for k, v in chosen.items() if k in args.variants.split(",")}
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, onnxruntime threads {args.threads}")
+    print(f"{'variant':16s} {'set':9s} {'n':>4s} {'exact%':>6s} {'within1%':>8s} {'det%':>6s} "
+          f"{'ms med':>8s} {'ms p90':>7s}")
+    for set_key in args.sets.split(","):
+        folder = args.data / SETS[set_key]
+        if not folder.is_dir():
+            print(f"{set_key}: skipped: {folder} is missing")
+            continue
+        for name, settings in chosen.items():
+            summary = run_variant(name, settings, folder, args.limit, args.threads)
+            print(format_row(name, set_key, summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Capture threads against real sources: an MJPEG stream that drops, a failing snapshot URL,
+a missing camera, and video files played at their own speed or flat out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import free_port, wait_until
+from tests.test_worker_helpers import FakeCamera
+from worker import synth
+from worker.capture import CaptureThread
+from worker.config import Camera
+
+
+def capture(camera: Camera, max_backoff_s: float = 30.0) -> tuple[CaptureThread, threading.Event]:
+    stop = threading.Event()
+    thread = CaptureThread(camera, stop, max_backoff_s=max_backoff_s)
+    thread.start()
+    return thread, stop
+
+
+def drain(thread: CaptureThread) -> int:
+    count = 0
+    while thread.queue.get_nowait() is not None:
+        count += 1
+    return count
+
+
+def test_a_dropped_stream_is_reopened_and_frames_keep_coming():
+    cam = FakeCamera(frames_per_connection=4)
+    thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream", location=cam.url + "/stream",
+                                  queue_size=64))
+    try:
+        assert wait_until(lambda: cam.connections >= 3, timeout=20)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        cam.close()
+    assert thread.stats.errors >= 2 and thread.stats.frames >= 8  # reconnected, frames from each connection
+    assert drain(thread) == thread.stats.frames - thread.stats.gated
+
+
+def test_a_camera_that_is_not_there_is_retried_with_growing_delays():
+    url = f"rtsp://127.0.0.1:{free_port()}/stream1"
+    thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream", location=url), max_backoff_s=1.0)
+    try:
+        assert wait_until(lambda: thread.stats.errors >= 3, timeout=20)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+    assert thread.backoff.next() == 1.0  # 0.5, then 1.0: capped
+    assert thread.stats.frames == 0 and not thread.finished
+
+
+def test_snapshot_url_is_polled_and_failures_back_off():
+    cam = FakeCamera(fail_first=2)
+    thread, stop = capture(Camera(name="s", token="cam_12345678", kind="snapshot", location=cam.url + "/snap.jpg",
+                                  poll_s=0.1, queue_size=64))
+    try:
+        assert wait_until(lambda: len(thread.queue) >= 3, timeout=20)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        cam.close()
+    assert thread.stats.errors == 2 and thread.stats.frames >= 3
+
+
+def test_video_file_plays_at_its_own_speed_or_as_fast_as_it_is_read(tmp_path: Path):
+    video = tmp_path / "v.avi"
+    synth.write_video(video, ["7ABC123"], fps=10, size=(320, 180), seconds_per_vehicle=1.0, gap_seconds=0.5)
+    frames = 20  # 5 empty, 10 with the car, 5 empty
+    for realtime, within in ((True, (1.7, 6.0)), (False, (0.0, 1.5))):
+        camera = Camera(name="f", token="cam_12345678", kind="file", location=str(video), realtime=realtime,
+                        queue_size=64)
+        started = time.monotonic()
+        thread, _ = capture(camera)
+        thread.join(timeout=20)
+        took = time.monotonic() - started
+        assert thread.finished and thread.stats.frames == frames
+        assert within[0] <= took <= within[1], (realtime, took)
+        assert thread.clock() == float("inf")  # ended: every open track may be closed
+        queued = drain(thread)
+        assert 10 <= queued <= 12 and thread.stats.gated == frames - queued
+
+
+def test_fps_cap_skips_frames_before_they_are_examined(tmp_path: Path):
+    video = tmp_path / "v.avi"
+    synth.write_video(video, ["7ABC123"], fps=10, size=(320, 180), seconds_per_vehicle=2.0, gap_seconds=0.0)
+    camera = Camera(name="f", token="cam_12345678", kind="file", location=str(video), realtime=False, fps_cap=2.5,
+                    queue_size=64)
+    thread, _ = capture(camera)
+    thread.join(timeout=20)
+    assert thread.stats.frames == 5 and drain(thread) == 5  # 20 frames at 10 fps, 2.5 kept per second

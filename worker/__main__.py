@@ -1,0 +1,260 @@
+"""The worker process: `python -m worker --config FILE` (also `platewatch worker --config FILE`).
+
+One capture thread per camera, one recognition loop (recognition is the CPU-heavy part, so a
+single loop takes frames round-robin from the cameras' queues), one sender thread that delivers
+the spool, one heartbeat thread. A bad frame or a recognizer exception is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import msgspec
+import numpy as np
+
+from server.schemas import Box, Candidate, ReadIn
+from worker.capture import CaptureThread, Frame
+from worker.colour import vehicle_colour
+from worker.config import Config, ConfigError, load_config
+from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
+from worker.track import Sighting, Tracker, VehicleRead
+
+log = logging.getLogger("worker")
+
+RecognizeFn = Callable[[np.ndarray], Sequence[Sighting]]
+
+
+class Recognizer(Protocol):
+    """What the worker needs from plate recognition: a frame in, the plates in it out."""
+
+    def recognize(self, frame: np.ndarray) -> Sequence[Any]: ...
+
+
+def to_sighting(read: Any) -> Sighting | None:
+    """Adapt one recognizer result (a Sighting, or any object with plate/text, confidence, box
+    and optional candidates) to the tracker's Sighting; None for an unusable one."""
+    if isinstance(read, Sighting):
+        return read if 1 <= len(read.text) <= 16 else None
+    text = getattr(read, "plate", None) or getattr(read, "text", "")
+    box = getattr(read, "box", None)
+    if not text or box is None or not 1 <= len(text) <= 16:
+        return None
+    box = (box.x, box.y, box.w, box.h) if hasattr(box, "w") else tuple(int(v) for v in box)
+    candidates = tuple(
+        (getattr(c, "plate", None) or c[0], float(getattr(c, "confidence", None) or c[1]))
+        for c in getattr(read, "candidates", ()) or ()
+    )
+    crop = getattr(read, "crop", None)
+    return Sighting(text, float(read.confidence), box, candidates, crop if isinstance(crop, np.ndarray) else None)
+
+
+def adapt(recognizer: Recognizer) -> RecognizeFn:
+    def recognize(image: np.ndarray) -> list[Sighting]:
+        return [s for s in map(to_sighting, recognizer.recognize(image)) if s is not None]
+
+    return recognize
+
+
+def load_recognizer(spec: str | None = None) -> RecognizeFn:
+    """The plate recognizer: worker.read's by default, or `module:factory` (another model, a
+    stand-in for tests). Imported late: it loads ONNX models."""
+    import importlib
+
+    module_name, _, attr = (spec or "worker.read:Recognizer").partition(":")
+    factory = getattr(importlib.import_module(module_name), attr or "Recognizer")
+    return adapt(factory())
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
+    """The wire read for a finished track; its UUID is chosen here, once, before any send."""
+    view = read.view
+    colour = vehicle_colour(view.vehicle_crop, view.plate_in_vehicle)
+    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= 16]
+    wire = ReadIn(
+        id=uuid.uuid4(), plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
+        candidates=candidates[:20], color=colour[0] if colour else None, color_confidence=colour[1] if colour else None,
+        box=Box(x=view.box[0], y=view.box[1], w=view.box[2], h=view.box[3]),
+    )
+    # Struct constructors do not check constraints; decoding does. A read the server would
+    # refuse fails here, in the log, instead of later in spool/rejected.
+    wire = msgspec.json.decode(msgspec.json.encode(wire), type=ReadIn)
+    images = {"plate_image": encode_jpeg(view.plate_crop), "vehicle_image": encode_jpeg(view.vehicle_crop)}
+    return wire, images
+
+
+class Worker:
+    def __init__(self, config: Config, recognize: RecognizeFn, *, exit_when_done: bool = False,
+                 drain_s: float = 5.0) -> None:
+        self.config, self.recognize = config, recognize
+        self.exit_when_done, self.drain_s = exit_when_done, drain_s
+        self.stop = threading.Event()  # set by signals (or a test) to shut down
+        self.wake = threading.Event()  # set by the capture threads when a frame is queued
+        self.captures = {c.name: CaptureThread(c, self.stop, self.wake, config.max_backoff_s) for c in config.cameras}
+        rec = config.recognition
+        self.trackers = {
+            c.name: Tracker(c.name, timeout_s=rec.track_timeout_s, min_frames=config.min_frames(c),
+                            min_confidence=rec.min_confidence, max_edit=rec.max_edit)
+            for c in config.cameras
+        }
+        self.spool = Spool(config.spool)
+        tokens = {c.name: c.token for c in config.cameras}
+        self.sender = Sender(self.spool, config.server, tokens.get, timeout_s=config.send_timeout_s,
+                             max_backoff_s=config.max_backoff_s)
+        self.heartbeat = HeartbeatThread(
+            config.server, {c.name: (c.token, self.captures[c.name].stats) for c in config.cameras},
+            interval_s=config.heartbeat_s)
+
+    def run(self) -> int:
+        pending = len(self.spool)
+        log.info("worker starting: %d camera(s), server %s, %d read(s) in the spool",
+                 len(self.captures), self.config.server, pending)
+        for thread in (self.sender, self.heartbeat, *self.captures.values()):
+            thread.start()
+        next_summary = time.monotonic() + 60
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()  # before looking: a frame queued after this wakes the wait
+                busy = self.step()
+                if self.exit_when_done and self.all_done():
+                    log.info("all sources have ended")
+                    break
+                if time.monotonic() >= next_summary:
+                    self.log_summary()
+                    next_summary = time.monotonic() + 60
+                if not busy:
+                    self.wake.wait(0.1)
+        finally:
+            self.shutdown()
+        return 0
+
+    def step(self) -> bool:
+        """One round-robin pass: at most one frame from each camera. False if all were idle."""
+        busy = False
+        for name, capture in self.captures.items():
+            now = capture.clock()  # read before the queue: frames queued later are newer
+            frame = capture.queue.get_nowait()
+            if frame is None:
+                self.emit(self.trackers[name].expire(now))
+            else:
+                busy = True
+                self.process(frame)
+        return busy
+
+    def process(self, frame: Frame) -> None:
+        try:
+            sightings = self.recognize(frame.image)
+        except Exception:  # one bad frame must not stop the camera
+            log.exception("camera %s: recognition failed on %s; skipped", frame.camera, frame.origin)
+            return
+        self.emit(self.trackers[frame.camera].observe(sightings, frame.image, frame.t, frame.captured_at))
+
+    def emit(self, reads: list[VehicleRead]) -> None:
+        for read in reads:
+            try:
+                wire, images = to_read_in(read)
+                self.spool.put(read.camera, wire, images)
+            except Exception:  # a full disk, an odd crop: log it, keep reading plates
+                log.exception("camera %s: could not spool read %s", read.camera, read.plate)
+                continue
+            self.captures[read.camera].stats.last_read_at = datetime.now(UTC)
+            log.info("camera %s: read %s (confidence %.2f, %d frames, colour %s) spooled as %s",
+                     read.camera, wire.plate, wire.confidence, read.frames, wire.color, wire.id)
+
+    def all_done(self) -> bool:
+        return all(c.finished and not len(c.queue) for c in self.captures.values()) and not any(
+            t.tracks for t in self.trackers.values())
+
+    def shutdown(self) -> None:
+        """Stop capture, post what the open tracks saw, give the sender a moment, stop."""
+        self.stop.set()
+        for capture in self.captures.values():
+            capture.join(timeout=5)
+        for tracker in self.trackers.values():
+            self.emit(tracker.flush())
+        deadline = time.monotonic() + self.drain_s
+        while len(self.spool) and time.monotonic() < deadline and self.sender.is_alive():
+            time.sleep(0.05)
+        left = len(self.spool)
+        self.sender.stop.set()
+        self.spool.wake.set()  # the sender may be waiting for new reads
+        self.heartbeat.stop.set()
+        self.sender.join(timeout=self.config.send_timeout_s)
+        self.spool.close()
+        self.log_summary()
+        log.info("worker stopped; %d read(s) left in the spool for the next start", left)
+
+    def log_summary(self) -> None:
+        for name, capture in self.captures.items():
+            s = capture.stats
+            log.info("camera %s: %.1f frames/s, %d frames, %d without motion, %d dropped, %d errors",
+                     name, s.frames_per_s(), s.frames, s.gated, s.dropped, s.errors)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m worker", description="Platewatch camera worker")
+    parser.add_argument("--config", type=Path, default=Path("worker.toml"), help="worker TOML config")
+    parser.add_argument("--exit-when-done", action="store_true",
+                        help="stop when every source has ended (video files), after delivering what it can")
+    parser.add_argument("--drain-s", type=float, default=5.0, help="at shutdown, wait this long for the spool to empty")
+    parser.add_argument("--recognizer", default=None, metavar="MODULE:FACTORY",
+                        help="plate recognizer to use (default worker.read:Recognizer)")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def install_signal_handlers(worker: Worker) -> None:
+    def handle(signum, _frame) -> None:
+        if worker.stop.is_set():
+            raise SystemExit(1)  # a second signal: stop waiting
+        log.info("%s: shutting down", signal.Signals(signum).name)
+        worker.stop.set()
+        worker.wake.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def main(argv: Sequence[str] | None = None, recognize: RecognizeFn | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the rest
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    if not config.cameras:
+        print(f"worker: {args.config}: no [[cameras]] configured", file=sys.stderr)
+        return 2
+    try:
+        worker = Worker(config, recognize or load_recognizer(args.recognizer), exit_when_done=args.exit_when_done,
+                        drain_s=args.drain_s)
+    except (SpoolBusy, OSError) as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    if threading.current_thread() is threading.main_thread():
+        install_signal_handlers(worker)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

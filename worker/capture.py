@@ -1,0 +1,238 @@
+"""Frame capture: one thread per camera, a motion gate, and a bounded queue to recognition.
+
+Recognition is far slower than capture, so a live camera never waits for it: its queue keeps
+the newest frames and drops the oldest. Video files played "as fast as possible" and watched
+folders wait instead: there every frame is wanted and nothing is lost by waiting. Frames
+without motion are dropped before the queue, so a quiet street costs a decode and a difference
+of two 160-pixel-wide copies per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+
+from worker.config import Camera, Motion
+from worker.sources import Grab, Source, SourceError, open_source
+
+log = logging.getLogger("worker.capture")
+
+
+@dataclass(slots=True)
+class Frame:
+    camera: str
+    image: np.ndarray
+    t: float  # seconds on the camera's clock (monotonic, or position in a video file)
+    captured_at: datetime
+    origin: str = ""  # file name or frame number, for log lines
+
+
+class Backoff:
+    """Exponential delays, capped: 0.5, 1, 2, 4 … cap. `reset()` after a success."""
+
+    def __init__(self, initial: float = 0.5, cap: float = 30.0, factor: float = 2.0) -> None:
+        self.initial, self.cap, self.factor = initial, cap, factor
+        self.failures = 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.initial * self.factor ** min(self.failures, 64))
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class FrameQueue:
+    """A bounded queue that drops its oldest item rather than block the producer."""
+
+    def __init__(self, maxsize: int, wake: threading.Event | None = None) -> None:
+        self.maxsize = maxsize
+        self.dropped = 0
+        self._items: deque = deque()
+        self._cond = threading.Condition()
+        self._wake = wake  # shared with the recognition loop: "some queue has work"
+
+    def put(self, item) -> bool:
+        """Add `item`; returns False when the oldest item had to be dropped for it."""
+        with self._cond:
+            full = len(self._items) >= self.maxsize
+            if full:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+        self._notify()
+        return not full
+
+    def put_wait(self, item, stop: threading.Event) -> bool:
+        """Add `item`, waiting for room (lossless playback); False if `stop` was set first."""
+        with self._cond:
+            while len(self._items) >= self.maxsize:
+                if stop.is_set():
+                    return False
+                self._cond.wait(0.1)
+            self._items.append(item)
+        self._notify()
+        return True
+
+    def get_nowait(self):
+        with self._cond:
+            item = self._items.popleft() if self._items else None
+            self._cond.notify_all()
+        return item
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+
+class MotionGate:
+    """Passes a frame when enough of a small copy differs from the previous frame.
+
+    Differences are taken per colour channel, not on grey: a red car on a grey road can have
+    the road's brightness and still must count as motion."""
+
+    def __init__(self, settings: Motion) -> None:
+        self.settings = settings
+        self._previous: np.ndarray | None = None
+        self.last_fraction = 1.0
+
+    def reset(self) -> None:
+        self._previous = None  # after a reconnect the old picture says nothing
+
+    def passes(self, image: np.ndarray) -> bool:
+        if not self.settings.enabled:
+            return True
+        small = self._small(image)
+        previous, self._previous = self._previous, small
+        if previous is None or previous.shape != small.shape:
+            self.last_fraction = 1.0
+            return True  # nothing to compare with: look at it
+        diff = cv2.absdiff(small, previous)
+        if diff.ndim == 3:
+            diff = diff.max(axis=2)
+        changed = cv2.countNonZero(cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1])
+        self.last_fraction = changed / diff.size
+        return self.last_fraction >= self.settings.min_changed
+
+    def _small(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        width = min(self.settings.width, w)
+        height = max(1, round(h * width / w))
+        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(small, (3, 3), 0)  # sensor noise and JPEG ringing are not motion
+
+
+@dataclass
+class CameraStats:
+    """What the heartbeat reports and the log summarises; written by one thread, read by others."""
+
+    frames: int = 0  # examined (after the fps cap)
+    gated: int = 0  # examined but without motion
+    dropped: int = 0  # passed the gate but pushed out of a full queue
+    errors: int = 0  # failed opens, lost streams, corrupt images
+    last_frame_at: datetime | None = None
+    last_read_at: datetime | None = None
+    window_s: float = 10.0
+    _times: deque = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def frame_seen(self, now: float) -> None:
+        with self._lock:
+            self.frames += 1
+            self.last_frame_at = datetime.now(UTC)
+            self._times.append(now)
+            while self._times and self._times[0] < now - self.window_s:
+                self._times.popleft()
+
+    def frames_per_s(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [t for t in self._times if t >= now - self.window_s]
+        return len(recent) / self.window_s
+
+
+class CaptureThread(threading.Thread):
+    """Reads one camera: open, pump frames through the fps cap and motion gate, reconnect."""
+
+    def __init__(self, camera: Camera, stop: threading.Event, wake: threading.Event | None = None,
+                 max_backoff_s: float = 30.0) -> None:
+        super().__init__(name=f"capture-{camera.name}", daemon=True)
+        self.camera, self.stop = camera, stop
+        self.queue = FrameQueue(camera.queue_size, wake)
+        self.stats = CameraStats()
+        self.gate = MotionGate(camera.motion)
+        self.source: Source = open_source(camera, stop)
+        self.backoff = Backoff(cap=max_backoff_s)
+        self.finished = False  # a finite source (video file) has ended
+        self._last_t = 0.0
+        self._last_kept_t = -math.inf
+
+    def clock(self) -> float:
+        """Now, on this camera's clock: tracks unseen for a while by this clock are over."""
+        if self.finished:
+            return math.inf
+        return time.monotonic() if self.source.live else self._last_t
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set() and not self.finished:
+                self._session()
+        finally:
+            self.source.close()
+
+    def _session(self) -> None:
+        """One connection to the source, from opening it to losing it (or its end)."""
+        try:
+            self.source.open()
+            self.gate.reset()
+            while not self.stop.is_set():
+                grab = self.source.read()
+                if grab is None:
+                    if self.source.done:
+                        self.finished = True
+                        return
+                    continue
+                self.backoff.reset()
+                self._handle(grab)
+        except Exception as exc:  # noqa: BLE001 - a camera thread must never die
+            self.stats.errors += 1
+            delay = self.backoff.next()
+            if isinstance(exc, SourceError):
+                log.warning("camera %s: %s; retrying in %.1f s", self.camera.name, exc, delay)
+            else:
+                log.exception("camera %s: unexpected error; retrying in %.1f s", self.camera.name, delay)
+            self.source.close()
+            self.stop.wait(delay)
+
+    def _handle(self, grab: Grab) -> None:
+        t = time.monotonic() if self.source.live else grab.t
+        if self.camera.fps_cap and t - self._last_kept_t < 1.0 / self.camera.fps_cap * 0.999:
+            return  # over the cap: not even examined
+        self._last_kept_t = t
+        image = grab.image()
+        if image is None:
+            self.stats.errors += 1
+            return
+        self.stats.frame_seen(time.monotonic())
+        if not self.gate.passes(image):
+            self.stats.gated += 1
+            self._last_t = t
+            return
+        frame = Frame(self.camera.name, image, t, grab.captured_at or datetime.now(UTC), grab.origin)
+        if self.source.lossless:
+            self.queue.put_wait(frame, self.stop)
+        elif not self.queue.put(frame):
+            self.stats.dropped += 1
+        self._last_t = t  # after the put: the clock never runs ahead of queued frames

@@ -1,0 +1,160 @@
+"""Worker configuration: one TOML file decoded into msgspec Structs.
+
+Unknown keys are errors that name the key and the file (a typo such as `fps_caps = 5` must not
+silently run the camera uncapped). Relative paths are resolved against the config file's folder,
+so a config works wherever the worker is started from.
+
+    server = "https://plates.example.org"     # the Platewatch server
+    spool = "spool"                           # reads wait here until the server has them
+
+    [recognition]
+    min_confidence = 0.5
+    min_frames = 2                            # sightings a vehicle needs before it is posted
+    track_timeout_s = 1.5                     # unseen this long: the vehicle has passed
+
+    [[cameras]]
+    name = "main-st"
+    token = "pwc_PASTE_THE_TOKEN_HERE"        # printed by `platewatch camera add main-st`
+    kind = "stream"                           # stream | file | folder | snapshot
+    location = "rtsp://10.0.0.21/stream1"     # or http(s):// MJPEG / HLS
+    fps_cap = 8
+    [cameras.motion]
+    min_changed = 0.003                       # share of a 160-px copy that must change
+
+    [[cameras]]
+    name = "gate"
+    token = "pwc_PASTE_THE_TOKEN_HERE"
+    kind = "snapshot"                         # polled; "folder" watches a directory of JPEG/PNG
+    location = "http://10.0.0.22/snapshot.jpg"
+    poll_s = 1.0
+    min_frames = 1
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+SourceKind = Literal["stream", "file", "folder", "snapshot"]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file and the offending key."""
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Motion(Strict):
+    """Cheap frame differencing on a small copy of each frame."""
+
+    enabled: bool = True
+    width: Annotated[int, msgspec.Meta(ge=16, le=1920)] = 160  # downscaled width compared
+    threshold: Annotated[int, msgspec.Meta(ge=1, le=255)] = 18  # change of a channel (0-255) that counts
+    min_changed: Fraction = 0.003  # fraction of changed pixels needed to pass a frame
+
+
+class Recognition(Strict):
+    min_confidence: Fraction = 0.5  # of the voted read; below it nothing is posted
+    min_frames: Annotated[int, msgspec.Meta(ge=1)] = 2  # sightings a vehicle needs to be posted
+    track_timeout_s: Positive = 1.5  # a vehicle unseen this long has left: post its read
+    max_edit: Annotated[int, msgspec.Meta(ge=0, le=4)] = 2  # text distance still "same plate"
+
+
+class Camera(Strict):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # for logs and the spool
+    token: Annotated[str, msgspec.Meta(min_length=8)]  # from `platewatch camera add`: the server knows the camera by it
+    kind: SourceKind
+    location: str
+    fps_cap: Positive | None = None
+    realtime: bool = True  # file: play at the file's own fps (False: as fast as recognition goes)
+    loop: bool = False  # file: start again at the end (demos)
+    poll_s: Positive = 2.0  # snapshot: seconds between polls; folder: between scans
+    queue_size: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
+    min_frames: Annotated[int, msgspec.Meta(ge=1)] | None = None  # overrides recognition's
+    motion: Motion = msgspec.field(default_factory=Motion)
+
+
+class Config(Strict):
+    server: str
+    spool: Path = Path("spool")
+    heartbeat_s: Positive = 30.0
+    send_timeout_s: Positive = 30.0
+    max_backoff_s: Positive = 30.0
+    recognition: Recognition = msgspec.field(default_factory=Recognition)
+    cameras: list[Camera] = []
+
+    def min_frames(self, camera: Camera) -> int:
+        return camera.min_frames if camera.min_frames is not None else self.recognition.min_frames
+
+
+_PATH_IN_ERROR = re.compile(r" - at `\$(.*)`$")
+
+
+def _explain(exc: msgspec.MsgspecError, path: Path) -> str:
+    """msgspec says "Object contains unknown field `fps_caps` - at `$.cameras[0]`"; keep the
+    key and show where it is in TOML terms."""
+    text = str(exc)
+    match = _PATH_IN_ERROR.search(text)
+    where = f" (in {match.group(1).lstrip('.') or 'the top level'})" if match else ""
+    message = _PATH_IN_ERROR.sub("", text).replace("Object contains unknown field", "unknown key")
+    return f"{path}: {message}{where}"
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot decode {kind}")
+
+
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    try:
+        config = msgspec.toml.decode(raw, type=Config, dec_hook=_decode_path)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ConfigError(_explain(exc, path)) from None
+    return finish(config, path.parent, str(path))
+
+
+def finish(config: Config, base: Path, origin: str = "config") -> Config:
+    """Check what the types cannot say and resolve relative paths against `base`."""
+    problems = check(config)
+    if problems:
+        raise ConfigError(f"{origin}: " + "; ".join(problems))
+    cameras = [
+        msgspec.structs.replace(c, location=str(base / c.location)) if c.kind in ("file", "folder") else c
+        for c in config.cameras
+    ]
+    return msgspec.structs.replace(config, spool=base / config.spool, cameras=cameras)
+
+
+def check(config: Config) -> list[str]:
+    problems = []
+    if not re.match(r"^https?://[^/]+", config.server):
+        problems.append(f"server: expected an http(s):// URL, got {config.server!r}")
+    names = [c.name for c in config.cameras]
+    problems += [f"cameras: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    for cam in config.cameras:
+        if cam.kind == "stream" and not re.match(r"^(rtsp|rtsps|https?)://", cam.location):
+            problems.append(f"camera {cam.name!r}: a stream location is an rtsp:// or http(s):// URL")
+        if cam.kind == "snapshot" and not re.match(r"^https?://", cam.location):
+            problems.append(f"camera {cam.name!r}: a snapshot location is an http(s):// URL")
+        if cam.kind in ("file", "folder") and "://" in cam.location:
+            problems.append(f"camera {cam.name!r}: a {cam.kind} location is a path, not a URL")
+    return problems
+
+
+def demo_config(server: str, token: str, video: Path, spool: Path, *, name: str = "demo") -> Config:
+    """The embedded demo: one camera playing a synthetic video in a loop at its own speed."""
+    camera = Camera(name=name, token=token, kind="file", location=str(video), loop=True)
+    return finish(Config(server=server, spool=spool, cameras=[camera]), Path("."), "demo config")
