@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+# Debian packages the tests drive for real: the browser and the HTTPS proxy.
+SYSTEM_PACKAGES := chromium caddy
+
+.PHONY: install system-deps demo test bench clean
 
 install: $(STAMP)
 
@@ -19,7 +22,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/platewatch demo
 
-test: install
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
 bench: install

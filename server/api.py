@@ -20,7 +20,7 @@ from server.auth import (
 from server.db import Database
 from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
 from server.notify import alert_view
-from server.push import Subscription, VapidKeys
+from server.push import Subscription, VapidKeys, check_subscription
 from server.schemas import (
     Alert, AlertUpdate, CameraHeartbeat, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
 )
@@ -56,14 +56,13 @@ async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
     return decode_read(raw), images
 
 
-def check_subscription(data: PushSubscriptionIn, allow_http: bool) -> None:
-    """Refuse keys a browser could not have made, and (outside tests) non-HTTPS endpoints."""
-    if not allow_http and not data.endpoint.startswith("https://"):
-        raise ClientException("endpoint: push services are reached over https")
+def subscription_or_400(data: PushSubscriptionIn, allow_http: bool) -> Subscription:
+    sub = Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth)
     try:
-        Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth).decode_keys()
+        check_subscription(sub, allow_http=allow_http)
     except ValueError as exc:
-        raise ClientException(f"keys: {exc}") from None
+        raise ClientException(str(exc)) from None
+    return sub
 
 
 class ReadsController(Controller):
@@ -133,7 +132,7 @@ class PushController(Controller):
         settings: NamedDependency[Settings],
     ) -> dict[str, int]:
         user: User = request.user
-        check_subscription(data, settings.push_allow_http)
+        subscription_or_400(data, settings.push_allow_http)
         async with db.transaction() as conn:
             sub_id = await queries.upsert_subscription(
                 conn, user.id, data.endpoint, data.keys.p256dh, data.keys.auth, now_ms()

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
+from server.pages import PAGE_HANDLERS, LoginRequired, login_redirect
 from server.clock import now_ms
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
@@ -23,6 +31,18 @@ from server.push import PushSender, VapidKeys
 from server.settings import Settings
 
 SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+def app_secret(data_dir: Path) -> str:
+    """A random secret kept in the data dir (signs CSRF tokens); made on first start."""
+    path = data_dir / "app_secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def principal_middleware(app: ASGIApp) -> ASGIApp:
@@ -34,7 +54,9 @@ def principal_middleware(app: ASGIApp) -> ASGIApp:
             headers = dict(scope["headers"])
             auth = headers.get(b"authorization", b"").decode("latin-1")
             bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-            session = _cookie(headers.get(b"cookie", b"").decode("latin-1"), SESSION_COOKIE)
+            # The JSON API takes bearer tokens only: a cookie there would make it forgeable cross-site.
+            api = scope["path"].startswith("/api/")
+            session = None if api else _cookie(headers.get(b"cookie", b"").decode("latin-1"), SESSION_COOKIE)
             db: Database = scope["app"].state.db
             scope["user"] = await resolve_principal(db.reader, bearer, session, now_ms(), cameras)
         await app(scope, receive, send)
@@ -77,7 +99,11 @@ def create_app(settings: Settings) -> Litestar:
             await db.close()
 
     return Litestar(
-        route_handlers=API_HANDLERS,
+        route_handlers=[*API_HANDLERS, *PAGE_HANDLERS, create_static_files_router("/static", [WEB / "static"])],
+        template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
+        csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
+                               cookie_secure=settings.base_url.startswith("https://")),
+        exception_handlers={LoginRequired: login_redirect},
         lifespan=[lifespan],
         dependencies={name: _provider(name) for name in SERVICES},
         middleware=[principal_middleware],

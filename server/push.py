@@ -126,6 +126,17 @@ class Subscription(msgspec.Struct, frozen=True):
         return p256dh, auth
 
 
+def check_subscription(sub: Subscription, *, allow_http: bool) -> None:
+    """Refuse, before storing, keys a browser could not have made and (outside tests and demos)
+    plain-http endpoints: real push services are HTTPS, and this is an officer-supplied URL."""
+    if not allow_http and not sub.endpoint.startswith("https://"):
+        raise ValueError("endpoint: push services are reached over https")
+    try:
+        sub.decode_keys()
+    except ValueError as exc:
+        raise ValueError(f"keys: {exc}") from None
+
+
 class Delivery(msgspec.Struct):
     subscription: Subscription
     status: int | None

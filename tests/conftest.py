@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import uvicorn
 from server.app import create_app
 from server.cli import main as cli
 from server.settings import Settings, load_settings
+
+pytest_plugins = ["tests.browser"]
 
 
 def free_port() -> int:
@@ -78,7 +81,9 @@ def run_cli(settings: Settings, *args: str, stdin: str | None = None, capsys=Non
     if stdin is not None:
         sys.stdin = io.StringIO(stdin)
     try:
-        return cli([*args, "--data", str(settings.data_dir)]) or 0
+        # A thread of its own: the CLI calls asyncio.run, which refuses to nest in a running loop.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(cli, [*args, "--data", str(settings.data_dir)]).result() or 0
     finally:
         sys.stdin = old_stdin
 

@@ -15,8 +15,8 @@ SERVER_RANKS = {
     "notify": 3, "retention": 3,
     "ingest": 4,
     "hotlists": 5,
-    "api": 6, "pages": 6,
-    "app": 7, "demo": 8, "cli": 9,
+    "api": 6, "pages": 7,
+    "app": 8, "demo": 9, "cli": 10,
 }
 
 

@@ -79,23 +79,28 @@ class TextDetector:
         self.session = make_session(model or bundled_model("ch_PP-OCRv4_det_infer.onnx"), threads)
         self.input_name = self.session.get_inputs()[0].name
 
-    def probability_map(self, image: np.ndarray, limit_side: int) -> tuple[np.ndarray, tuple]:
+    def probability_map(
+        self, image: np.ndarray, limit_side: int, sharpen: bool = True, upscale: bool = False
+    ) -> tuple[np.ndarray, tuple]:
         """Run the net; return the text probability map and its (x, y) scale versus `image`."""
         h, w = image.shape[:2]
-        scale = min(1.0, limit_side / max(h, w))
+        scale = limit_side / max(h, w) if upscale else min(1.0, limit_side / max(h, w))
         # Multiples of 32 are required by the network; never round down to zero.
         net_w = max(32, int(round(w * scale / 32)) * 32)
         net_h = max(32, int(round(h * scale / 32)) * 32)
-        resized = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_AREA)
-        if scale < 1.0:
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+        resized = cv2.resize(image, (net_w, net_h), interpolation=interp)
+        if sharpen:
             resized = unsharp(resized)
         blob = (resized.astype(np.float32) * (2 / 255.0) - 1.0).transpose(2, 0, 1)[None]
         prob = self.session.run(None, {self.input_name: blob})[0][0, 0]
         return prob, (net_w / w, net_h / h)
 
-    def detect(self, image: np.ndarray, limit_side: int = 960, **kwargs) -> list[TextLine]:
-        prob, scale = self.probability_map(image, limit_side)
-        return lines_from_map(prob, scale, **kwargs)
+    def detect(
+        self, image: np.ndarray, limit_side: int = 960, sharpen: bool = True, upscale: bool = False
+    ) -> list[TextLine]:
+        prob, scale = self.probability_map(image, limit_side, sharpen, upscale)
+        return lines_from_map(prob, scale)
 
 
 def unsharp(image: np.ndarray, sigma: float = 3.0, amount: float = 0.8) -> np.ndarray:
@@ -312,7 +317,8 @@ def refine_plate(detector: TextDetector, frame: np.ndarray, plate: PlateProposal
     matrix, size = band_transform(plate, REFINE_WINDOW, scale)
     flags = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_LINEAR
     window = cv2.warpPerspective(frame, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    lines = [ln for ln in detector.detect(window, max(size)) if ln.width >= MIN_ASPECT * ln.height]
+    lines = merge_fragments(detector.detect(window, max(size)))
+    lines = [ln for ln in lines if ln.width >= MIN_ASPECT * ln.height]
     if not lines:
         return None
     h, w = window.shape[:2]

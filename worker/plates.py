@@ -26,6 +26,10 @@ COMMON_LAYOUTS = frozenset(
 )  # fmt: skip
 LAYOUT_BOOST = 1.5
 
+# Many states leave I, O and Q out of standard-issue series (they read as 1, 0 and 0), so a
+# reading with I or Q is a little less likely than the same reading with 1 or 0.
+RARE_CHARACTER_PRIOR = {"I": 0.5, "Q": 0.5}
+
 
 def normalise(text: str) -> str:
     """Upper-case, O -> 0, drop everything outside A-Z0-9."""
@@ -42,6 +46,8 @@ def prior(text: str) -> float:
     weight = LENGTH_PRIOR.get(len(text), OUTSIDE_LENGTH_PRIOR)
     if layout(text) in COMMON_LAYOUTS:
         weight *= LAYOUT_BOOST
+    for ch in text:
+        weight *= RARE_CHARACTER_PRIOR.get(ch, 1.0)
     return weight
 
 

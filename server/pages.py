@@ -1,0 +1,238 @@
+"""HTML pages for officers: sign-in, the live alert feed (server-sent events) and the alert
+workflow. Each URL answers a whole page, or just the fragment when htmx asks (HX-Request)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import File, Redirect, ServerSentEvent, Template
+from litestar.response.sse import ServerSentEventMessage
+
+from server import audit, queries
+from server.auth import SESSION_COOKIE, User, issue_token, signin_locked, token_hash, verify_password
+from server.clock import now_ms
+from server.db import Database
+from server.api import subscription_or_400
+from server.notify import Notifier, alert_view
+from server.schemas import PushSubscriptionIn
+from server.settings import Settings
+
+WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+OUTCOMES = {"confirmed": "Confirmed hit", "not_match": "Not a match", "invalid": "Entry no longer valid"}
+VERIFIED_WITH = ("NCIC", "State system", "Dispatch")
+
+
+class LoginRequired(Exception):
+    """Raised by page guards; answered with a redirect to /login (HX-Redirect for htmx)."""
+
+
+def page_role(role: str):
+    async def guard(connection, _) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, User):
+            raise LoginRequired()
+        if not user.has_role(role):
+            raise PermissionDeniedException(f"needs the {role} role")
+
+    return guard
+
+
+def login_redirect(request: Request, _: Exception) -> Response:
+    target = f"/login?next={quote(request.url.path)}"
+    if request.headers.get("hx-request"):
+        return Response(None, status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target)
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect would help phishing."""
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+@get("/login", include_in_schema=False)
+async def login_page(next: FromQuery[str | None] = None, error: FromQuery[str | None] = None) -> Template:
+    return Template("login.html", context={"next": safe_next(next), "error": error})
+
+
+@post("/login", include_in_schema=False, status_code=303)
+async def login(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    target = safe_next(form.get("next"))
+    if await signin_locked(db.reader, username, now_ms()):
+        return Template("login.html", context={"next": target, "error": "Too many failed sign-ins. Wait a few minutes."},
+                        status_code=429)
+    user = await queries.user_by_name(db.reader, username) if username else None
+    if not verify_password(user["password_hash"] if user else None, password) or user["disabled"]:
+        async with db.transaction() as conn:
+            await audit.record(conn, username or "?", "auth.failed", via="web")
+        return Template("login.html", context={"next": target, "error": "Wrong username or password."},
+                        status_code=401)
+    async with db.transaction() as conn:
+        token, _ = await issue_token(conn, user["id"], "session", settings.session_ttl_s, now_ms())
+        await audit.record(conn, username, "auth.login", via="web")
+    response = Redirect(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_ttl_s), httponly=True,
+                        samesite="lax", secure=settings.base_url.startswith("https://"), path="/")
+    return response
+
+
+@post("/logout", include_in_schema=False, status_code=303, guards=[page_role("officer")])
+async def logout(request: Request, db: NamedDependency[Database]) -> Response:
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(request.cookies.get(SESSION_COOKIE, "")),))
+        await audit.record(conn, request.user.username, "auth.logout")
+    response = Redirect("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@get("/", include_in_schema=False, guards=[page_role("officer")])
+async def feed(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
+    rows = await queries.list_alerts(db.reader, status=None, before_id=None, limit=50)
+    alerts = [alert_view(row, settings.base_url) for row in rows]
+    return Template("feed.html", context={"alerts": alerts, "user": request.user})
+
+
+@get("/events", include_in_schema=False, guards=[page_role("officer")])
+async def events(request: Request, notifier: NamedDependency[Notifier]) -> ServerSentEvent:
+    """New alerts as rendered cards; htmx's SSE extension drops them into the feed."""
+    template = request.app.template_engine.get_template("_alert_card.html")
+
+    async def stream() -> AsyncIterator[ServerSentEventMessage]:
+        queue = notifier.listen()
+        try:
+            while True:
+                try:
+                    alert = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keep-alive")  # proxies drop silent streams
+                    continue
+                html = template.render(alert=alert, fresh=True)
+                yield ServerSentEventMessage(data=html.replace("\n", " "), event="alert", id=str(alert.id))
+        finally:
+            notifier.unlisten(queue)
+
+    return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _alert_context(db: Database, settings: Settings, alert_id: int) -> dict:
+    row = await queries.alert_by_id(db.reader, alert_id)
+    if row is None:
+        raise NotFoundException(f"no alert {alert_id}")
+    return {"alert": alert_view(row, settings.base_url), "row": row, "outcomes": OUTCOMES,
+            "verified_with": VERIFIED_WITH}
+
+
+@get("/alerts/{alert_id:int}", include_in_schema=False, guards=[page_role("officer")])
+async def alert_page(request: Request, alert_id: FromPath[int], db: NamedDependency[Database],
+                     settings: NamedDependency[Settings]) -> Template:
+    context = await _alert_context(db, settings, alert_id)
+    name = "_alert_workflow.html" if request.headers.get("hx-request") else "alert.html"
+    return Template(name, context={**context, "user": request.user})
+
+
+@post("/alerts/{alert_id:int}/acknowledge", include_in_schema=False, guards=[page_role("officer")], status_code=200)
+async def acknowledge(request: Request, alert_id: FromPath[int], db: NamedDependency[Database],
+                      settings: NamedDependency[Settings]) -> Response:
+    async with db.transaction() as conn:
+        if await queries.update_alert_status(conn, alert_id, "acknowledged", request.user.username, "", now_ms()):
+            await audit.record(conn, request.user.username, "alert.acknowledged", alert=alert_id)
+    return await _after_action(request, alert_id, db, settings)
+
+
+@post("/alerts/{alert_id:int}/outcome", include_in_schema=False, guards=[page_role("officer")], status_code=200)
+async def outcome(request: Request, alert_id: FromPath[int], db: NamedDependency[Database],
+                  settings: NamedDependency[Settings]) -> Response:
+    form = await request.form()
+    result, checked_with = str(form.get("outcome", "")), str(form.get("verified_with", ""))
+    note = str(form.get("note", "")).strip()[:500]
+    error = None
+    if result not in OUTCOMES:
+        error = "Choose an outcome."
+    elif result == "confirmed" and checked_with not in VERIFIED_WITH:
+        error = "A hit is confirmed only against NCIC, the state system or dispatch: say which."
+    if error:
+        context = await _alert_context(db, settings, alert_id)
+        return Template("_alert_workflow.html" if request.headers.get("hx-request") else "alert.html",
+                        context={**context, "user": request.user, "error": error}, status_code=422)
+    full_note = f"verified with {checked_with}. {note}".strip() if checked_with in VERIFIED_WITH else note
+    async with db.transaction() as conn:
+        row = await queries.alert_by_id(conn, alert_id)
+        if row is None:
+            raise NotFoundException(f"no alert {alert_id}")
+        if row["status"] == "new":  # recording an outcome implies it was seen
+            await queries.update_alert_status(conn, alert_id, "acknowledged", request.user.username, "", now_ms())
+        await queries.update_alert_status(conn, alert_id, result, request.user.username, full_note, now_ms())
+        await audit.record(conn, request.user.username, f"alert.{result}", alert=alert_id,
+                           verified_with=checked_with or None, note=note)
+    return await _after_action(request, alert_id, db, settings)
+
+
+async def _after_action(request: Request, alert_id: int, db: Database, settings: Settings) -> Response:
+    if request.headers.get("hx-request"):
+        context = await _alert_context(db, settings, alert_id)
+        return Template("_alert_workflow.html", context={**context, "user": request.user})
+    return Redirect(f"/alerts/{alert_id}", status_code=303)
+
+
+@get("/images/{path:path}", include_in_schema=False, guards=[page_role("officer")])
+async def image(path: FromPath[str], settings: NamedDependency[Settings]) -> File:
+    """Plate and vehicle crops, only to signed-in users, only from the images folder."""
+    root = settings.images_dir.resolve()
+    target = (settings.data_dir / path.lstrip("/")).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise NotFoundException("no such image")
+    return File(target, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@post("/push/subscribe", include_in_schema=False, guards=[page_role("officer")], status_code=201)
+async def push_subscribe(request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
+                         settings: NamedDependency[Settings]) -> dict[str, int]:
+    """The browser's subscription, sent by app.js with the session cookie and CSRF header."""
+    sub = subscription_or_400(data, settings.push_allow_http)
+    async with db.transaction() as conn:
+        sub_id = await queries.upsert_subscription(conn, request.user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
+        await audit.record(conn, request.user.username, "push.subscribe", subscription=sub_id)
+    return {"id": sub_id}
+
+
+@post("/push/unsubscribe", include_in_schema=False, guards=[page_role("officer")], status_code=200)
+async def push_unsubscribe(request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict:
+    async with db.transaction() as conn:
+        removed = await queries.delete_user_subscription(conn, request.user.id, data.endpoint)
+        await audit.record(conn, request.user.username, "push.unsubscribe", removed=removed)
+    return {"removed": removed}
+
+
+def _root_file(name: str, media_type: str) -> File:
+    return File(WEB_STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+@get("/sw.js", include_in_schema=False)
+async def service_worker() -> File:
+    """Served from the root so its scope covers the whole app."""
+    return _root_file("sw.js", "text/javascript")
+
+
+@get("/manifest.webmanifest", include_in_schema=False)
+async def manifest() -> File:
+    return _root_file("manifest.webmanifest", "application/manifest+json")
+
+
+@get("/offline", include_in_schema=False)
+async def offline() -> Template:
+    return Template("offline.html")
+
+
+PAGE_HANDLERS = [
+    login_page, login, logout, feed, events, alert_page, acknowledge, outcome, image, offline,
+    push_subscribe, push_unsubscribe, service_worker, manifest,
+]

@@ -1,0 +1,121 @@
+// Platewatch app shell: theme, live-feed status and sound, and phone alerts (web push).
+"use strict";
+
+const csrfToken = () => JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
+
+function setupTheme() {
+  const button = document.getElementById("theme-toggle");
+  if (!button) return;
+  button.addEventListener("click", () => {
+    const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
+    document.documentElement.dataset.theme = next;
+    localStorage.setItem("theme", next);
+  });
+}
+
+// A short two-tone beep from WebAudio: no sound file to cache, works offline.
+function beep() {
+  const audio = new (window.AudioContext || window.webkitAudioContext)();
+  [880, 660].forEach((hz, i) => {
+    const osc = audio.createOscillator();
+    osc.frequency.value = hz;
+    osc.connect(audio.destination);
+    osc.start(audio.currentTime + i * 0.25);
+    osc.stop(audio.currentTime + i * 0.25 + 0.2);
+  });
+}
+
+function setupFeed() {
+  const live = document.getElementById("live");
+  const sound = document.getElementById("sound-toggle");
+  if (!live) return;
+  let soundOn = localStorage.getItem("sound") === "on";
+  const showSound = () => {
+    sound.textContent = soundOn ? "Sound on" : "Sound off";
+    sound.setAttribute("aria-pressed", String(soundOn));
+  };
+  showSound();
+  sound.addEventListener("click", () => {
+    soundOn = !soundOn;
+    localStorage.setItem("sound", soundOn ? "on" : "off");
+    showSound();
+    if (soundOn) beep();
+  });
+  document.body.addEventListener("htmx:sseOpen", () => { live.textContent = "live"; live.classList.add("on"); });
+  document.body.addEventListener("htmx:sseError", () => { live.textContent = "reconnecting…"; live.classList.remove("on"); });
+  document.body.addEventListener("htmx:sseMessage", () => {
+    document.getElementById("empty")?.remove();
+    if (soundOn) beep();
+  });
+}
+
+function keyBytes(base64url) {
+  const text = atob(base64url.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+async function postJSON(url, body) {
+  const response = await fetch(url, {
+    method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json", "x-csrftoken": csrfToken() },
+  });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+}
+
+async function setupPush(registration) {
+  const button = document.getElementById("push-toggle");
+  const help = document.getElementById("push-help");
+  if (!button) return;
+  const say = (text) => { help.textContent = text; help.hidden = !text; };
+  if (!("PushManager" in window) || !("Notification" in window)) {
+    say("This browser can't show alerts while the app is closed.");
+    return;
+  }
+  let subscription = await registration.pushManager.getSubscription();
+  const show = () => {
+    button.hidden = false;
+    button.textContent = subscription ? "Phone alerts: on" : "Turn on phone alerts";
+    button.setAttribute("aria-pressed", String(Boolean(subscription)));
+  };
+  show();
+  button.addEventListener("click", async () => {
+    try {
+      if (subscription) {
+        await postJSON("/push/unsubscribe", subscription.toJSON());
+        await subscription.unsubscribe();
+        subscription = null;
+        say("Phone alerts are off for this device.");
+      } else {
+        say("Your browser will ask to allow notifications: alerts then reach this device even when the app is closed.");
+        if ((await Notification.requestPermission()) !== "granted") {
+          say("Notifications are blocked. Allow them in the browser's site settings to get phone alerts.");
+          return;
+        }
+        const { public_key } = await (await fetch("/api/v1/push/key")).json();
+        subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(public_key) });
+        await postJSON("/push/subscribe", subscription.toJSON());
+        say("Phone alerts are on for this device.");
+      }
+    } catch (error) {
+      say(`Could not change phone alerts: ${error.message}`);
+    }
+    show();
+  });
+}
+
+// Form errors come back as 422 with the form re-rendered: show them instead of dropping them.
+htmx.config.responseHandling = [
+  { code: "204", swap: false },
+  { code: "[23]..", swap: true },
+  { code: "422", swap: true, error: false },
+  { code: "[45]..", swap: false, error: true },
+];
+
+document.addEventListener("DOMContentLoaded", async () => {
+  setupTheme();
+  setupFeed();
+  if ("serviceWorker" in navigator) {
+    const registration = await navigator.serviceWorker.register("/sw.js");
+    await setupPush(registration);
+  }
+});
