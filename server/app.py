@@ -22,6 +22,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from server import retention
 from server.api import API_HANDLERS
 from server.pages import PAGE_HANDLERS, LoginRequired, login_redirect
+from server.pages_admin import ADMIN_HANDLERS
+from server.pages_dashboard import DASHBOARD_HANDLERS
+from server.pages_search import SEARCH_HANDLERS
 from server.clock import now_ms
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
@@ -99,7 +102,10 @@ def create_app(settings: Settings) -> Litestar:
             await db.close()
 
     return Litestar(
-        route_handlers=[*API_HANDLERS, *PAGE_HANDLERS, create_static_files_router("/static", [WEB / "static"])],
+        route_handlers=[
+            *API_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *ADMIN_HANDLERS, *DASHBOARD_HANDLERS,
+            create_static_files_router("/static", [WEB / "static"]),
+        ],
         template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),

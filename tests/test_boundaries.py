@@ -10,13 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # A module may import only modules of a lower rank. A new module must be ranked here.
 SERVER_RANKS = {
     "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
-    "queries": 1, "push": 1, "db": 1,
+    "queries": 1, "push": 1, "db": 1, "queries_search": 1, "queries_admin": 1,
     "audit": 2, "auth": 2,
     "notify": 3, "retention": 3,
     "ingest": 4,
     "hotlists": 5,
-    "api": 6, "pages": 7,
-    "app": 8, "demo": 9, "cli": 10,
+    "api": 6, "pages": 7, "pages_search": 8, "pages_admin": 8, "pages_dashboard": 8,
+    "app": 9, "demo": 10, "cli": 11,
 }
 
 

@@ -317,7 +317,7 @@ def refine_plate(detector: TextDetector, frame: np.ndarray, plate: PlateProposal
     matrix, size = band_transform(plate, REFINE_WINDOW, scale)
     flags = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_LINEAR
     window = cv2.warpPerspective(frame, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    lines = merge_fragments(detector.detect(window, max(size)))
+    lines = merge_fragments(detector.detect(window, max(size), sharpen=False))
     lines = [ln for ln in lines if ln.width >= MIN_ASPECT * ln.height]
     if not lines:
         return None

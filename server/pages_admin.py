@@ -1,0 +1,3 @@
+"""Supervisor and admin pages: hot lists, cameras, users, audit log."""
+
+ADMIN_HANDLERS: list = []

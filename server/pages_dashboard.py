@@ -1,0 +1,3 @@
+"""The chief's dashboard: charts (server-rendered SVG) with their numbers."""
+
+DASHBOARD_HANDLERS: list = []

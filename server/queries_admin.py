@@ -1,0 +1,1 @@
+"""SQL for hot-list, camera and user administration, the audit view and the dashboard."""

@@ -1,0 +1,1 @@
+"""SQL for search, plate history and recent reads."""
