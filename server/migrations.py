@@ -132,6 +132,31 @@ def m003_read_colour_confidence(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE reads ADD COLUMN color_confidence REAL")
 
 
+@migrations()
+def m004_search_reasons(db: sqlite_utils.Database) -> None:
+    """The department's list of reasons a search may be run for (admins add and retire them; a
+    retired reason keeps its row, so old audit lines keep their meaning). And reads by time with
+    the folded plate beside it: a wildcard search with no leading letters walks the time range
+    testing plates inside the index, instead of fetching every read in the range."""
+    # One statement at a time: executescript would commit the migration's transaction early.
+    db.execute("""CREATE TABLE search_reasons (
+        id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        created_at INTEGER NOT NULL, created_by TEXT NOT NULL, retired_at INTEGER, retired_by TEXT)""")
+    db.execute("CREATE INDEX reads_time_folded ON reads(captured_at, plate_folded)")
+    for label in ("Stolen vehicle investigation", "Stolen plate investigation", "AMBER alert (child abduction)",
+                  "Silver alert / missing person", "Criminal investigation", "Hit-and-run / traffic crash",
+                  "Wanted person / warrant"):
+        db.execute("INSERT INTO search_reasons (label, created_at, created_by) VALUES (?, 0, 'system')", [label])
+
+
+@migrations()
+def m005_entries_by_list_plate(db: sqlite_utils.Database) -> None:
+    """A list's entries in plate order (paging a 100,000-entry list in the web app) and its
+    unexpired count, from the index alone. It covers every use of entries_list, which goes."""
+    db.execute("CREATE INDEX entries_list_plate ON hotlist_entries(hotlist_id, plate_norm, expires_at)")
+    db.execute("DROP INDEX entries_list")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

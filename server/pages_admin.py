@@ -1,3 +1,366 @@
-"""Supervisor and admin pages: hot lists, cameras, users, audit log."""
+"""Supervisor and admin pages: hot lists (entries, CSV import), cameras (health, tokens) and users.
 
-ADMIN_HANDLERS: list = []
+Each URL answers a whole page, or the fragment htmx asks for (HX-Request). Forms work without
+JavaScript; a change answers with the updated page, or the form again with status 422 and an
+error that names what is wrong. Every change is audited in the transaction that makes it.
+"""
+
+from __future__ import annotations
+
+import re
+from math import ceil
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from server import audit, queries, queries_admin
+from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
+from server.clock import from_ms, now_ms
+from server.db import Database
+from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
+from server.matching import fold, normalize
+from server.migrations import LIST_KINDS, ROLES
+from server.notify import Notifier
+from server.pages import page_role
+from server.settings import Settings
+
+PAGE_SIZE = 50
+DAY_MS = 86_400_000
+STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+MIN_PASSWORD = 8
+SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
+
+
+def when(ms: int | None) -> str:
+    return from_ms(ms).strftime("%Y-%m-%d %H:%M UTC") if ms else ""
+
+
+def _page(request: Request, full: str, fragment: str | None, context: dict, status: int = 200) -> Template:
+    name = fragment if fragment and request.headers.get("hx-request") else full
+    return Template(name, context={**context, "user": request.user, "when": when, "now": now_ms(),
+                                   "kinds": LIST_KINDS, "roles": ROLES}, status_code=status)
+
+
+def _field(form, name: str, limit: int = 500) -> str:
+    return str(form.get(name, "")).strip()[:limit]
+
+
+# --- hot lists -------------------------------------------------------------------------------
+
+async def _lists_context(db: Database, hotlist_id: int | None = None) -> list[dict]:
+    now = now_ms()
+    rows = await queries_admin.hotlists_overview(db.reader, now, hotlist_id)
+    return [{**dict(r), "stale": bool(r["refreshed_at"]) and now - r["refreshed_at"] > STALE_LIST_MS} for r in rows]
+
+
+@get("/hotlists", include_in_schema=False, guards=SUPERVISOR)
+async def hotlists_page(request: Request, db: NamedDependency[Database]) -> Template:
+    return _page(request, "hotlists.html", None, {"lists": await _lists_context(db), "form": {}})
+
+
+@post("/hotlists", include_in_schema=False, guards=SUPERVISOR, status_code=303)
+async def hotlist_create(request: Request, db: NamedDependency[Database]) -> Response:
+    form = await request.form()
+    values = {"name": _field(form, "name", 200), "kind": _field(form, "kind"), "source": _field(form, "source", 300)}
+    error = None
+    if not values["name"] or len(values["name"]) > 80:
+        error = "Give the list a name of 1 to 80 characters."
+    elif values["kind"] not in LIST_KINDS:
+        error = "Choose what kind of list it is."
+    elif len(values["source"]) > 200:
+        error = "Keep the source under 200 characters."
+    async with db.transaction() as conn:
+        if error is None and await queries_admin.hotlist_name_taken(conn, values["name"]):
+            error = f"A list named '{values['name']}' already exists."
+        if error is None:
+            hotlist_id = await queries_admin.insert_hotlist(conn, *values.values(), now_ms())
+            await audit.record(conn, request.user.username, "hotlist.create", hotlist=values["name"],
+                               kind=values["kind"], source=values["source"])
+    if error:
+        context = {"lists": await _lists_context(db), "form": values, "error": error}
+        return _page(request, "hotlists.html", None, context, status=422)
+    return Redirect(f"/hotlists/{hotlist_id}", status_code=303)
+
+
+async def _list_page(request: Request, db: Database, hotlist_id: int, *, q: str = "", page: int = 1,
+                     status: int = 200, **extra) -> Template:
+    """The list's page (or its `_hotlist.html` fragment); `extra` carries notices and errors."""
+    found = await _lists_context(db, hotlist_id)
+    if not found:
+        raise NotFoundException(f"no hot list {hotlist_id}")
+    contains = normalize(q)
+    total = await queries_admin.count_entries(db.reader, hotlist_id, contains)
+    pages = max(1, ceil(total / PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    entries = await queries_admin.entries_page(db.reader, hotlist_id, contains, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    context = {"hotlist": found[0], "entries": entries, "q": q, "page": page, "pages": pages, "matching": total,
+               "form": {}, **extra}
+    fragment = "_hotlist_entries.html" if request.headers.get("hx-target") == "entries" else "_hotlist.html"
+    return _page(request, "hotlist.html", fragment, context, status)
+
+
+@get("/hotlists/{hotlist_id:int}", include_in_schema=False, guards=SUPERVISOR)
+async def hotlist_page(request: Request, hotlist_id: FromPath[int], db: NamedDependency[Database],
+                       q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Template:
+    return await _list_page(request, db, hotlist_id, q=q[:20], page=page)
+
+
+def entry_from_form(form, added_by: str) -> tuple[dict | None, str | None, dict]:
+    """A hand-added entry, checked like a CSV line; (entry, None, values) or (None, error, values)."""
+    values = {name: _field(form, name) for name in ("plate", "state", "reason", "expires")}
+    plate, state = normalize(values["plate"]), values["state"].upper()
+    expires, bad_expiry = None, False
+    try:
+        expires = parse_expiry(values["expires"])
+    except ValueError:
+        bad_expiry = True
+    if not plate:
+        error = "Enter the plate: letters and digits."
+    elif len(plate) > MAX_PLATE:
+        error = f"A plate has at most {MAX_PLATE} letters and digits."
+    elif state and not re.fullmatch(r"[A-Z]{2}", state):
+        error = "The state is two letters, e.g. CA, or empty."
+    elif not values["reason"]:
+        error = "Give the reason: officers read it in the alert."
+    elif bad_expiry:
+        error = "The expiry must be a date (YYYY-MM-DD), or empty for none."
+    elif expires is not None and expires <= now_ms():
+        error = "That expiry date has already passed."
+    else:
+        entry = {"plate": values["plate"], "plate_norm": plate, "plate_folded": fold(plate), "state": state,
+                 "reason": values["reason"], "expires_at": expires, "added_by": added_by}
+        return entry, None, values
+    return None, error, values
+
+
+@post("/hotlists/{hotlist_id:int}/entries", include_in_schema=False, guards=SUPERVISOR, status_code=200)
+async def entry_add(request: Request, hotlist_id: FromPath[int], db: NamedDependency[Database],
+                    settings: NamedDependency[Settings], notifier: NamedDependency[Notifier]) -> Template:
+    """Adding a plate also looks back: reads of it within retention raise retro alerts now."""
+    entry, error, values = entry_from_form(await request.form(), request.user.username)
+    retro: list[int] = []
+    async with db.transaction() as conn:
+        hotlist = await _hotlist_or_404(conn, hotlist_id)
+        listed = entry and await queries_admin.entry_by_plate(conn, hotlist_id, entry["plate_norm"])
+        if listed:
+            error = (f"{entry['plate_norm']} is already on this list ({listed['reason'] or 'no reason'}): "
+                     "remove it first to change it.")
+        if error is None:
+            now = now_ms()
+            await queries_admin.insert_entry(conn, hotlist_id, entry, now)
+            since = now - int(settings.retention_days * DAY_MS)
+            retro = await raise_retro_alerts(conn, hotlist_id, {entry["plate_norm"]}, since, now)
+            await audit.record(conn, request.user.username, "hotlist.entry_add", hotlist=hotlist["name"],
+                               plate=entry["plate_norm"], state=entry["state"], reason=entry["reason"],
+                               expires=values["expires"] or None, retro_alerts=len(retro))
+    if error:
+        return await _list_page(request, db, hotlist_id, status=422, error=error, form=values)
+    notifier.enqueue(retro)
+    notice = f"Added {entry['plate_norm']}."
+    if retro:
+        notice += f" It was read earlier: {len(retro)} alert(s) raised for those sightings."
+    return await _list_page(request, db, hotlist_id, notice=notice)
+
+
+async def _hotlist_or_404(conn, hotlist_id: int):
+    hotlist = await queries_admin.hotlist_by_id(conn, hotlist_id)
+    if hotlist is None:
+        raise NotFoundException(f"no hot list {hotlist_id}")
+    return hotlist
+
+
+@post("/hotlists/{hotlist_id:int}/entries/{entry_id:int}/remove", include_in_schema=False, guards=SUPERVISOR,
+      status_code=200)
+async def entry_remove(request: Request, hotlist_id: FromPath[int], entry_id: FromPath[int],
+                       db: NamedDependency[Database]) -> Template:
+    """Asks first: htmx confirms in a dialog and sends confirm=yes; without JavaScript a page asks."""
+    form = await request.form()
+    hotlist = await _hotlist_or_404(db.reader, hotlist_id)
+    entry = await queries_admin.entry_by_id(db.reader, hotlist_id, entry_id)
+    if entry is None:
+        return await _list_page(request, db, hotlist_id, status=422, error="That entry is no longer on the list.")
+    if form.get("confirm") != "yes":
+        return _page(request, "hotlist_remove.html", None, {"hotlist": hotlist, "entry": entry})
+    note = _field(form, "note")
+    async with db.transaction() as conn:
+        if await queries_admin.delete_entry(conn, entry_id):
+            await audit.record(conn, request.user.username, "hotlist.entry_remove", hotlist=hotlist["name"],
+                               plate=entry["plate_norm"], reason=entry["reason"], note=note)
+    return await _list_page(request, db, hotlist_id, notice=f"Removed {entry['plate_norm']} from {hotlist['name']}.")
+
+
+@post("/hotlists/{hotlist_id:int}/import", include_in_schema=False, guards=SUPERVISOR, status_code=200)
+async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedDependency[Database],
+                         settings: NamedDependency[Settings], notifier: NamedDependency[Notifier]) -> Template:
+    """Replaces the list from a CSV upload: all lines are checked first, as the CLI import does."""
+    form = await request.form()
+    upload, skip_bad = form.get("file"), form.get("skip_bad") == "yes"
+    hotlist = await _hotlist_or_404(db.reader, hotlist_id)
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _list_page(request, db, hotlist_id, status=422, import_error="Choose a CSV file to import.")
+    parsed = parse_csv(await upload.read(), added_by=f"import:{upload.filename}")
+    error = None
+    if parsed.errors and not skip_bad:
+        error = (f"{len(parsed.errors)} bad line(s) in {upload.filename}: nothing was imported. Fix them, "
+                 "or tick “skip bad lines” to import the others.")
+    elif not parsed.entries:
+        error = f"{upload.filename} has no good entries: importing it would empty the list, so nothing was imported."
+    if error:
+        return await _list_page(request, db, hotlist_id, status=422, import_error=error, bad_lines=parsed.errors)
+    result = await import_list(db, hotlist["name"], parsed, actor=request.user.username, skip_bad=skip_bad,
+                               retention_days=settings.retention_days)
+    notifier.enqueue(result.retro_alerts)
+    notice = (f"Imported {upload.filename}: {result.total} entries ({result.added} new, {result.removed} removed, "
+              f"{result.skipped} bad lines skipped); {len(result.retro_alerts)} alert(s) for earlier sightings.")
+    return await _list_page(request, db, hotlist_id, notice=notice, bad_lines=parsed.errors)
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+async def _cameras_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
+    cameras = await queries_admin.camera_health(db.reader, now_ms())
+    return _page(request, "cameras.html", "_cameras.html", {"cameras": cameras, "form": {}, **extra}, status)
+
+
+@get("/cameras", include_in_schema=False, guards=SUPERVISOR)
+async def cameras_page(request: Request, db: NamedDependency[Database]) -> Template:
+    return await _cameras_page(request, db)
+
+
+@post("/cameras", include_in_schema=False, guards=ADMIN, status_code=200)
+async def camera_add(request: Request, db: NamedDependency[Database]) -> Template:
+    """The token is shown on the answer to this request and nowhere else: only its hash is kept."""
+    form = await request.form()
+    values = {"name": _field(form, "name", 200), "location": _field(form, "location", 300)}
+    error = None
+    if not values["name"] or len(values["name"]) > 64:
+        error = "Give the camera a name of 1 to 64 characters."
+    elif len(values["location"]) > 200:
+        error = "Keep the location under 200 characters."
+    token, hashed = new_token(CAMERA_TOKEN_PREFIX)
+    async with db.transaction() as conn:
+        if error is None and await queries_admin.camera_name_taken(conn, values["name"]):
+            error = f"A camera named '{values['name']}' already exists."
+        if error is None:
+            await queries.insert_camera(conn, values["name"], values["location"], hashed, now_ms())
+            await audit.record(conn, request.user.username, "camera.add", camera=values["name"],
+                               location=values["location"])
+    if error:
+        return await _cameras_page(request, db, status=422, error=error, form=values)
+    response = _page(request, "camera_token.html", None, {"camera": values, "token": token})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _set_camera(request: Request, db: Database, camera_id: int, disabled: bool) -> Template:
+    async with db.transaction() as conn:
+        camera = await queries_admin.camera_by_id(conn, camera_id)
+        if camera is None:
+            raise NotFoundException(f"no camera {camera_id}")
+        if await queries_admin.set_camera_disabled(conn, camera_id, disabled):
+            await audit.record(conn, request.user.username, "camera.disable" if disabled else "camera.enable",
+                               camera=camera["name"])
+    state = "disabled: its reads are refused within 30 seconds" if disabled else "enabled"
+    return await _cameras_page(request, db, notice=f"Camera {camera['name']} {state}.")
+
+
+@post("/cameras/{camera_id:int}/disable", include_in_schema=False, guards=ADMIN, status_code=200)
+async def camera_disable(request: Request, camera_id: FromPath[int], db: NamedDependency[Database]) -> Template:
+    return await _set_camera(request, db, camera_id, True)
+
+
+@post("/cameras/{camera_id:int}/enable", include_in_schema=False, guards=ADMIN, status_code=200)
+async def camera_enable(request: Request, camera_id: FromPath[int], db: NamedDependency[Database]) -> Template:
+    return await _set_camera(request, db, camera_id, False)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+async def _users_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
+    users = await queries_admin.users_overview(db.reader)
+    return _page(request, "users.html", "_users.html", {"users": users, "form": {}, **extra}, status)
+
+
+@get("/users", include_in_schema=False, guards=ADMIN)
+async def users_page(request: Request, db: NamedDependency[Database]) -> Template:
+    return await _users_page(request, db)
+
+
+@post("/users", include_in_schema=False, guards=ADMIN, status_code=200)
+async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
+    form = await request.form()
+    values = {"username": _field(form, "username", 200), "role": _field(form, "role")}
+    password = str(form.get("password", ""))
+    error = None
+    if not USERNAME.fullmatch(values["username"]):
+        error = "A username is 1 to 64 letters, digits or . _ @ -"
+    elif values["role"] not in ROLES:
+        error = "Choose a role."
+    elif len(password) < MIN_PASSWORD:
+        error = f"The initial password needs at least {MIN_PASSWORD} characters."
+    async with db.transaction() as conn:
+        if error is None and await queries_admin.username_taken(conn, values["username"]):
+            error = f"User '{values['username']}' already exists."
+        if error is None:
+            await queries.insert_user(conn, values["username"], hash_password(password), values["role"], now_ms())
+            await audit.record(conn, request.user.username, "user.add", user=values["username"], role=values["role"])
+    if error:
+        return await _users_page(request, db, status=422, error=error, form=values)
+    return await _users_page(request, db, notice=f"Added {values['username']} as {values['role']}.")
+
+
+async def _change_user(request: Request, db: Database, user_id: int, *, role: str | None = None,
+                       disabled: bool | None = None) -> Template:
+    """Role or enabled/disabled; an admin can't lock themself out (so an admin always remains)."""
+    me = request.user
+    if user_id == me.id and (disabled or (role and role != "admin")):
+        what = "disable your own account" if disabled else "change your own role"
+        return await _users_page(request, db, status=422, error=f"You can't {what}: ask another admin.")
+    if role is not None and role not in ROLES:
+        return await _users_page(request, db, status=422, error="Choose a role.")
+    async with db.transaction() as conn:
+        target = await queries_admin.user_by_id(conn, user_id)
+        if target is None:
+            raise NotFoundException(f"no user {user_id}")
+        name = target["username"]
+        if role is not None and await queries_admin.set_user_role(conn, user_id, role):
+            await audit.record(conn, me.username, "user.role", user=name, old=target["role"], new=role)
+            notice = f"{name} is now {role}."
+        elif disabled and await queries_admin.set_user_disabled(conn, user_id, True):
+            ended = await queries_admin.delete_user_sessions(conn, user_id)  # signed out everywhere, now
+            await audit.record(conn, me.username, "user.disable", user=name, sessions_ended=ended)
+            notice = f"{name} is disabled and signed out everywhere."
+        elif disabled is False and await queries_admin.set_user_disabled(conn, user_id, False):
+            await audit.record(conn, me.username, "user.enable", user=name)
+            notice = f"{name} is enabled."
+        else:
+            notice = f"Nothing to change for {name}."
+    return await _users_page(request, db, notice=notice)
+
+
+@post("/users/{user_id:int}/role", include_in_schema=False, guards=ADMIN, status_code=200)
+async def user_role(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
+    form = await request.form()
+    return await _change_user(request, db, user_id, role=_field(form, "role"))
+
+
+@post("/users/{user_id:int}/disable", include_in_schema=False, guards=ADMIN, status_code=200)
+async def user_disable(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
+    return await _change_user(request, db, user_id, disabled=True)
+
+
+@post("/users/{user_id:int}/enable", include_in_schema=False, guards=ADMIN, status_code=200)
+async def user_enable(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
+    return await _change_user(request, db, user_id, disabled=False)
+
+
+ADMIN_HANDLERS = [
+    hotlists_page, hotlist_create, hotlist_page, entry_add, entry_remove, hotlist_import,
+    cameras_page, camera_add, camera_disable, camera_enable,
+    users_page, user_add, user_role, user_disable, user_enable,
+]

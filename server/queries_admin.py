@@ -1,1 +1,206 @@
-"""SQL for hot-list, camera and user administration, the audit view and the dashboard."""
+"""SQL for hot-list, camera and user administration, the audit view and the dashboard.
+Small async functions taking a connection, like queries.py; no business rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+Row = aiosqlite.Row
+DAY_MS = 86_400_000
+# Camera health: the worker heartbeats every 30 s. Nothing heard for 5 minutes is "silent";
+# heard from, but no frame (or read, without heartbeats) for 2 minutes is "stale".
+SILENT_AFTER_MS = 5 * 60_000
+STALE_AFTER_MS = 2 * 60_000
+
+
+async def _one(conn, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    rows = await conn.execute_fetchall(sql, params)
+    return rows[0] if rows else None
+
+
+async def _all(conn, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    return list(await conn.execute_fetchall(sql, params))
+
+
+# --- hot lists -------------------------------------------------------------------------------
+
+async def hotlists_overview(conn, now: int, hotlist_id: int | None = None) -> list[Row]:
+    """Every list (or one) with its entry count and unexpired count."""
+    return await _all(conn, """
+        SELECT h.*,
+          (SELECT count(*) FROM hotlist_entries e WHERE e.hotlist_id = h.id) AS entries,
+          (SELECT count(*) FROM hotlist_entries e WHERE e.hotlist_id = h.id
+             AND (e.expires_at IS NULL OR e.expires_at > :now)) AS active
+        FROM hotlists h WHERE :id IS NULL OR h.id = :id ORDER BY h.name""", {"now": now, "id": hotlist_id})
+
+
+async def hotlist_by_id(conn, hotlist_id: int) -> Row | None:
+    return await _one(conn, "SELECT * FROM hotlists WHERE id = ?", (hotlist_id,))
+
+
+async def hotlist_name_taken(conn, name: str) -> bool:
+    return await _one(conn, "SELECT 1 FROM hotlists WHERE name = ? COLLATE NOCASE", (name,)) is not None
+
+
+async def insert_hotlist(conn, name: str, kind: str, source: str, now: int) -> int:
+    cur = await conn.execute(
+        "INSERT INTO hotlists (name, kind, source, created_at) VALUES (?, ?, ?, ?)", (name, kind, source, now))
+    return cur.lastrowid
+
+
+# instr() rather than LIKE: plates are A–Z0–9 only, and no wildcard escaping is needed.
+ENTRIES_WHERE = "WHERE hotlist_id = ? AND instr(plate_norm, ?) > 0"
+ENTRIES_PAGE_SQL = (
+    "SELECT id, plate, plate_norm, state, reason, expires_at, added_by, added_at FROM hotlist_entries "
+    f"{ENTRIES_WHERE} ORDER BY plate_norm, expires_at, id LIMIT ? OFFSET ?"  # the index order
+)
+
+
+async def entries_page(conn, hotlist_id: int, contains: str, limit: int, offset: int) -> list[Row]:
+    return await _all(conn, ENTRIES_PAGE_SQL, (hotlist_id, contains, limit, offset))
+
+
+async def count_entries(conn, hotlist_id: int, contains: str) -> int:
+    row = await _one(conn, f"SELECT count(*) FROM hotlist_entries {ENTRIES_WHERE}", (hotlist_id, contains))
+    return row[0]
+
+
+async def entry_by_id(conn, hotlist_id: int, entry_id: int) -> Row | None:
+    return await _one(conn, "SELECT * FROM hotlist_entries WHERE id = ? AND hotlist_id = ?", (entry_id, hotlist_id))
+
+
+async def entry_by_plate(conn, hotlist_id: int, plate_norm: str) -> Row | None:
+    return await _one(
+        conn, "SELECT * FROM hotlist_entries WHERE hotlist_id = ? AND plate_norm = ?", (hotlist_id, plate_norm))
+
+
+async def insert_entry(conn, hotlist_id: int, entry: dict[str, Any], now: int) -> int:
+    cur = await conn.execute(
+        "INSERT INTO hotlist_entries (hotlist_id, plate, plate_norm, plate_folded, state, reason, expires_at, "
+        "added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (hotlist_id, entry["plate"], entry["plate_norm"], entry["plate_folded"], entry["state"], entry["reason"],
+         entry["expires_at"], entry["added_by"], now),
+    )
+    return cur.lastrowid
+
+
+async def delete_entry(conn, entry_id: int) -> bool:
+    cur = await conn.execute("DELETE FROM hotlist_entries WHERE id = ?", (entry_id,))
+    return cur.rowcount == 1
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+CAMERA_HEALTH_SQL = """
+    SELECT c.id, c.name, c.location, c.disabled, c.created_at, c.last_seen_at, c.last_read_at,
+      c.last_frame_at, c.frames_per_s, c.frames_gated,
+      (SELECT count(*) FROM reads r WHERE r.camera_id = c.id AND r.captured_at >= :hour_ago) AS reads_last_hour,
+      CASE WHEN c.disabled THEN 'disabled'
+           WHEN c.last_seen_at IS NULL OR c.last_seen_at < :silent_before THEN 'silent'
+           WHEN coalesce(c.last_frame_at, c.last_read_at, c.last_seen_at) < :stale_before THEN 'stale'
+           ELSE 'ok' END AS status
+    FROM cameras c ORDER BY c.disabled, c.name"""
+
+
+async def camera_health(conn, now: int) -> list[Row]:
+    return await _all(conn, CAMERA_HEALTH_SQL, {
+        "hour_ago": now - 3_600_000, "silent_before": now - SILENT_AFTER_MS, "stale_before": now - STALE_AFTER_MS})
+
+
+async def camera_by_id(conn, camera_id: int) -> Row | None:
+    return await _one(conn, "SELECT id, name, disabled FROM cameras WHERE id = ?", (camera_id,))
+
+
+async def camera_name_taken(conn, name: str) -> bool:
+    return await _one(conn, "SELECT 1 FROM cameras WHERE name = ? COLLATE NOCASE", (name,)) is not None
+
+
+async def set_camera_disabled(conn, camera_id: int, disabled: bool) -> bool:
+    cur = await conn.execute(
+        "UPDATE cameras SET disabled = ? WHERE id = ? AND disabled != ?", (int(disabled), camera_id, int(disabled)))
+    return cur.rowcount == 1
+
+
+# --- users -----------------------------------------------------------------------------------
+
+async def users_overview(conn) -> list[Row]:
+    return await _all(conn, """
+        SELECT u.id, u.username, u.role, u.disabled, u.created_at,
+          (SELECT max(a.at) FROM audit_log a WHERE a.action = 'auth.login' AND a.actor = u.username) AS last_login
+        FROM users u ORDER BY u.disabled, u.username""")
+
+
+async def user_by_id(conn, user_id: int) -> Row | None:
+    return await _one(conn, "SELECT id, username, role, disabled FROM users WHERE id = ?", (user_id,))
+
+
+async def username_taken(conn, username: str) -> bool:
+    return await _one(conn, "SELECT 1 FROM users WHERE username = ? COLLATE NOCASE", (username,)) is not None
+
+
+async def set_user_role(conn, user_id: int, role: str) -> bool:
+    cur = await conn.execute("UPDATE users SET role = ? WHERE id = ? AND role != ?", (role, user_id, role))
+    return cur.rowcount == 1
+
+
+async def set_user_disabled(conn, user_id: int, disabled: bool) -> bool:
+    cur = await conn.execute(
+        "UPDATE users SET disabled = ? WHERE id = ? AND disabled != ?", (int(disabled), user_id, int(disabled)))
+    return cur.rowcount == 1
+
+
+async def delete_user_sessions(conn, user_id: int) -> int:
+    """Signs the user out everywhere: browser sessions and API tokens."""
+    cur = await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+    return cur.rowcount
+
+
+# --- audit log -------------------------------------------------------------------------------
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def audit_page(conn, *, action_prefix: str, actor: str, before_id: int | None, limit: int) -> list[Row]:
+    """Newest first; `before_id` pages back (keyset, so deep pages cost no more than the first)."""
+    where, params = [], []
+    if action_prefix:
+        where.append("action LIKE ? ESCAPE '\\'")
+        params.append(_like_prefix(action_prefix))
+    if actor:
+        where.append("actor = ?")
+        params.append(actor)
+    if before_id:
+        where.append("id < ?")
+        params.append(before_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return await _all(conn, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
+
+
+# --- dashboard: counts per day since `since` (day 0 starts at `since`) -------------------------
+
+async def reads_per_day(conn, since: int, until: int) -> list[Row]:
+    return await _all(conn, "SELECT (captured_at - ?) / 86400000 AS day, count(*) AS n FROM reads "
+                            "WHERE captured_at >= ? AND captured_at < ? GROUP BY day", (since, since, until))
+
+
+async def hits_per_day_by_kind(conn, since: int, until: int) -> list[Row]:
+    return await _all(conn, "SELECT (created_at - ?) / 86400000 AS day, hotlist_kind AS kind, count(*) AS n "
+                            "FROM alerts WHERE created_at >= ? AND created_at < ? GROUP BY day, kind",
+                      (since, since, until))
+
+
+async def hit_outcomes(conn, since: int, until: int) -> list[Row]:
+    return await _all(conn, "SELECT status, count(*) AS n FROM alerts WHERE created_at >= ? AND created_at < ? "
+                            "GROUP BY status", (since, until))
+
+
+async def searches_by_reason(conn, since: int, until: int) -> list[Row]:
+    """The reason each search gave: searches of reads and plate-history lookups both state one,
+    kept in their audit lines' detail."""
+    return await _all(conn, "SELECT coalesce(json_extract(detail, '$.reason'), '') AS reason, count(*) AS n "
+                            "FROM audit_log WHERE action IN ('search', 'plate.history') AND at >= ? AND at < ? "
+                            "GROUP BY reason ORDER BY n DESC, reason", (since, until))

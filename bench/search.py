@@ -1,0 +1,119 @@
+"""Search latency over a synthetic month of reads: exact, wildcard (prefix and infix) and fuzzy
+plate searches over 7 and 30 days, run by the server's own query code on a read connection.
+
+`python -m bench.search [--reads 1500000] [--runs 7]`. The database is built through
+server.migrations.migrate (so it has the real schema and indexes) in one executemany
+transaction, in time order as a camera would write it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import machine, random_plates
+from server.clock import now_ms
+from server.db import Database
+from server.matching import fold
+from server.migrations import connect, migrate
+from server.queries_search import Criteria, search_reads
+
+DAY_MS = 86_400_000
+CAMERAS = 8
+COLOURS = ("white", "silver", "grey", "black", "red", "blue", "green", "brown", "beige", "yellow", "orange", "purple")
+COLUMNS = ("uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, confidence, color, "
+           "plate_image, vehicle_image")
+
+
+def synthetic_reads(count: int, now: int, seed: int = 7):
+    """A month of traffic: most reads are regulars (commuters) seen again and again, the rest
+    pass once or twice; `count` reads spread evenly over 30 days ending at `now`."""
+    rng = random.Random(seed)
+    plates = random_plates(max(count // 10, 1000), seed=seed)
+    rng.shuffle(plates)
+    regulars = plates[: len(plates) // 10]
+    step = 30 * DAY_MS // count
+    start = now - 30 * DAY_MS
+    for i in range(count):
+        plate = rng.choice(regulars) if rng.random() < 0.6 else rng.choice(plates)
+        at = start + i * step
+        yield (f"{i:08x}-0000-4000-8000-{i:012x}", rng.randrange(1, CAMERAS + 1), at, at + 300, plate, plate,
+               fold(plate), round(rng.uniform(0.6, 0.99), 2), rng.choice(COLOURS),
+               f"images/p/{i}.jpg", f"images/v/{i}.jpg")
+
+
+def build(path: Path, count: int, now: int) -> tuple[float, str]:
+    """The database with `count` reads; returns the build time and one regular plate."""
+    started = time.perf_counter()
+    migrate(path)
+    db = connect(path)
+    conn = db.conn
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-1000000")
+    with conn:
+        conn.executemany("INSERT INTO cameras (id, name, token_hash, created_at) VALUES (?, ?, ?, 0)",
+                         [(i, f"cam-{i}", f"hash-{i}") for i in range(1, CAMERAS + 1)])
+        marks = ",".join("?" * len(COLUMNS.split(",")))
+        conn.executemany(f"INSERT INTO reads ({COLUMNS}) VALUES ({marks})", synthetic_reads(count, now))
+    plate = conn.execute(
+        "SELECT plate_norm FROM reads WHERE captured_at > ? GROUP BY plate_norm ORDER BY count(*) DESC LIMIT 1",
+        (now - DAY_MS,)).fetchone()[0]
+    db.close()
+    return time.perf_counter() - started, plate
+
+
+def searches(plate: str) -> dict[str, tuple[str, bool]]:
+    """Each kind of search an officer runs, aimed at a plate that is really there."""
+    misread = plate[:2] + ("X" if plate[2] != "X" else "Y") + plate[3:]  # one character wrong
+    return {
+        f"exact {plate}": (plate, False),
+        f"wildcard prefix {plate[:3]}*": (plate[:3] + "*", False),
+        f"wildcard infix *{plate[2:5]}*": (f"*{plate[2:5]}*", False),
+        "wildcard infix, rare *Z9Z9*": ("*Z9Z9*", False),
+        f"wildcard ? {plate[:2]}?{plate[3:]}": (f"{plate[:2]}?{plate[3:]}", False),
+        f"fuzzy {misread} (1 edit + look-alikes)": (misread, True),
+        "camera cam-1 + red, no plate": ("", False),
+    }
+
+
+async def time_searches(path: Path, plate: str, now: int, runs: int) -> list[tuple[str, int, float, int]]:
+    results = []
+    async with Database(path) as db:
+        for name, (pattern, fuzzy) in searches(plate).items():
+            for days in (7, 30):
+                extra = {"camera_id": 1, "colour": "red"} if not pattern else {}
+                criteria = Criteria(pattern, fuzzy, now - days * DAY_MS, now, **extra)
+                timings = []
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    rows, _more = await search_reads(db.reader, criteria)
+                    timings.append((time.perf_counter() - started) * 1000)
+                results.append((name, days, statistics.median(timings), len(rows)))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=1_500_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args(argv)
+    now = now_ms()
+    with tempfile.TemporaryDirectory(prefix="platewatch-search-") as tmp:
+        path = Path(tmp) / "search.db"
+        build_s, plate = build(path, args.reads, now)
+        size_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
+        print(f"{args.reads:,} reads over 30 days, {CAMERAS} cameras; built in {build_s:.0f} s, {size_mb:.0f} MB; "
+              f"{machine()}")
+        print(f"median of {args.runs} runs, results capped at 200\n")
+        print(f"{'search':46} {'days':>4} {'median ms':>10} {'rows':>5}")
+        for name, days, ms, count in asyncio.run(time_searches(path, plate, now, args.runs)):
+            print(f"{name:46} {days:>4} {ms:>10.1f} {count:>5}")
+
+
+if __name__ == "__main__":
+    main()
