@@ -6,6 +6,7 @@ Pure functions over numpy images; the only state is the onnxruntime session held
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+
 def bundled_model(name: str) -> Path:
     """Path of a model file shipped inside the rapidocr-onnxruntime wheel."""
-    import importlib.util
-
     spec = importlib.util.find_spec("rapidocr_onnxruntime")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("rapidocr-onnxruntime is not installed; it ships the OCR models")
@@ -80,15 +80,15 @@ class TextDetector:
         self.input_name = self.session.get_inputs()[0].name
 
     def probability_map(
-        self, image: np.ndarray, limit_side: int, sharpen: bool = True, upscale: bool = False
-    ) -> tuple[np.ndarray, tuple]:
+        self, image: np.ndarray, limit_side: int, sharpen: bool = True
+    ) -> tuple[np.ndarray, tuple[float, float]]:
         """Run the net; return the text probability map and its (x, y) scale versus `image`."""
         h, w = image.shape[:2]
-        scale = limit_side / max(h, w) if upscale else min(1.0, limit_side / max(h, w))
+        scale = min(1.0, limit_side / max(h, w))  # upscaling small frames found nothing more
         # Multiples of 32 are required by the network; never round down to zero.
         net_w = max(32, int(round(w * scale / 32)) * 32)
         net_h = max(32, int(round(h * scale / 32)) * 32)
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC  # area to shrink, cubic to grow
         resized = cv2.resize(image, (net_w, net_h), interpolation=interp)
         if sharpen:
             resized = unsharp(resized)
@@ -96,18 +96,17 @@ class TextDetector:
         prob = self.session.run(None, {self.input_name: blob})[0][0, 0]
         return prob, (net_w / w, net_h / h)
 
-    def detect(
-        self, image: np.ndarray, limit_side: int = 960, sharpen: bool = True, upscale: bool = False
-    ) -> list[TextLine]:
-        prob, scale = self.probability_map(image, limit_side, sharpen, upscale)
+    def detect(self, image: np.ndarray, limit_side: int = 1024, sharpen: bool = True) -> list[TextLine]:
+        prob, scale = self.probability_map(image, limit_side, sharpen)
         return lines_from_map(prob, scale)
 
 
 def unsharp(image: np.ndarray, sigma: float = 3.0, amount: float = 0.8) -> np.ndarray:
-    """Restore the edges that downscaling softened; small plates are found far more often.
+    """Crisper edges: the detector finds small, soft plates far more often.
 
     Measured on the US end-to-end set at limit 960 (plates with a detected line inside):
-    none 109, sigma 2 -> 112, sigma 3 -> 114 of 115.
+    none 109, sigma 2 -> 112, sigma 3 -> 114 of 115. It helps small frames that are not
+    downscaled too (plate proposals 109 -> 111), but not the upscaled refinement window.
     """
     blurred = cv2.GaussianBlur(image, (0, 0), sigma)
     return cv2.addWeighted(image, 1 + amount, blurred, -amount, 0)

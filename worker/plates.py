@@ -8,9 +8,9 @@ from __future__ import annotations
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ"  # no O: it reads as 0
 
-# Standard-issue plates are 5-7 characters; vanity plates run 2-8. Anything else is
-# almost surely a sign, a dealer frame or a timestamp overlay.
-LENGTH_PRIOR = {2: 0.05, 3: 0.15, 4: 0.4, 5: 0.8, 6: 1.0, 7: 1.0, 8: 0.6}
+# Standard-issue plates are 5-7 characters; vanity plates run 2-8 (a few states allow more).
+# Anything else is almost surely a sign, a dealer frame or a timestamp overlay.
+LENGTH_PRIOR = {2: 0.05, 3: 0.15, 4: 0.4, 5: 0.8, 6: 1.0, 7: 1.0, 8: 0.6, 9: 0.1, 10: 0.05}
 OUTSIDE_LENGTH_PRIOR = 0.01
 
 # Letter/digit layouts of common standard-issue series (L = letter, D = digit), from general
@@ -27,7 +27,8 @@ COMMON_LAYOUTS = frozenset(
 LAYOUT_BOOST = 1.5
 
 # Many states leave I, O and Q out of standard-issue series (they read as 1, 0 and 0), so a
-# reading with I or Q is a little less likely than the same reading with 1 or 0.
+# reading with I or Q is a little less likely than the same reading with 1 or 0. (The US
+# labels agree: I is about half as frequent as the average letter, Q rarer still.)
 RARE_CHARACTER_PRIOR = {"I": 0.5, "Q": 0.5}
 
 
@@ -65,4 +66,4 @@ def rank(scores: dict[str, float], top: int = 5) -> list[tuple[str, float]]:
     weighted = {t: scores[t] * prior(t) for t in texts}
     norm = sum(weighted.values()) or 1.0
     ranked = sorted(texts, key=lambda t: weighted[t], reverse=True)[:top]
-    return [(t, min(1.0, weighted[t] / norm * total)) for t in ranked]
+    return [(t, float(min(1.0, weighted[t] / norm * total))) for t in ranked]

@@ -31,6 +31,8 @@ from worker.plates import ALPHABET
 
 REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
 
+Reading = list[tuple[str, float]]  # CTC candidates of one view: (text, probability), best first
+
 
 @dataclass(frozen=True)
 class View:
@@ -49,14 +51,20 @@ class View:
 # Chosen by measuring fused variants side by side on the US end-to-end set (bench/accuracy.py);
 # several neighbouring choices score within a plate or two, so this is a plateau, not a spike.
 QUICK_VIEW = View(Band(0.10, 0.95, 0.20), red_only=True, stretch=1.5)
-REFINED_VIEWS = (View(Band(0.15, 0.90, 0.10), red_only=True, stretch=1.5), View(Band(0.10, 0.95, 0.20)))
+REFINED_VIEWS = (
+    View(Band(0.15, 0.90, 0.10), red_only=True, stretch=1.5),
+    View(Band(0.10, 0.95, 0.20)),
+)
 CROP_BAND = Band(-0.05, 1.05, 0.10)  # the whole plate plus a little margin, for people
 MIN_PRIORITY = 0.002  # below this a quick read is junk (empty, a timestamp): not worth refining
 LONG_READ_PRIOR = 0.3  # 9-10 characters: often a plate plus its frame text; refining trims it
+REFINE_RATIO = 0.3  # refine a further proposal only if it is nearly as plate-like as the best
 
 
 @dataclass
 class PlateRead:
+    """One plate in a frame: the best text, its confidence, the ranked alternatives."""
+
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     text: str
     confidence: float
@@ -74,10 +82,10 @@ class Recognizer:
     def __init__(
         self,
         threads: int = 1,
-        limit_side: int = 960,
+        limit_side: int = 1024,
         quick_view: View = QUICK_VIEW,
         refined_views: tuple[View, ...] = REFINED_VIEWS,
-        max_proposals: int = 8,
+        max_proposals: int = 6,
         max_refined: int = 2,
     ):
         self.detector = TextDetector(threads)
@@ -94,15 +102,15 @@ class Recognizer:
 
     def recognize_with_proposals(self, frame: np.ndarray):
         """(reads, plate proposals); the proposals let `eval` measure detection on its own."""
+        frame = as_bgr(frame)
         lines = self.detector.detect(frame, self.limit_side)
         proposals = propose_plates(lines, frame.shape)[: self.max_proposals]
         quick = [self.read_view(frame, p, self.quick_view) for p in proposals]
-        priority = [refine_priority(q) for q in quick]
-        order = sorted(range(len(proposals)), key=lambda i: priority[i], reverse=True)
+        refine = self.chosen_for_refinement([refine_priority(q) for q in quick])
         reads = []
-        for rank, i in enumerate(order):
-            plate, readings = proposals[i], [quick[i]]
-            if rank < self.max_refined and priority[i] >= MIN_PRIORITY:
+        for i, plate in enumerate(proposals):
+            readings = [quick[i]]
+            if i in refine:
                 plate, more = self.refined_readings(frame, plate)
                 readings += more
             read = self.make_read(frame, plate, readings)
@@ -111,21 +119,36 @@ class Recognizer:
         reads.sort(key=lambda r: r.confidence * plates.prior(r.text), reverse=True)
         return reads, proposals
 
+    def chosen_for_refinement(self, priority: list[float]) -> set[int]:
+        """The `max_refined` most plate-like proposals, leaving out junk and also-rans."""
+        if not priority:
+            return set()
+        floor = max(MIN_PRIORITY, REFINE_RATIO * max(priority))
+        order = sorted(range(len(priority)), key=priority.__getitem__, reverse=True)
+        return {i for i in order[: self.max_refined] if priority[i] >= floor}
+
     def read_plate_image(self, crop: np.ndarray) -> PlateRead | None:
         """Read an image that is already a plate crop (no frame-wide detection)."""
+        crop = as_bgr(crop)
         whole = whole_image_plate(crop)
+        quick = self.read_view(crop, whole, self.quick_view)
+        if self.max_refined == 0:
+            return self.make_read(crop, whole, [quick])
         plate, readings = self.refined_readings(crop, whole)
-        return self.make_read(crop, plate, [self.read_view(crop, whole, self.quick_view), *readings])
+        return self.make_read(crop, plate, [quick, *readings])
 
     def refined_readings(self, frame: np.ndarray, plate: PlateProposal):
-        """Re-detect the plate precisely, then read it with every refined view."""
+        """Re-detect the plate precisely, then read it with every refined view.
+
+        Returns the plate as placed (in frame pixels) and the readings.
+        """
         refined = refine_plate(self.detector, frame, plate)
         if refined is None:  # no line at the higher resolution: read where the proposal says
             return plate, [self.read_view(frame, plate, v) for v in self.refined_views]
         window, in_window, in_frame = refined
         return in_frame, [self.read_view(window, in_window, v) for v in self.refined_views]
 
-    def read_view(self, image: np.ndarray, plate: PlateProposal, view: View):
+    def read_view(self, image: np.ndarray, plate: PlateProposal, view: View) -> Reading:
         band = warp_band(image, plate, view.band)
         if view.stretch != 1.0:
             band = cv2.resize(band, None, fx=view.stretch, fy=1.0, interpolation=cv2.INTER_CUBIC)
@@ -133,20 +156,30 @@ class Recognizer:
             band = cv2.merge([band[..., 2]] * 3)
         return beam_search(self.reader.char_probs(band))
 
-    def make_read(self, frame, plate: PlateProposal, readings) -> PlateRead | None:
+    def make_read(self, frame, plate: PlateProposal, readings: list[Reading]) -> PlateRead | None:
         candidates = plates.rank(fuse(readings))
         if not candidates or plates.prior(candidates[0][0]) <= plates.OUTSIDE_LENGTH_PRIOR:
             return None  # nothing plate-like: a sign, a timestamp, a grille
         text, confidence = candidates[0]
-        return PlateRead(plate.bbox(), text, confidence, candidates, warp_band(frame, plate, CROP_BAND))
+        crop = warp_band(frame, plate, CROP_BAND)
+        return PlateRead(plate.bbox(), text, confidence, candidates, crop)
 
 
-def refine_priority(candidates: list[tuple[str, float]]) -> float:
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Accept grey and BGRA frames too (some cameras and files deliver them)."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def refine_priority(reading: Reading) -> float:
     """How plate-like a quick read is: probability x prior, long reads given a chance."""
-    return max(
-        (p * max(plates.prior(t), LONG_READ_PRIOR if len(t) in (9, 10) else 0.0) for t, p in candidates),
-        default=0.0,
-    )
+    def weight(text: str) -> float:
+        return max(plates.prior(text), LONG_READ_PRIOR if len(text) in (9, 10) else 0.0)
+
+    return max((p * weight(t) for t, p in reading), default=0.0)
 
 
 class LineReader:
@@ -207,7 +240,7 @@ def best_path(probs: np.ndarray) -> tuple[str, float]:
     return "".join(chars), float(np.mean(confs)) if confs else 0.0
 
 
-def beam_search(probs: np.ndarray, beam: int = 10, prune: float = 1e-3) -> list[tuple[str, float]]:
+def beam_search(probs: np.ndarray, beam: int = 10, prune: float = 1e-3) -> Reading:
     """CTC prefix beam search; returns (text, P(text)) best first.
 
     P(text) sums over all alignments, so it is a real probability and candidates that differ by
@@ -224,19 +257,18 @@ def beam_search(probs: np.ndarray, beam: int = 10, prune: float = 1e-3) -> list[
             last = ALPHABET.index(prefix[-1]) + 1 if prefix else -1
             for k in chars:
                 p = float(step[k])
-                if k == last:
-                    entry[1] += p_c * p  # repeated char without a blank collapses
-                    ext = nxt.setdefault(prefix + ALPHABET[k - 1], [0.0, 0.0])
-                    ext[1] += p_b * p
+                extended = nxt.setdefault(prefix + ALPHABET[k - 1], [0.0, 0.0])
+                if k == last:  # a repeat only adds a character after a blank; else it collapses
+                    entry[1] += p_c * p
+                    extended[1] += p_b * p
                 else:
-                    ext = nxt.setdefault(prefix + ALPHABET[k - 1], [0.0, 0.0])
-                    ext[1] += total * p
+                    extended[1] += total * p
         ranked = sorted(nxt.items(), key=lambda kv: kv[1][0] + kv[1][1], reverse=True)
         beams = {k: (v[0], v[1]) for k, v in ranked[:beam]}
-    return [(text, pb + pc) for text, (pb, pc) in beams.items()]
+    return [(text, float(pb + pc)) for text, (pb, pc) in beams.items()]
 
 
-def fuse(readings: list[list[tuple[str, float]]]) -> dict[str, float]:
+def fuse(readings: list[Reading]) -> dict[str, float]:
     """Average each text's probability over several readings (absent = 0)."""
     scores: dict[str, float] = {}
     for reading in readings:
