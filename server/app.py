@@ -12,6 +12,7 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -21,7 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
-from server.pages import PAGE_HANDLERS, LoginRequired, login_redirect
+from server.pages import PAGE_HANDLERS, LoginRequired, html_error, login_redirect
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
@@ -109,7 +110,9 @@ def create_app(settings: Settings) -> Litestar:
         template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),
-        exception_handlers={LoginRequired: login_redirect},
+        exception_handlers={
+            LoginRequired: login_redirect, PermissionDeniedException: html_error, NotFoundException: html_error,
+        },
         lifespan=[lifespan],
         dependencies={name: _provider(name) for name in SERVICES},
         middleware=[principal_middleware],

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
@@ -49,6 +49,20 @@ def login_redirect(request: Request, _: Exception) -> Response:
     if request.headers.get("hx-request"):
         return Response(None, status_code=401, headers={"HX-Redirect": target})
     return Redirect(target)
+
+
+ERROR_TITLES = {403: "Not allowed", 404: "Not found"}
+
+
+def html_error(request: Request, exc: HTTPException) -> Response:
+    """Pages answer refusals with a page (the JSON API keeps Litestar's JSON body)."""
+    if request.url.path.startswith("/api/") or request.headers.get("hx-request"):
+        return Response({"status_code": exc.status_code, "detail": exc.detail}, status_code=exc.status_code)
+    user = request.scope.get("user")
+    return Template("error.html", status_code=exc.status_code, context={
+        "title": ERROR_TITLES.get(exc.status_code, "Error"), "detail": exc.detail,
+        "user": user if isinstance(user, User) else None,
+    })
 
 
 def safe_next(target: str | None) -> str:

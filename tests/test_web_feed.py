@@ -61,3 +61,15 @@ def test_acknowledge_and_outcome_are_recorded(dept, page, tmp_path):
         actions = [a for (a,) in conn.execute("SELECT action FROM audit_log WHERE action LIKE 'alert.%' ORDER BY id")]
     assert (status, by) == ("confirmed", "alice") and "NCIC" in note and "record 42" in note
     assert actions == ["alert.acknowledged", "alert.confirmed"]
+
+
+def test_refusals_are_pages_for_people_and_json_for_the_api(dept, page, tmp_path):
+    sign_in(page, dept.live.url)
+    response = page.goto(f"{dept.live.url}/users")  # admins only
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    response = page.goto(f"{dept.live.url}/alerts/999999")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    api = dept.http.get("/api/v1/alerts/999999", headers=dept.user_headers)
+    assert api.status_code == 404 and api.json()["detail"] == "no alert 999999"
