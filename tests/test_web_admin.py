@@ -85,7 +85,10 @@ def test_supervisor_adds_plates_that_alert_now_and_for_earlier_reads_then_remove
     assert len(dept.post_read("4NEW111").json()["alerts"]) == 1
 
     page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm asks before removing
+    # Enter submits the search, as an officer would; typing alone searches after a 400 ms pause,
+    # which races with htmx still wiring the form the previous swap put in.
     page.get_by_label("Find a plate").fill("new1")
+    page.get_by_label("Find a plate").press("Enter")
     expect(page.locator("#entries")).to_contain_text("1 entry matching")
     page.get_by_role("button", name="Remove 4NEW111").click()
     expect(page.get_by_role("status")).to_contain_text("Removed 4NEW111 from Local stolen")
@@ -180,6 +183,10 @@ def test_admin_adds_a_camera_whose_token_is_shown_once_and_works(dept, page):
     token = page.get_by_label("Token for the worker's configuration").input_value()
     assert token.startswith("pwc_")
     screenshot(page, "camera-token")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dept.live.url)
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#copy-status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == token
     assert page.locator("#camera-token").evaluate("el => el.readOnly")
 
     read = {"id": str(uuid.uuid4()), "plate": "9ELM999", "confidence": 0.9, "candidates": [],

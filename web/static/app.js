@@ -8,7 +8,7 @@ function setupTheme() {
   if (!button) return;
   button.addEventListener("click", () => {
     const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
-    document.documentElement.dataset.theme = next;
+    applyTheme(next);  // from theme.js
     localStorage.setItem("theme", next);
   });
 }
@@ -111,9 +111,46 @@ htmx.config.responseHandling = [
   { code: "[45]..", swap: false, error: true },
 ];
 
+// Copy buttons (the camera token): shown only where JavaScript runs; selecting is the fallback.
+function setupCopyButtons() {
+  document.querySelectorAll("button[data-copy]").forEach((button) => {
+    const field = document.getElementById(button.dataset.copy);
+    const status = document.getElementById("copy-status");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      field.select();
+      try {
+        await navigator.clipboard.writeText(field.value);
+        status.textContent = "Copied.";
+      } catch {
+        status.textContent = "Selected: press Ctrl+C, or long-press and copy.";
+      }
+    });
+  });
+}
+
+// htmx drops error answers silently; say what went wrong (e.g. a file over the upload limit).
+function setupErrorReports() {
+  document.body.addEventListener("htmx:responseError", (event) => {
+    const status = event.detail.xhr.status;
+    const message = status === 413 ? "That file is too large to upload." : `The server answered ${status}. Try again.`;
+    let box = document.getElementById("request-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "request-error";
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      document.getElementById("main").prepend(box);
+    }
+    box.textContent = message;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
   setupTheme();
   setupFeed();
+  setupCopyButtons();
+  setupErrorReports();
   if ("serviceWorker" in navigator) {
     const registration = await navigator.serviceWorker.register("/sw.js");
     await setupPush(registration);

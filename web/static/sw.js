@@ -1,6 +1,6 @@
 // Platewatch service worker: app shell and offline page, and a notification for every alert push.
 "use strict";
-const CACHE = "platewatch-shell-v1";
+const CACHE = "platewatch-shell-v2";
 const SHELL = [
   "/offline", "/static/app.css", "/static/app.js", "/static/theme.js",
   "/static/htmx-2.0.11.min.js", "/static/htmx-ext-sse-2.2.4.min.js",
@@ -20,7 +20,8 @@ self.addEventListener("activate", (event) => {
 });
 
 // Pages always come from the network (alerts must be current); the offline page when it's gone.
-// Static files from the cache first. Nothing with plate data is ever cached.
+// Static files from the cache at once, refreshed behind it so an update shows on the next load.
+// Nothing with plate data is ever cached.
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;
@@ -29,9 +30,21 @@ self.addEventListener("fetch", (event) => {
   if (request.mode === "navigate") {
     event.respondWith(fetch(request).catch(() => caches.match("/offline")));
   } else if (url.pathname.startsWith("/static/")) {
-    event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
+    event.respondWith(cachedThenRefreshed(event));
   }
 });
+
+async function cachedThenRefreshed(event) {
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match(event.request);
+  const fresh = fetch(event.request).then((response) => {
+    if (response.ok) cache.put(event.request, response.clone());
+    return response;
+  });
+  if (!cached) return fresh;
+  event.waitUntil(fresh.catch(() => undefined));  // offline: the cached copy is all there is
+  return cached;
+}
 
 self.addEventListener("push", (event) => {
   let alert = {};
@@ -45,17 +58,20 @@ self.addEventListener("push", (event) => {
   }));
 });
 
+// Tapping the notification opens its alert: in the app's window when there is one, else a new one.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const target = new URL(event.notification.data?.url || "/", self.location.origin);
-  event.waitUntil((async () => {
-    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-    for (const client of windows) {
-      if (new URL(client.url).origin === target.origin && "navigate" in client) {
-        await client.focus();
-        return client.navigate(target.href);
-      }
-    }
-    return self.clients.openWindow(target.href);
-  })());
+  event.waitUntil(openAlert(target.href));
 });
+
+async function openAlert(href) {
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const app = windows.find((client) => new URL(client.url).origin === self.location.origin && "navigate" in client);
+  if (app) {
+    // Focus and navigate at once: a refused focus must not keep the officer off the alert.
+    const [, navigated] = await Promise.allSettled([app.focus(), app.navigate(href)]);
+    if (navigated.status === "fulfilled" && navigated.value) return navigated.value;
+  }
+  return self.clients.openWindow(href);
+}
