@@ -3,10 +3,11 @@ Small async functions taking a connection, like queries.py; no business rules.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
+
+from server.queries import all_rows, one
 
 Row = aiosqlite.Row
 DAY_MS = 86_400_000
@@ -16,20 +17,11 @@ SILENT_AFTER_MS = 5 * 60_000
 STALE_AFTER_MS = 2 * 60_000
 
 
-async def _one(conn, sql: str, params: Sequence[Any] = ()) -> Row | None:
-    rows = await conn.execute_fetchall(sql, params)
-    return rows[0] if rows else None
-
-
-async def _all(conn, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-    return list(await conn.execute_fetchall(sql, params))
-
-
 # --- hot lists -------------------------------------------------------------------------------
 
 async def hotlists_overview(conn, now: int, hotlist_id: int | None = None) -> list[Row]:
     """Every list (or one) with its entry count and unexpired count."""
-    return await _all(conn, """
+    return await all_rows(conn, """
         SELECT h.*,
           (SELECT count(*) FROM hotlist_entries e WHERE e.hotlist_id = h.id) AS entries,
           (SELECT count(*) FROM hotlist_entries e WHERE e.hotlist_id = h.id
@@ -38,11 +30,11 @@ async def hotlists_overview(conn, now: int, hotlist_id: int | None = None) -> li
 
 
 async def hotlist_by_id(conn, hotlist_id: int) -> Row | None:
-    return await _one(conn, "SELECT * FROM hotlists WHERE id = ?", (hotlist_id,))
+    return await one(conn, "SELECT * FROM hotlists WHERE id = ?", (hotlist_id,))
 
 
 async def hotlist_name_taken(conn, name: str) -> bool:
-    return await _one(conn, "SELECT 1 FROM hotlists WHERE name = ? COLLATE NOCASE", (name,)) is not None
+    return await one(conn, "SELECT 1 FROM hotlists WHERE name = ? COLLATE NOCASE", (name,)) is not None
 
 
 async def insert_hotlist(conn, name: str, kind: str, source: str, now: int) -> int:
@@ -60,20 +52,20 @@ ENTRIES_PAGE_SQL = (
 
 
 async def entries_page(conn, hotlist_id: int, contains: str, limit: int, offset: int) -> list[Row]:
-    return await _all(conn, ENTRIES_PAGE_SQL, (hotlist_id, contains, limit, offset))
+    return await all_rows(conn, ENTRIES_PAGE_SQL, (hotlist_id, contains, limit, offset))
 
 
 async def count_entries(conn, hotlist_id: int, contains: str) -> int:
-    row = await _one(conn, f"SELECT count(*) FROM hotlist_entries {ENTRIES_WHERE}", (hotlist_id, contains))
+    row = await one(conn, f"SELECT count(*) FROM hotlist_entries {ENTRIES_WHERE}", (hotlist_id, contains))
     return row[0]
 
 
 async def entry_by_id(conn, hotlist_id: int, entry_id: int) -> Row | None:
-    return await _one(conn, "SELECT * FROM hotlist_entries WHERE id = ? AND hotlist_id = ?", (entry_id, hotlist_id))
+    return await one(conn, "SELECT * FROM hotlist_entries WHERE id = ? AND hotlist_id = ?", (entry_id, hotlist_id))
 
 
 async def entry_by_plate(conn, hotlist_id: int, plate_norm: str) -> Row | None:
-    return await _one(
+    return await one(
         conn, "SELECT * FROM hotlist_entries WHERE hotlist_id = ? AND plate_norm = ?", (hotlist_id, plate_norm))
 
 
@@ -106,16 +98,16 @@ CAMERA_HEALTH_SQL = """
 
 
 async def camera_health(conn, now: int) -> list[Row]:
-    return await _all(conn, CAMERA_HEALTH_SQL, {
+    return await all_rows(conn, CAMERA_HEALTH_SQL, {
         "hour_ago": now - 3_600_000, "silent_before": now - SILENT_AFTER_MS, "stale_before": now - STALE_AFTER_MS})
 
 
 async def camera_by_id(conn, camera_id: int) -> Row | None:
-    return await _one(conn, "SELECT id, name, disabled FROM cameras WHERE id = ?", (camera_id,))
+    return await one(conn, "SELECT id, name, disabled FROM cameras WHERE id = ?", (camera_id,))
 
 
 async def camera_name_taken(conn, name: str) -> bool:
-    return await _one(conn, "SELECT 1 FROM cameras WHERE name = ? COLLATE NOCASE", (name,)) is not None
+    return await one(conn, "SELECT 1 FROM cameras WHERE name = ? COLLATE NOCASE", (name,)) is not None
 
 
 async def set_camera_disabled(conn, camera_id: int, disabled: bool) -> bool:
@@ -127,18 +119,18 @@ async def set_camera_disabled(conn, camera_id: int, disabled: bool) -> bool:
 # --- users -----------------------------------------------------------------------------------
 
 async def users_overview(conn) -> list[Row]:
-    return await _all(conn, """
+    return await all_rows(conn, """
         SELECT u.id, u.username, u.role, u.disabled, u.created_at,
           (SELECT max(a.at) FROM audit_log a WHERE a.action = 'auth.login' AND a.actor = u.username) AS last_login
         FROM users u ORDER BY u.disabled, u.username""")
 
 
 async def user_by_id(conn, user_id: int) -> Row | None:
-    return await _one(conn, "SELECT id, username, role, disabled FROM users WHERE id = ?", (user_id,))
+    return await one(conn, "SELECT id, username, role, disabled FROM users WHERE id = ?", (user_id,))
 
 
 async def username_taken(conn, username: str) -> bool:
-    return await _one(conn, "SELECT 1 FROM users WHERE username = ? COLLATE NOCASE", (username,)) is not None
+    return await one(conn, "SELECT 1 FROM users WHERE username = ? COLLATE NOCASE", (username,)) is not None
 
 
 async def set_user_role(conn, user_id: int, role: str) -> bool:
@@ -177,30 +169,30 @@ async def audit_page(conn, *, action_prefix: str, actor: str, before_id: int | N
         where.append("id < ?")
         params.append(before_id)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return await _all(conn, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
+    return await all_rows(conn, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
 # --- dashboard: counts per day since `since` (day 0 starts at `since`) -------------------------
 
 async def reads_per_day(conn, since: int, until: int) -> list[Row]:
-    return await _all(conn, "SELECT (captured_at - ?) / 86400000 AS day, count(*) AS n FROM reads "
+    return await all_rows(conn, "SELECT (captured_at - ?) / 86400000 AS day, count(*) AS n FROM reads "
                             "WHERE captured_at >= ? AND captured_at < ? GROUP BY day", (since, since, until))
 
 
 async def hits_per_day_by_kind(conn, since: int, until: int) -> list[Row]:
-    return await _all(conn, "SELECT (created_at - ?) / 86400000 AS day, hotlist_kind AS kind, count(*) AS n "
+    return await all_rows(conn, "SELECT (created_at - ?) / 86400000 AS day, hotlist_kind AS kind, count(*) AS n "
                             "FROM alerts WHERE created_at >= ? AND created_at < ? GROUP BY day, kind",
                       (since, since, until))
 
 
 async def hit_outcomes(conn, since: int, until: int) -> list[Row]:
-    return await _all(conn, "SELECT status, count(*) AS n FROM alerts WHERE created_at >= ? AND created_at < ? "
+    return await all_rows(conn, "SELECT status, count(*) AS n FROM alerts WHERE created_at >= ? AND created_at < ? "
                             "GROUP BY status", (since, until))
 
 
 async def searches_by_reason(conn, since: int, until: int) -> list[Row]:
     """The reason each search gave: searches of reads and plate-history lookups both state one,
     kept in their audit lines' detail."""
-    return await _all(conn, "SELECT coalesce(json_extract(detail, '$.reason'), '') AS reason, count(*) AS n "
+    return await all_rows(conn, "SELECT coalesce(json_extract(detail, '$.reason'), '') AS reason, count(*) AS n "
                             "FROM audit_log WHERE action IN ('search', 'plate.history') AND at >= ? AND at < ? "
                             "GROUP BY reason ORDER BY n DESC, reason", (since, until))

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # A module may import only modules of a lower rank. A new module must be ranked here.
 SERVER_RANKS = {
     "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
-    "queries": 1, "push": 1, "db": 1, "queries_search": 1, "queries_admin": 1,
+    "queries": 1, "push": 1, "db": 1,
+    "queries_search": 2, "queries_admin": 2,  # may use queries.one / all_rows
     "audit": 2, "auth": 2,
     "notify": 3, "retention": 3,
     "ingest": 4,
