@@ -8,6 +8,7 @@ the spool, one heartbeat thread. A bad frame or a recognizer exception is logged
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -66,6 +67,17 @@ def adapt(recognizer: Recognizer) -> RecognizeFn:
     return recognize
 
 
+def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[int] | None) -> list[Sighting]:
+    """Recognize inside the camera's region of interest; boxes come back in frame pixels."""
+    if roi is None:
+        return recognize(image)
+    x, y, w, h = roi
+    region = image[y:y + h, x:x + w]
+    if region.size == 0:
+        raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
+    return [dataclasses.replace(s, box=(s.box[0] + x, s.box[1] + y, s.box[2], s.box[3])) for s in recognize(region)]
+
+
 def load_recognizer(spec: str | None = None) -> RecognizeFn:
     """The plate recognizer: worker.read's by default, or `module:factory` (another model, a
     stand-in for tests). Imported late: it loads ONNX models."""
@@ -108,6 +120,7 @@ class Worker:
         self.stop = threading.Event()  # set by signals (or a test) to shut down
         self.wake = threading.Event()  # set by the capture threads when a frame is queued
         self.captures = {c.name: CaptureThread(c, self.stop, self.wake, config.max_backoff_s) for c in config.cameras}
+        self.rois = {c.name: c.roi for c in config.cameras if c.roi is not None}
         rec = config.recognition
         self.trackers = {
             c.name: Tracker(c.name, timeout_s=rec.track_timeout_s, min_frames=config.min_frames(c),
@@ -160,7 +173,7 @@ class Worker:
 
     def process(self, frame: Frame) -> None:
         try:
-            sightings = self.recognize(frame.image)
+            sightings = recognize_in_roi(self.recognize, frame.image, self.rois.get(frame.camera))
         except Exception:  # one bad frame must not stop the camera
             log.exception("camera %s: recognition failed on %s; skipped", frame.camera, frame.origin)
             return
