@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from server import audit, queries
 from server.clock import from_ms, now_ms, to_ms
 from server.auth import (
-    Camera, User, issue_token, requires_camera, requires_role, signin_locked, verify_password,
+    Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
 from server.db import Database
 from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
@@ -65,6 +65,15 @@ def subscription_or_400(data: PushSubscriptionIn, allow_http: bool) -> Subscript
     return sub
 
 
+async def store_subscription(db: Database, user: User, data: PushSubscriptionIn, allow_http: bool) -> int:
+    """Check and keep a browser's push subscription for this user (API and web app alike)."""
+    sub = subscription_or_400(data, allow_http)
+    async with db.transaction() as conn:
+        sub_id = await queries.upsert_subscription(conn, user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
+        await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
+    return sub_id
+
+
 class ReadsController(Controller):
     path = "/api/v1/reads"
     guards = [requires_camera]
@@ -105,14 +114,12 @@ class AuthController(Controller):
 
     @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token")
     async def token(self, data: JSONBody[TokenRequest], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TokenResponse:
-        if await signin_locked(db.reader, data.username, now_ms()):
-            raise ClientException("too many failed sign-ins; try again in a few minutes", status_code=429)
-        user = await queries.user_by_name(db.reader, data.username)
-        ok = verify_password(user["password_hash"] if user else None, data.password)
-        if not ok or user["disabled"]:
-            async with db.transaction() as conn:  # committed before the 401 is raised
-                await audit.record(conn, data.username, "auth.failed", via="api")
-            raise NotAuthorizedException("wrong username or password")
+        try:
+            user = await check_sign_in(db, data.username, data.password, via="api")
+        except SignInRefused as refused:
+            if refused.locked:
+                raise ClientException("too many failed sign-ins; try again in a few minutes", status_code=429) from None
+            raise NotAuthorizedException("wrong username or password") from None
         async with db.transaction() as conn:
             token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now_ms())
             await audit.record(conn, user["username"], "auth.token")
@@ -131,14 +138,7 @@ class PushController(Controller):
         self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
         settings: NamedDependency[Settings],
     ) -> dict[str, int]:
-        user: User = request.user
-        subscription_or_400(data, settings.push_allow_http)
-        async with db.transaction() as conn:
-            sub_id = await queries.upsert_subscription(
-                conn, user.id, data.endpoint, data.keys.p256dh, data.keys.auth, now_ms()
-            )
-            await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
-        return {"id": sub_id}
+        return {"id": await store_subscription(db, request.user, data, settings.push_allow_http)}
 
     @post("/unsubscribe", guards=[requires_role("officer")], status_code=HTTP_200_OK)
     async def unsubscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, bool]:

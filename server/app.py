@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
-from server.pages import PAGE_HANDLERS, LoginRequired, html_error, login_redirect
+from server.pages import PAGE_HANDLERS, WEB, LoginRequired, html_error, login_redirect
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
@@ -35,7 +35,6 @@ from server.push import PushSender, VapidKeys
 from server.settings import Settings
 
 SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
-WEB = Path(__file__).resolve().parent.parent / "web"
 
 
 def app_secret(data_dir: Path) -> str:

@@ -17,7 +17,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from server import queries
+from server import audit, queries
+from server.clock import now_ms
 from server.migrations import ROLES
 
 _hasher = PasswordHasher()
@@ -140,3 +141,22 @@ async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> 
 async def signin_locked(reader, username: str, now: int) -> bool:
     failures = await queries.count_actions_since(reader, "auth.failed", username, now - FAILED_SIGNIN_WINDOW_MS)
     return failures >= MAX_FAILED_SIGNINS
+
+
+class SignInRefused(Exception):
+    def __init__(self, locked: bool) -> None:
+        super().__init__("too many failed sign-ins" if locked else "wrong username or password")
+        self.locked = locked
+
+
+async def check_sign_in(db, username: str, password: str, via: str):
+    """The user's row when the password is right and the account enabled; otherwise SignInRefused,
+    with the failure committed to the audit log (which is also what the throttle counts)."""
+    if await signin_locked(db.reader, username, now_ms()):
+        raise SignInRefused(locked=True)
+    user = await queries.user_by_name(db.reader, username) if username else None
+    if not verify_password(user["password_hash"] if user else None, password) or user["disabled"]:
+        async with db.transaction() as conn:
+            await audit.record(conn, username or "?", "auth.failed", via=via)
+        raise SignInRefused(locked=False)
+    return user

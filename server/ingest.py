@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC
-from pathlib import Path
 
 import msgspec
 from PIL import Image, UnidentifiedImageError
@@ -64,10 +63,10 @@ class Ingest:
         plate_norm = normalize(read.plate)
         if not plate_norm:
             raise InvalidUpload("plate: no letters or digits")
-        for field, data in images.items():
-            check_jpeg(field, data, self.settings.max_image_bytes)
+        for name, data in images.items():
+            check_jpeg(name, data, self.settings.max_image_bytes)
         now, captured = now_ms(), to_ms(read.captured_at)
-        paths = {field: image_path(read, field) for field in images}
+        paths = {name: image_path(read, name) for name in images}
         row = {
             "uuid": str(read.id), "camera_id": camera.id, "captured_at": captured, "received_at": now,
             "plate": read.plate, "plate_norm": plate_norm, "plate_folded": fold(plate_norm),
@@ -91,8 +90,8 @@ class Ingest:
         return ReadAccepted(id=read_id, uuid=read.id, duplicate=False, alerts=alert_ids)
 
     def _write_images(self, images: dict[str, bytes], paths: dict[str, str]) -> None:
-        for field, data in images.items():
-            target = self.settings.data_dir / paths[field]
+        for name, data in images.items():
+            target = self.settings.data_dir / paths[name]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
 

@@ -16,15 +16,15 @@ from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
 from server import audit, queries
-from server.auth import SESSION_COOKIE, User, issue_token, signin_locked, token_hash, verify_password
+from server.auth import SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token, token_hash
 from server.clock import now_ms
 from server.db import Database
-from server.api import subscription_or_400
+from server.api import store_subscription
 from server.notify import Notifier, alert_view
 from server.schemas import PushSubscriptionIn
 from server.settings import Settings
 
-WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+WEB = Path(__file__).resolve().parent.parent / "web"  # templates/ and static/
 OUTCOMES = {"confirmed": "Confirmed hit", "not_match": "Not a match", "invalid": "Entry no longer valid"}
 VERIFIED_WITH = ("NCIC", "State system", "Dispatch")
 
@@ -80,15 +80,14 @@ async def login(request: Request, db: NamedDependency[Database], settings: Named
     form = await request.form()
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     target = safe_next(form.get("next"))
-    if await signin_locked(db.reader, username, now_ms()):
-        return Template("login.html", context={"next": target, "error": "Too many failed sign-ins. Wait a few minutes."},
-                        status_code=429)
-    user = await queries.user_by_name(db.reader, username) if username else None
-    if not verify_password(user["password_hash"] if user else None, password) or user["disabled"]:
-        async with db.transaction() as conn:
-            await audit.record(conn, username or "?", "auth.failed", via="web")
-        return Template("login.html", context={"next": target, "error": "Wrong username or password."},
-                        status_code=401)
+    try:
+        user = await check_sign_in(db, username, password, via="web")
+    except SignInRefused as refused:
+        if refused.locked:
+            return Template("login.html", status_code=429,
+                            context={"next": target, "error": "Too many failed sign-ins. Wait a few minutes."})
+        return Template("login.html", status_code=401,
+                        context={"next": target, "error": "Wrong username or password."})
     async with db.transaction() as conn:
         token, _ = await issue_token(conn, user["id"], "session", settings.session_ttl_s, now_ms())
         await audit.record(conn, username, "auth.login", via="web")
@@ -211,11 +210,7 @@ async def image(path: FromPath[str], settings: NamedDependency[Settings]) -> Fil
 async def push_subscribe(request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
                          settings: NamedDependency[Settings]) -> dict[str, int]:
     """The browser's subscription, sent by app.js with the session cookie and CSRF header."""
-    sub = subscription_or_400(data, settings.push_allow_http)
-    async with db.transaction() as conn:
-        sub_id = await queries.upsert_subscription(conn, request.user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
-        await audit.record(conn, request.user.username, "push.subscribe", subscription=sub_id)
-    return {"id": sub_id}
+    return {"id": await store_subscription(db, request.user, data, settings.push_allow_http)}
 
 
 @post("/push/unsubscribe", include_in_schema=False, guards=[page_role("officer")], status_code=200)
@@ -227,7 +222,7 @@ async def push_unsubscribe(request: Request, data: JSONBody[PushSubscriptionIn],
 
 
 def _root_file(name: str, media_type: str) -> File:
-    return File(WEB_STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
+    return File(WEB / "static" / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
 @get("/sw.js", include_in_schema=False)

@@ -12,7 +12,7 @@ SERVER_RANKS = {
     "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
     "queries": 1, "push": 1, "db": 1,
     "queries_search": 2, "queries_admin": 2,  # may use queries.one / all_rows
-    "audit": 2, "auth": 2,
+    "audit": 2, "auth": 3,
     "notify": 3, "retention": 3,
     "ingest": 4,
     "hotlists": 5,
