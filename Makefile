@@ -6,8 +6,13 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the tests drive for real: the browser and the HTTPS proxy.
 SYSTEM_PACKAGES := chromium caddy
+# Fonts the training plates are drawn in (worker/platefonts.py): same fonts, same data
+# for tests and for `make train-recognizer`.
+FONT_PACKAGES := fonts-dejavu-core fonts-liberation fonts-urw-base35 fonts-freefont-ttf \
+	fonts-roboto-unhinted fonts-open-sans fonts-b612
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test bench train-recognizer clean
 
 install: $(STAMP)
 
@@ -24,10 +29,10 @@ demo: install
 
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null || missing="$$missing $$pkg"; done; \
+	for pkg in $(FONT_PACKAGES); do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 test: install system-deps
@@ -35,6 +40,12 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python -m bench
+
+# Reproduces worker/models/plate_rec.onnx from its seed on CPU (about 1.5 h on 2 cores) and
+# logs the curves to training/logs/recognizer.csv. PyTorch is a development extra only.
+train-recognizer: install system-deps
+	$(BIN)/pip install -q -e '.[train]'
+	$(BIN)/python -m training.recognizer --seed 1
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -1,5 +1,8 @@
 """Recognition accuracy and speed, reading variants side by side, on the OpenALPR US sets.
 
+Variants: PP-OCRv4 reading views of the plate (`ppocr`, and the ablations before it), and our
+own recognizer trained on rendered plates (`plate`, `plate-norefine`).
+
     python -m bench.accuracy [--limit N] [--variants a,b] [--threads 1] [--data DIR]
 
 Each variant is the real pipeline (`worker.read.Recognizer`) with different settings; the
@@ -30,22 +33,29 @@ def variants() -> dict[str, dict]:
     from worker.read import View
 
     plain_middle = View(Band(0.15, 0.90, 0.10))
+    ppocr = {"reader": "ppocr"}
     return {
-        # Reading the whole plate rectangle once: the historical baseline.
-        "whole-plate": {"quick_view": View(Band(0.0, 1.0, 0.10)), "max_refined": 0},
-        # One middle band of the frame-level plate estimate, no refinement.
-        "middle-band": {"quick_view": plain_middle, "max_refined": 0},
+        # PP-OCRv4 reading the whole plate rectangle once: the historical baseline.
+        "whole-plate": {**ppocr, "quick_view": View(Band(0.0, 1.0, 0.10)), "max_refined": 0},
+        # PP-OCRv4 on one middle band of the frame-level plate estimate, no refinement.
+        "middle-band": {**ppocr, "quick_view": plain_middle, "max_refined": 0},
         # Middle band + re-detection at higher resolution + two more views, plain colour only.
         "refined-plain": {
-            "quick_view": plain_middle,
+            **ppocr, "quick_view": plain_middle,
             "refined_views": (View(Band(0.25, 0.80, 0.10)), View(Band(0.10, 0.95, 0.20))),
         },
-        # The default: red-channel and stretched views mixed in (see worker/read.py).
-        "default": {},
+        # PP-OCRv4 with red-channel and stretched views mixed in (see worker/read.py).
+        "ppocr": ppocr,
         # Cheaper detector pass (960 px instead of 1024): a few small plates fewer.
-        "default-det960": {"limit_side": 960},
+        "ppocr-det960": {**ppocr, "limit_side": 960},
         # Refine only the most plate-like proposal.
-        "default-refine1": {"max_refined": 1},
+        "ppocr-refine1": {**ppocr, "max_refined": 1},
+        # Our recognizer (worker/platerec.py) on the plate as first placed and as re-detected.
+        "plate": {"reader": "plate"},
+        # Our recognizer on the plate as first placed only: no second detector pass.
+        "plate-norefine": {"reader": "plate", "max_refined": 0},
+        # PP-OCRv4 views with our recognizer's reading of each refined plate fused in.
+        "ppocr+plate": {"reader": "ppocr+plate"},
     }
 
 

@@ -16,6 +16,7 @@ from server.db import Database
 from server.hotlists import InvalidHotlist, import_list, parse_csv
 from server.migrations import LIST_KINDS, ROLES
 from server.settings import Settings, default_data_dir, load_settings
+from worker.config import READERS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="measure recognition on a labelled folder")
     evaluate.add_argument("dir", type=Path)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--reader", choices=READERS, default=None,
+                          help="plate: our own recognizer; ppocr: PP-OCRv4 views; ppocr+plate: both fused")
+    evaluate.add_argument("--verbose", action="store_true", help="list every wrong read")
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -152,7 +156,9 @@ def _run_worker_command(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from worker.eval import main as eval_main
 
-        return eval_main([str(args.dir), *(["--json"] if args.json else [])])
+        flags = [*(["--json"] if args.json else []), *(["--verbose"] if args.verbose else []),
+                 *(["--reader", args.reader] if args.reader else [])]
+        return eval_main([str(args.dir), *flags])
     from worker.__main__ import main as worker_main
 
     return worker_main([*(["--config", str(args.config)] if args.config else [])])

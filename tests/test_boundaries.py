@@ -1,5 +1,6 @@
 """Imports flow one way (see DESIGN.md): handlers → services → queries/push/auth → db → settings.
-The worker may import only server.schemas from the server, so it can run on another box."""
+The worker may import only server.schemas from the server, so it can run on another box; nothing
+shipped imports the training code or PyTorch."""
 
 from __future__ import annotations
 
@@ -56,3 +57,11 @@ def test_worker_imports_only_server_schemas():
         for name in imports_of(path):
             if name.split(".")[0] == "server":
                 assert name.startswith("server.schemas"), f"worker/{path.name} imports {name}"
+
+
+def test_nothing_shipped_needs_the_training_tools():
+    """PyTorch and the training code are a development extra: the product runs the ONNX export."""
+    for package in ("server", "worker", "web"):
+        for path in modules(package):
+            for name in imports_of(path):
+                assert name.split(".")[0] not in ("training", "torch", "onnx"), f"{package}/{path.name} imports {name}"

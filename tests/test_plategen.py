@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import random
 
+import cv2
 import numpy as np
 import pytest
 
+from worker import platefonts
 from worker import plategen as pg
 
 US_STATES_AND_DC = 51
@@ -26,16 +28,47 @@ def test_every_state_and_dc_has_formats_and_a_colour_scheme():
 
 def test_generated_texts_match_their_pattern_and_never_contain_o():
     rng = random.Random(0)
-    letters = []
+    letters, vanity, outline = [], 0, 0
     for _ in range(2000):
         spec = pg.sample_plate(rng)
-        assert spec.format in pg.STATES[spec.state][0]
+        if spec.format not in pg.STATES[spec.state][0]:  # a vanity format: any 2-8 L/D, maybe split
+            vanity += 1
+            assert 2 <= len(spec.label) <= 8 and set(spec.format) <= set("LD -"), spec.format
         assert pg.pattern_regex(spec.format).fullmatch(spec.text), (spec.format, spec.text)
         assert "O" not in spec.text
         assert spec.label == spec.text.replace(" ", "").replace("-", "")
         letters += [c for c in spec.text if c.isalpha()]
+        outline += spec.ttf is not None
     share = {c: letters.count(c) / len(letters) for c in "IQA"}
     assert share["I"] < share["A"] / 2 and share["Q"] < share["A"] / 2  # I and Q are rare
+    assert abs(vanity / 2000 - pg.VANITY_SHARE) < 0.03
+    assert abs(outline / 2000 - pg.OUTLINE_FONT_SHARE) < 0.03
+
+
+def test_every_training_font_is_installed():
+    """`make test` and `make train-recognizer` install the font packages: same fonts, same data."""
+    assert platefonts.missing_fonts() == []
+
+
+@pytest.mark.parametrize("font", platefonts.FONT_FILES, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_outline_fonts_draw_each_character_in_its_own_cell(font):
+    mask = platefonts.registration("AB8-Q27", font, (800, 400), char_height=0.45, char_center=0.55,
+                                   pitch=0.62, squeeze=0.9, bolder=0.0)
+    count, _labels, stats, _ = cv2.connectedComponentsWithStats((mask > 127).astype(np.uint8))
+    blobs = sorted(stats[1:].tolist(), key=lambda s: s[0])  # left to right
+    assert count - 1 == 7, font  # A B 8 - Q 2 7: nothing merged, nothing lost
+    dash = blobs[3]
+    assert dash[3] < 0.3 * blobs[0][3]  # the dash is thin and sits mid-height
+    a_top, a_height = blobs[0][1], blobs[0][3]  # 'A' spans the cap height, centred as asked
+    assert abs(a_top - (0.55 - 0.45 / 2) * 400) < 6 and abs(a_height - 0.45 * 400) < 10
+
+
+def test_glyphs_are_measured_against_the_cap_height():
+    font = platefonts.FONT_FILES[0]
+    _, h_top, h_bottom = platefonts.glyph("H", font)
+    _, dash_top, dash_bottom = platefonts.glyph("-", font)
+    assert abs(h_top) < 0.05 and abs(h_bottom - 1) < 0.05
+    assert 0.3 < dash_top < dash_bottom < 0.8
 
 
 def test_make_batch_is_deterministic_for_a_seed():

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from worker import plates
+from worker.ctc import beam_search, best_path
 from worker.eval import iou, levenshtein
 from worker.eval import main as eval_main
-from worker.read import ALPHABET, Recognizer, beam_search, best_path
+from worker.read import ALPHABET, Recognizer
 
 
 def render_plate(text: str, width: int = 240) -> np.ndarray:

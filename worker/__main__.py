@@ -78,12 +78,16 @@ def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[in
     return [dataclasses.replace(s, box=(s.box[0] + x, s.box[1] + y, s.box[2], s.box[3])) for s in recognize(region)]
 
 
-def load_recognizer(spec: str | None = None) -> RecognizeFn:
-    """The plate recognizer: worker.read's by default, or `module:factory` (another model, a
-    stand-in for tests). Imported late: it loads ONNX models."""
+def load_recognizer(spec: str | None = None, reader: str | None = None) -> RecognizeFn:
+    """The plate recognizer: worker.read's with the configured `reader` by default, or
+    `module:factory` (another model, a stand-in for tests). Imported late: it loads ONNX models."""
     import importlib
 
-    module_name, _, attr = (spec or "worker.read:Recognizer").partition(":")
+    if spec is None:
+        from worker.read import Recognizer
+
+        return adapt(Recognizer(reader=reader) if reader else Recognizer())
+    module_name, _, attr = spec.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Recognizer")
     return adapt(factory())
 
@@ -259,7 +263,7 @@ def main(argv: Sequence[str] | None = None, recognize: RecognizeFn | None = None
         print(f"worker: {args.config}: no [[cameras]] configured", file=sys.stderr)
         return 2
     try:
-        worker = Worker(config, recognize or load_recognizer(args.recognizer), exit_when_done=args.exit_when_done,
+        worker = Worker(config, recognize or load_recognizer(args.recognizer, config.recognition.reader), exit_when_done=args.exit_when_done,
                         drain_s=args.drain_s)
     except (SpoolBusy, OSError) as exc:
         print(f"worker: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ so a config works wherever the worker is started from.
     spool = "spool"                           # reads wait here until the server has them
 
     [recognition]
+    reader = "ppocr"                          # plate (our own, fast) | ppocr (PP-OCRv4 views)
     min_confidence = 0.5
     min_frames = 2                            # sightings a vehicle needs before it is posted
     track_timeout_s = 1.5                     # unseen this long: the vehicle has passed
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -60,7 +61,15 @@ class Motion(Strict):
     min_changed: Fraction = 0.003  # fraction of changed pixels needed to pass a frame
 
 
+# Which model reads the plates the detector finds (worker.read): "plate" our CRNN trained on
+# rendered plates, "ppocr" PP-OCRv4 views, "ppocr+plate" both fused.
+Reader = Literal["plate", "ppocr", "ppocr+plate"]
+READERS: tuple[str, ...] = get_args(Reader)
+DEFAULT_READER = "ppocr"
+
+
 class Recognition(Strict):
+    reader: Reader = DEFAULT_READER
     min_confidence: Fraction = 0.5  # of the voted read; below it nothing is posted
     min_frames: Annotated[int, msgspec.Meta(ge=1)] = 2  # sightings a vehicle needs to be posted
     track_timeout_s: Positive = 1.5  # a vehicle unseen this long has left: post its read

@@ -224,9 +224,10 @@ def propose_plates(lines: list[TextLine], frame_shape: tuple[int, ...]) -> list[
     return proposals
 
 
-def plate_from_line(line: TextLine) -> PlateProposal:
-    width = line.width * PLATE_WIDTH_PER_LINE
-    height = width / PLATE_ASPECT
+def plate_from_line(line: TextLine, min_height: float = 0.0) -> PlateProposal:
+    """The 2:1 plate around a registration line, at least `min_height` tall."""
+    height = max(line.width * PLATE_WIDTH_PER_LINE / PLATE_ASPECT, min_height)
+    width = max(line.width * PLATE_WIDTH_PER_LINE, height * PLATE_ASPECT)
     shift = PLATE_CENTER_ABOVE_LINE * height
     theta = np.deg2rad(line.angle)
     # "Up" in the plate's own frame is (sin, -cos) of its tilt in image coordinates.

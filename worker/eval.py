@@ -23,7 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from worker.config import DEFAULT_READER, READERS
 from worker.plates import normalise
+
 
 DETECTION_IOU = 0.3
 
@@ -211,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of totals")
     parser.add_argument("--verbose", action="store_true", help="list every wrong read")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument("--reader", choices=READERS, default=DEFAULT_READER,
+                        help="plate: our recognizer trained on rendered plates; ppocr: PP-OCRv4 views; "
+                             "ppocr+plate: both, fused")
     args = parser.parse_args(argv)
 
     def report(message: str) -> None:
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from worker.read import Recognizer  # loads the ONNX models: only once there is work
 
-    summary = evaluate(items, Recognizer(threads=args.threads), report, args.verbose)
+    summary = evaluate(items, Recognizer(threads=args.threads, reader=args.reader), report, args.verbose)
     summary.errors += label_errors
     print(format_summary(summary, args.dir))
     if args.json:

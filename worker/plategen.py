@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from worker import plateart, platefonts
 from worker.plates import normalise
 from worker.synth import _SS, PlateStyle, _blend, _registration, _rounded_rect, _text_line
 
@@ -103,6 +104,8 @@ STATES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str, str, str], ...], 
 }
 # Letters without O (US plates use 0); I and Q are rare. Digits uniform.
 LETTERS = "ABCDEFGHIJKLMNPQRSTUVWXYZ"
+VANITY_SHARE = 0.2  # plates in no state format: the recognizer must not learn formats by heart
+OUTLINE_FONT_SHARE = 0.75  # registrations in outline fonts; the rest in Hershey strokes
 _LETTER_WEIGHTS = [0.25 if c in "IQ" else 1.0 for c in LETTERS]
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX,) * 3 + (cv2.FONT_HERSHEY_DUPLEX,)
 _TOP_FONTS = (cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
@@ -130,6 +133,11 @@ class PlateSpec:
     sticker: tuple[str, BGR] | None = None  # corner ("tl"/"tr"/...), colour
     stacked: str = ""  # two small stacked characters left of the registration (not in the label)
     embossed: bool = False
+    ttf: str | None = None  # outline font file for the registration; None: the Hershey style.font
+    squeeze: float = 1.0  # outline glyph width factor
+    bolder: float = 0.0  # extra outline stroke, in character heights
+    dots: bool = False  # outline fonts: separators printed as centre dots
+    art: str = ""  # pictorial design (worker.plateart): scene, outline, fruit, panel-left, panel-right
 
     @property
     def label(self) -> str:
@@ -141,11 +149,23 @@ def random_text(fmt: str, rng: random.Random) -> str:
                    else str(rng.randrange(10)) if c == "D" else c for c in fmt)
 
 
+def vanity_format(rng: random.Random) -> str:
+    """Any mix of 2-8 letters and digits, maybe split once: vanity and specialty plates."""
+    fmt = "".join(rng.choice("LD") for _ in range(rng.choice([2, 3, 4, 5, 5, 6, 6, 7, 7, 8])))
+    if len(fmt) > 3 and rng.random() < 0.3:
+        cut = rng.randrange(1, len(fmt))
+        fmt = fmt[:cut] + rng.choice(" -") + fmt[cut:]
+    return fmt
+
+
 def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
-    """A random plate: state (uniform), one of its formats and colour schemes, accessories."""
+    """A random plate: state (uniform), one of its formats (or a vanity one) and colour
+    schemes, a Hershey or outline font, accessories."""
     state = state or rng.choice(sorted(STATES))
     formats, schemes, slogan = STATES[state]
-    fmt = rng.choice(formats)
+    fmt = vanity_format(rng) if rng.random() < VANITY_SHARE else rng.choice(formats)
+    fonts = platefonts.available_fonts()
+    ttf = rng.choice(fonts) if fonts and rng.random() < OUTLINE_FONT_SHARE else None
     bg, fg, top, bottom = (_bgr(c) for c in rng.choice(schemes))
     style = PlateStyle(
         background=bg, text_color=fg, top_color=top, bottom_color=bottom, border_color=fg,
@@ -153,7 +173,7 @@ def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
         top_text=state.title() if rng.random() < 0.3 else state,
         top_height=rng.uniform(0.11, 0.16), top_center=rng.uniform(0.1, 0.14),
         bottom_text=slogan if rng.random() < 0.7 else "",
-        char_height=rng.uniform(0.4, 0.5), char_pitch=rng.uniform(0.5, 0.62),
+        char_height=rng.uniform(0.4, 0.56), char_pitch=rng.uniform(0.5, 0.62),
         glyph_width=rng.uniform(0.65, 0.85), stroke=rng.uniform(0.11, 0.17),
         char_center=rng.uniform(0.5, 0.56))
     d = rng.random
@@ -164,7 +184,10 @@ def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
         sticker=(rng.choice(["tl", "tr", "br", "bl"]), _bgr(rng.choice(
             ["#e0392b", "#2a7ae0", "#2aa04a", "#f0c020", "#e07020", "#9a40c0", "#f4f4f0"]))) if d() < 0.5 else None,
         stacked="".join(rng.choices(LETTERS, k=2)) if d() < 0.08 and len(normalise(fmt)) <= 7 else "",
-        embossed=d() < 0.35)
+        embossed=d() < 0.35, ttf=ttf, squeeze=rng.uniform(0.5, 1.05),
+        bolder=rng.uniform(0.0, 0.06) if d() < 0.4 else 0.0, dots=d() < 0.2,
+        art=rng.choices(["", "scene", "outline", "fruit", "panel-left", "panel-right"],
+                        [0.4, 0.2, 0.15, 0.1, 0.1, 0.05])[0] if sum(bg) > 450 else "")  # light plates only
 
 
 def render_training_plate(spec: PlateSpec, rng: random.Random,
@@ -175,6 +198,10 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
     h, w = height * _SS, 2 * height * _SS
     plate = np.empty((height, 2 * height, 3), np.float32)
     plate[:] = st.background
+    if spec.art == "scene":
+        plateart.scenic_background(plate, rng)
+    elif spec.art == "outline":
+        plateart.state_outline(plate, rng)
     if rng.random() < 0.3:  # a faint graphic band behind the registration, like many designs
         y0, y1 = sorted(rng.sample(range(height // 4, height), 2))
         tint = np.array([rng.uniform(-25, 10) for _ in range(3)], np.float32)
@@ -188,7 +215,14 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
         _blend(plate, _text_line(st.bottom_text, cv2.FONT_HERSHEY_SIMPLEX, (w, h),
                                  st.bottom_center, st.bottom_height, 0.12), st.bottom_color)
     left = round(0.17 * w) if spec.stacked else 0
-    reg = _registration(spec.text, st, (w - left, h))
+    panel = plateart.side_panel(plate, rng, spec.art == "panel-left") * _SS if spec.art.startswith("panel") else 0
+    gaps = [i for i, c in enumerate(spec.text) if c in " -"]
+    if spec.art == "fruit" and gaps:  # in the gap between character groups, like Florida's orange
+        plateart.fruit(plate, rng, 0.5 + ((gaps[0] + 0.5) / len(spec.text) - 0.5) * 0.8)
+    reg = _registration_mask(spec, (w - left - panel, h))
+    if panel:
+        blank = np.zeros((h, panel), np.uint8)
+        reg = np.hstack([blank, reg] if spec.art == "panel-left" else [reg, blank])
     if spec.stacked:
         small = np.zeros((h, left), np.uint8)
         for ch, cy in zip(spec.stacked, (0.43, 0.63)):
@@ -204,6 +238,15 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
     img = np.clip(plate, 0, 255).astype(np.uint8)
     _accessories(img, spec, rng)
     return img, spec.label
+
+
+def _registration_mask(spec: PlateSpec, size: tuple[int, int]) -> np.ndarray:
+    st = spec.style
+    if not spec.ttf:
+        return _registration(spec.text, st, size)
+    text = spec.text.replace("-", "\u00b7").replace(" ", "\u00b7") if spec.dots else spec.text
+    return platefonts.registration(text, spec.ttf, size, char_height=st.char_height, char_center=st.char_center,
+                                   pitch=st.char_pitch * 1.1, squeeze=spec.squeeze, bolder=spec.bolder)
 
 
 def _accessories(img: np.ndarray, spec: PlateSpec, rng: random.Random) -> None:

@@ -16,22 +16,24 @@ import cv2
 import numpy as np
 
 from worker import plates
+from worker.config import DEFAULT_READER, READERS
+from worker.ctc import Reading, beam_search, fuse
 from worker.detect import (
     Band,
     PlateProposal,
     TextDetector,
     bundled_model,
     make_session,
+    plate_from_line,
     propose_plates,
     refine_plate,
     warp_band,
     whole_image_plate,
 )
 from worker.plates import ALPHABET
+from worker.platerec import PlateReader
 
 REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
-
-Reading = list[tuple[str, float]]  # CTC candidates of one view: (text, probability), best first
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ REFINED_VIEWS = (
     View(Band(0.10, 0.95, 0.20)),
 )
 CROP_BAND = Band(-0.05, 1.05, 0.10)  # the whole plate plus a little margin, for people
+PLATE_VIEW = Band(-0.05, 1.05, 0.10)  # what our reader was trained on: the plate, a small margin
+# A registration's text line (the detector's box) is about 2/3 of its plate's height (median
+# 0.67, 80% within 0.59-0.77, measured on rendered plates in synthetic scenes), so the plate our
+# reader sees is at least this many line heights tall: short registrations make narrow lines.
+PLATE_PER_LINE_HEIGHT = 1.45
 MIN_PRIORITY = 0.002  # below this a quick read is junk (empty, a timestamp): not worth refining
 LONG_READ_PRIOR = 0.3  # 9-10 characters: often a plate plus its frame text; refining trims it
 REFINE_RATIO = 0.3  # refine a further proposal only if it is nearly as plate-like as the best
@@ -73,7 +80,7 @@ class PlateRead:
 
 
 class Recognizer:
-    """Frame -> plate reads. Holds the two onnxruntime sessions; otherwise stateless.
+    """Frame -> plate reads. Holds the onnxruntime sessions; otherwise stateless.
 
     Cost control for one core: every proposal gets one quick read on the frame; only the
     `max_refined` most plate-like are re-detected at higher resolution and read again.
@@ -87,9 +94,14 @@ class Recognizer:
         refined_views: tuple[View, ...] = REFINED_VIEWS,
         max_proposals: int = 6,
         max_refined: int = 2,
+        reader: str = DEFAULT_READER,
     ):
+        if reader not in READERS:
+            raise ValueError(f"unknown plate reader {reader!r}: choose one of {', '.join(READERS)}")
         self.detector = TextDetector(threads)
-        self.reader = LineReader(threads)
+        parts = reader.split("+")
+        self.line_reader = LineReader(threads) if "ppocr" in parts else None
+        self.plate_reader = PlateReader(threads) if "plate" in parts else None
         self.limit_side = limit_side
         self.quick_view = quick_view
         self.refined_views = refined_views
@@ -105,7 +117,7 @@ class Recognizer:
         frame = as_bgr(frame)
         lines = self.detector.detect(frame, self.limit_side)
         proposals = propose_plates(lines, frame.shape)[: self.max_proposals]
-        quick = [self.read_view(frame, p, self.quick_view) for p in proposals]
+        quick = self.quick_readings(frame, proposals)
         refine = self.chosen_for_refinement([refine_priority(q) for q in quick])
         reads = []
         for i, plate in enumerate(proposals):
@@ -127,11 +139,19 @@ class Recognizer:
         order = sorted(range(len(priority)), key=priority.__getitem__, reverse=True)
         return {i for i in order[: self.max_refined] if priority[i] >= floor}
 
+    def quick_readings(self, image: np.ndarray, proposals: list[PlateProposal]) -> list[Reading]:
+        """One reading per proposal, as placed: the quick view for PP-OCRv4, else the whole
+        plate for our reader (one batch)."""
+        if self.line_reader is None:
+            return self.plate_reader.readings([warp_band(image, as_trained(p), PLATE_VIEW) for p in proposals])
+        return [self.read_view(image, p, self.quick_view) for p in proposals]
+
     def read_plate_image(self, crop: np.ndarray) -> PlateRead | None:
         """Read an image that is already a plate crop (no frame-wide detection)."""
         crop = as_bgr(crop)
         whole = whole_image_plate(crop)
-        quick = self.read_view(crop, whole, self.quick_view)
+        quick = (self.plate_reader.readings([crop])[0] if self.line_reader is None
+                 else self.read_view(crop, whole, self.quick_view))
         if self.max_refined == 0:
             return self.make_read(crop, whole, [quick])
         plate, readings = self.refined_readings(crop, whole)
@@ -143,10 +163,14 @@ class Recognizer:
         Returns the plate as placed (in frame pixels) and the readings.
         """
         refined = refine_plate(self.detector, frame, plate)
-        if refined is None:  # no line at the higher resolution: read where the proposal says
-            return plate, [self.read_view(frame, plate, v) for v in self.refined_views]
-        window, in_window, in_frame = refined
-        return in_frame, [self.read_view(window, in_window, v) for v in self.refined_views]
+        # No line at the higher resolution: read where the proposal says.
+        image, placed, in_frame = (frame, plate, plate) if refined is None else refined
+        readings = []
+        if self.line_reader is not None:
+            readings += [self.read_view(image, placed, v) for v in self.refined_views]
+        if self.plate_reader is not None:
+            readings += self.plate_reader.readings([warp_band(image, as_trained(placed), PLATE_VIEW)])
+        return in_frame, readings
 
     def read_view(self, image: np.ndarray, plate: PlateProposal, view: View) -> Reading:
         band = warp_band(image, plate, view.band)
@@ -154,7 +178,7 @@ class Recognizer:
             band = cv2.resize(band, None, fx=view.stretch, fy=1.0, interpolation=cv2.INTER_CUBIC)
         if view.red_only:
             band = cv2.merge([band[..., 2]] * 3)
-        return beam_search(self.reader.char_probs(band))
+        return beam_search(self.line_reader.char_probs(band))
 
     def make_read(self, frame, plate: PlateProposal, readings: list[Reading]) -> PlateRead | None:
         candidates = plates.rank(fuse(readings))
@@ -163,6 +187,13 @@ class Recognizer:
         text, confidence = candidates[0]
         crop = warp_band(frame, plate, CROP_BAND)
         return PlateRead(plate.bbox(), text, confidence, candidates, crop)
+
+
+def as_trained(plate: PlateProposal) -> PlateProposal:
+    """The plate as our reader was trained to see it: sized from its line's height too."""
+    if plate.line is None:
+        return plate
+    return plate_from_line(plate.line, PLATE_PER_LINE_HEIGHT * plate.line.height)
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -226,52 +257,3 @@ def rec_blob(line: np.ndarray, min_width: int = 0) -> np.ndarray:
     if width < min_width:
         blob = np.pad(blob, ((0, 0), (0, min_width - width), (0, 0)))
     return blob.transpose(2, 0, 1)[None]
-
-
-def best_path(probs: np.ndarray) -> tuple[str, float]:
-    """Greedy CTC decode; confidence is the mean probability of the emitted characters."""
-    idx = probs.argmax(axis=1)
-    chars, confs, prev = [], [], 0
-    for t, k in enumerate(idx):
-        if k != 0 and k != prev:
-            chars.append(ALPHABET[k - 1])
-            confs.append(probs[t, k])
-        prev = k
-    return "".join(chars), float(np.mean(confs)) if confs else 0.0
-
-
-def beam_search(probs: np.ndarray, beam: int = 10, prune: float = 1e-3) -> Reading:
-    """CTC prefix beam search; returns (text, P(text)) best first.
-
-    P(text) sums over all alignments, so it is a real probability and candidates that differ by
-    one uncertain character get sensible, comparable confidences.
-    """
-    beams: dict[str, tuple[float, float]] = {"": (1.0, 0.0)}  # prefix -> (P end blank, P end char)
-    for step in probs:
-        chars = np.flatnonzero(step[1:] > prune) + 1
-        nxt: dict[str, list[float]] = {}
-        for prefix, (p_b, p_c) in beams.items():
-            total = p_b + p_c
-            entry = nxt.setdefault(prefix, [0.0, 0.0])
-            entry[0] += total * step[0]
-            last = ALPHABET.index(prefix[-1]) + 1 if prefix else -1
-            for k in chars:
-                p = float(step[k])
-                extended = nxt.setdefault(prefix + ALPHABET[k - 1], [0.0, 0.0])
-                if k == last:  # a repeat only adds a character after a blank; else it collapses
-                    entry[1] += p_c * p
-                    extended[1] += p_b * p
-                else:
-                    extended[1] += total * p
-        ranked = sorted(nxt.items(), key=lambda kv: kv[1][0] + kv[1][1], reverse=True)
-        beams = {k: (v[0], v[1]) for k, v in ranked[:beam]}
-    return [(text, float(pb + pc)) for text, (pb, pc) in beams.items()]
-
-
-def fuse(readings: list[Reading]) -> dict[str, float]:
-    """Average each text's probability over several readings (absent = 0)."""
-    scores: dict[str, float] = {}
-    for reading in readings:
-        for text, p in reading:
-            scores[text] = scores.get(text, 0.0) + p / len(readings)
-    return scores
