@@ -41,7 +41,7 @@ test: install system-deps
 bench: install
 	$(BIN)/python -m bench
 
-# Reproduces worker/models/plate_rec.onnx from its seed on CPU (about 1.5 h on 2 cores) and
+# Reproduces worker/models/plate_rec.onnx from its seed on CPU (about 50 min on 2 cores) and
 # logs the curves to training/logs/recognizer.csv. PyTorch is a development extra only.
 train-recognizer: install system-deps
 	$(BIN)/pip install -q -e '.[train]'
