@@ -27,7 +27,7 @@ import numpy as np
 from server.schemas import Box, Candidate, ReadIn
 from worker.capture import CaptureThread, Frame
 from worker.colour import vehicle_colour
-from worker.config import Config, ConfigError, load_config
+from worker.config import DEFAULT_READER, Config, ConfigError, load_config
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
 from worker.track import Sighting, Tracker, VehicleRead
 
@@ -86,7 +86,7 @@ def load_recognizer(spec: str | None = None, reader: str | None = None) -> Recog
     if spec is None:
         from worker.read import Recognizer
 
-        return adapt(Recognizer(reader=reader) if reader else Recognizer())
+        return adapt(Recognizer(reader=reader or DEFAULT_READER))
     module_name, _, attr = spec.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Recognizer")
     return adapt(factory())
@@ -263,8 +263,8 @@ def main(argv: Sequence[str] | None = None, recognize: RecognizeFn | None = None
         print(f"worker: {args.config}: no [[cameras]] configured", file=sys.stderr)
         return 2
     try:
-        worker = Worker(config, recognize or load_recognizer(args.recognizer, config.recognition.reader), exit_when_done=args.exit_when_done,
-                        drain_s=args.drain_s)
+        recognize = recognize or load_recognizer(args.recognizer, config.recognition.reader)
+        worker = Worker(config, recognize, exit_when_done=args.exit_when_done, drain_s=args.drain_s)
     except (SpoolBusy, OSError) as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2

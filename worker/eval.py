@@ -26,7 +26,6 @@ import numpy as np
 from worker.config import DEFAULT_READER, READERS
 from worker.plates import normalise
 
-
 DETECTION_IOU = 0.3
 
 
