@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from worker import platefonts, plategen
+from worker.ctc import best_path
 from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATH, preprocess
 from worker.plates import ALPHABET
 
@@ -86,22 +87,10 @@ def batches(seed: int, size: int, steps: int, pool) -> Iterator[tuple[np.ndarray
     return pool.imap(make_batch, ((size, seed * 1_000_003 + i) for i in range(steps)), chunksize=4)
 
 
-def greedy(probs: np.ndarray) -> list[str]:
-    out = []
-    for row in probs.argmax(-1):
-        chars, prev = [], 0
-        for k in row:
-            if k and k != prev:
-                chars.append(ALPHABET[k - 1])
-            prev = k
-        out.append("".join(chars))
-    return out
-
-
 def validate(model: CRNN, images: torch.Tensor, labels: list[str]) -> float:
     model.eval()
     with torch.no_grad():
-        texts = greedy(model(images).numpy())
+        texts = [best_path(steps)[0] for steps in model(images).numpy()]
     model.train()
     return sum(t == y for t, y in zip(texts, labels)) / len(labels)
 
