@@ -26,7 +26,7 @@ from server.pages import PAGE_HANDLERS, WEB, LoginRequired, html_error, login_re
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
-from server.clock import now_ms
+from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
 from server.ingest import Ingest
@@ -82,6 +82,19 @@ def _provider(name: str) -> Provide:
     return Provide(provide)
 
 
+def template_config(settings: Settings) -> TemplateConfig:
+    """Jinja with the department's clock: `{{ ms_or_datetime | local_time }}` shows a time in
+    settings.time_zone (`local_time('iso')` for <time datetime>, or any strftime format), and
+    `time_zone` names the zone."""
+    zone = settings.zone
+
+    def setup(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters["local_time"] = lambda moment, *fmt: shown(moment, zone, *fmt)
+        engine.engine.globals["time_zone"] = settings.time_zone
+
+    return TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine, engine_callback=setup)
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -106,7 +119,7 @@ def create_app(settings: Settings) -> Litestar:
             *API_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *ADMIN_HANDLERS, *DASHBOARD_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
-        template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
+        template_config=template_config(settings),
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),
         exception_handlers={

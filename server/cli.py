@@ -9,6 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
+import msgspec
+
 from server import audit, queries
 from server.clock import now_ms
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
@@ -63,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def settings_for(args: argparse.Namespace, **overrides) -> Settings:
-    return load_settings(args.data if args.data is not None else default_data_dir(), **overrides)
+    try:
+        return load_settings(args.data if args.data is not None else default_data_dir(), **overrides)
+    except msgspec.ValidationError as exc:  # e.g. an unknown time_zone: say which, without a traceback
+        raise SystemExit(f"error: settings: {exc}") from None
 
 
 async def add_user(settings: Settings, name: str, role: str, password: str) -> None:
@@ -89,7 +94,7 @@ async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
         data = args.file.read_bytes()
     except OSError as exc:
         raise SystemExit(f"error: cannot read {args.file}: {exc.strerror}") from None
-    parsed = parse_csv(data, added_by=f"import:{args.file.name}")
+    parsed = parse_csv(data, added_by=f"import:{args.file.name}", zone=settings.zone)
     for error in parsed.errors:
         print(f"{args.file}: {error}", file=sys.stderr)
     async with Database(settings.db_path) as db:

@@ -1,9 +1,19 @@
-"""Time as the database keeps it: Unix epoch milliseconds, UTC."""
+"""Time as the database keeps it: Unix epoch milliseconds, UTC. And the one place that turns it
+into the department's local time (settings.time_zone) and back: what people see and type."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+# Named formats for pages (any other strftime format works too); %Z is the zone's abbreviation.
+FORMATS = {
+    "second": "%Y-%m-%d %H:%M:%S %Z",  # 2026-11-22 08:15:03 CST
+    "minute": "%Y-%m-%d %H:%M %Z",
+    "date": "%Y-%m-%d",
+    "clock": "%H:%M:%S %Z",
+}
+ISO = "iso"  # for <time datetime=…>: ISO 8601 with the local offset, 2026-11-22T08:15:03-06:00
 
 
 def now_ms() -> int:
@@ -16,3 +26,38 @@ def to_ms(moment: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def local(moment: int | datetime, zone: tzinfo) -> datetime:
+    """Epoch ms (or an aware datetime) as an aware datetime in `zone`."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(zone)
+    return datetime.fromtimestamp(moment / 1000, tz=zone)
+
+
+def shown(moment: int | datetime, zone: tzinfo, fmt: str = "second") -> str:
+    """How a time reads on a page: local, in a named format of FORMATS (or a strftime one), or ISO."""
+    moment = local(moment, zone)
+    return moment.isoformat() if fmt == ISO else moment.strftime(FORMATS.get(fmt, fmt))
+
+
+def local_to_ms(moment: datetime, zone: tzinfo) -> int:
+    """A naive wall-clock time in `zone` (an aware one keeps its offset) as epoch ms. A time that
+    a DST change skips or repeats takes zoneinfo's fold=0 reading (the offset before the change)."""
+    return to_ms(moment if moment.tzinfo else moment.replace(tzinfo=zone))
+
+
+def midnight(day: date, zone: tzinfo) -> int:
+    """Epoch ms at which the local day starts. Days are 23 or 25 hours long across DST changes."""
+    return local_to_ms(datetime(day.year, day.month, day.day), zone)
+
+
+def end_of_day(day: date, zone: tzinfo) -> int:
+    """The last millisecond of the local day."""
+    return midnight(day + timedelta(days=1), zone) - 1
+
+
+def day_starts(now: int, zone: tzinfo, days: int) -> list[int]:
+    """Local midnights starting the last `days` days (today last), then tomorrow's: days + 1 bounds."""
+    today = local(now, zone).date()
+    return [midnight(today - timedelta(days=days - 1 - i), zone) for i in range(days + 1)]

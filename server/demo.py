@@ -48,7 +48,8 @@ async def prepare(settings: Settings) -> str:
                 await queries.insert_camera(conn, DEMO_CAMERA, "Main St (synthetic)", hashed, now_ms())
             await audit.record(conn, "demo", "demo.prepare")
         for (name, kind), csv in SAMPLE_LISTS.items():
-            await import_list(db, name, parse_csv(csv.encode(), "demo"), actor="demo", kind=kind, source="sample data")
+            parsed = parse_csv(csv.encode(), "demo", settings.zone)
+            await import_list(db, name, parsed, actor="demo", kind=kind, source="sample data")
     return token
 
 

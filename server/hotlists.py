@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, tzinfo
 
 from server import audit, queries
-from server.clock import now_ms
+from server.clock import end_of_day, now_ms, to_ms
 from server.db import Database
 from server.ingest import alert_row
 from server.matching import best_match, fold, normalize
@@ -43,18 +43,18 @@ class InvalidHotlist(ValueError):
         self.errors = errors
 
 
-def parse_expiry(text: str) -> int | None:
-    """A date expires at the end of that day (UTC); a datetime needs its offset."""
+def parse_expiry(text: str, zone: tzinfo = UTC) -> int | None:
+    """A date expires at the end of that day in `zone` (the department's time zone); a datetime
+    needs its offset, and keeps it."""
     text = text.strip()
     if not text:
         return None
     if len(text) == 10:
-        day = date.fromisoformat(text)
-        return int(datetime.combine(day, time.max, tzinfo=UTC).timestamp() * 1000)
+        return end_of_day(date.fromisoformat(text), zone)
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("a time needs a UTC offset, e.g. 2026-12-31T23:00:00Z")
-    return int(moment.timestamp() * 1000)
+    return to_ms(moment)
 
 
 def _header_errors(header: list[str] | None) -> list[BadLine]:
@@ -69,14 +69,14 @@ def _header_errors(header: list[str] | None) -> list[BadLine]:
     return errors
 
 
-def _parse_row(values: dict[str, str], added_by: str) -> dict:
+def _parse_row(values: dict[str, str], added_by: str, zone: tzinfo) -> dict:
     plate = normalize(values.get("plate", ""))
     if not plate:
         raise ValueError("plate is empty or has no letters or digits")
     if len(plate) > MAX_PLATE:
         raise ValueError(f"plate '{plate}' is longer than {MAX_PLATE} characters")
     try:
-        expires = parse_expiry(values.get("expires", ""))
+        expires = parse_expiry(values.get("expires", ""), zone)
     except ValueError as exc:
         raise ValueError(f"expires '{values.get('expires')}' is not an ISO date or time: {exc}") from None
     return {
@@ -86,7 +86,8 @@ def _parse_row(values: dict[str, str], added_by: str) -> dict:
     }
 
 
-def parse_csv(data: bytes, added_by: str) -> ParsedList:
+def parse_csv(data: bytes, added_by: str, zone: tzinfo = UTC) -> ParsedList:
+    """Every line checked; a bare `expires` date ends at the end of that day in `zone`."""
     result = ParsedList()
     try:
         text = data.decode("utf-8-sig")
@@ -108,7 +109,7 @@ def parse_csv(data: bytes, added_by: str) -> ParsedList:
             result.errors.append(BadLine(line, f"expected {len(names)} fields, got {len(row)}"))
             continue
         try:
-            entry = _parse_row(dict(zip(names, row)), added_by)
+            entry = _parse_row(dict(zip(names, row)), added_by, zone)
         except ValueError as exc:
             result.errors.append(BadLine(line, str(exc)))
             continue

@@ -8,6 +8,7 @@ error that names what is wrong. Every change is audited in the transaction that 
 from __future__ import annotations
 
 import re
+from datetime import tzinfo
 from math import ceil
 
 from litestar import Request, Response, get, post
@@ -19,7 +20,7 @@ from litestar.response import Redirect, Template
 
 from server import audit, queries, queries_admin
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
-from server.clock import from_ms, now_ms
+from server.clock import now_ms
 from server.db import Database
 from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
 from server.matching import fold, normalize
@@ -36,13 +37,9 @@ MIN_PASSWORD = 8
 SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
 
 
-def when(ms: int | None) -> str:
-    return from_ms(ms).strftime("%Y-%m-%d %H:%M UTC") if ms else ""
-
-
 def _page(request: Request, full: str, fragment: str | None, context: dict, status: int = 200) -> Template:
     name = fragment if fragment and request.headers.get("hx-request") else full
-    return Template(name, context={**context, "user": request.user, "when": when, "now": now_ms(),
+    return Template(name, context={**context, "user": request.user, "now": now_ms(),
                                    "kinds": LIST_KINDS, "roles": ROLES}, status_code=status)
 
 
@@ -110,13 +107,14 @@ async def hotlist_page(request: Request, hotlist_id: FromPath[int], db: NamedDep
     return await _list_page(request, db, hotlist_id, q=q[:20], page=page)
 
 
-def entry_from_form(form, added_by: str) -> tuple[dict | None, str | None, dict]:
-    """A hand-added entry, checked like a CSV line; (entry, None, values) or (None, error, values)."""
+def entry_from_form(form, added_by: str, zone: tzinfo) -> tuple[dict | None, str | None, dict]:
+    """A hand-added entry, checked like a CSV line; (entry, None, values) or (None, error, values).
+    An expiry date ends at the end of that day in the department's time zone."""
     values = {name: _field(form, name) for name in ("plate", "state", "reason", "expires")}
     plate, state = normalize(values["plate"]), values["state"].upper()
     expires, bad_expiry = None, False
     try:
-        expires = parse_expiry(values["expires"])
+        expires = parse_expiry(values["expires"], zone)
     except ValueError:
         bad_expiry = True
     if not plate:
@@ -142,7 +140,7 @@ def entry_from_form(form, added_by: str) -> tuple[dict | None, str | None, dict]
 async def entry_add(request: Request, hotlist_id: FromPath[int], db: NamedDependency[Database],
                     settings: NamedDependency[Settings], notifier: NamedDependency[Notifier]) -> Template:
     """Adding a plate also looks back: reads of it within retention raise retro alerts now."""
-    entry, error, values = entry_from_form(await request.form(), request.user.username)
+    entry, error, values = entry_from_form(await request.form(), request.user.username, settings.zone)
     retro: list[int] = []
     async with db.transaction() as conn:
         hotlist = await _hotlist_or_404(conn, hotlist_id)
@@ -203,7 +201,7 @@ async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedD
     hotlist = await _hotlist_or_404(db.reader, hotlist_id)
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _list_page(request, db, hotlist_id, status=422, import_error="Choose a CSV file to import.")
-    parsed = parse_csv(await upload.read(), added_by=f"import:{upload.filename}")
+    parsed = parse_csv(await upload.read(), added_by=f"import:{upload.filename}", zone=settings.zone)
     error = None
     if parsed.errors and not skip_bad:
         error = (f"{len(parsed.errors)} bad line(s) in {upload.filename}: nothing was imported. Fix them, "

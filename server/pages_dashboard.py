@@ -2,12 +2,14 @@
 
 Charts are SVG drawn on the server: this module works out the geometry, `_chart.html` draws it.
 No chart library, nothing to download, readable without JavaScript; every chart's numbers are
-also in a table. Days are UTC days, as the database keeps time.
+also in a table. Days are the department's local days (settings.time_zone): midnight to
+midnight on its clocks, 23 or 25 hours long when daylight saving time starts or ends.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import msgspec
 from litestar import Request, get
@@ -16,13 +18,13 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from server import queries_admin
-from server.clock import from_ms, now_ms
+from server.clock import day_starts, now_ms, shown
 from server.db import Database
 from server.migrations import LIST_KINDS
 from server.pages import page_role
+from server.settings import Settings
 
 DAYS = 30
-DAY_MS = 86_400_000
 AUDIT_PAGE = 50
 TOP_REASONS = 8
 OUTCOMES = {"confirmed": "Confirmed", "not_match": "Not a match", "invalid": "No longer valid", "open": "Open"}
@@ -120,20 +122,14 @@ def bar_chart(items: list[tuple[str, str, int]]) -> BarChart:
     return BarChart(CHART_WIDTH, int(max(len(bars), 1) * row_height), label_width, row_height, bars)
 
 
-def day_starts(now: int) -> list[int]:
-    """UTC midnights of the last DAYS days, today last."""
-    today = now - now % DAY_MS
-    return [today - (DAYS - 1 - i) * DAY_MS for i in range(DAYS)]
-
-
-async def dashboard_numbers(reader, now: int) -> dict:
-    days = day_starts(now)
-    since, until = days[0], days[-1] + DAY_MS
+async def dashboard_numbers(reader, now: int, zone: tzinfo) -> dict:
+    bounds = day_starts(now, zone, DAYS)  # local midnights: DAYS days, then the end of today
+    since, until = bounds[0], bounds[-1]
     reads = [0] * DAYS
-    for row in await queries_admin.reads_per_day(reader, since, until):
+    for row in await queries_admin.reads_per_day(reader, bounds):
         reads[row["day"]] = row["n"]
     by_kind: dict[str, list[int]] = {}
-    for row in await queries_admin.hits_per_day_by_kind(reader, since, until):
+    for row in await queries_admin.hits_per_day_by_kind(reader, bounds):
         by_kind.setdefault(row["kind"], [0] * DAYS)[row["day"]] = row["n"]
     hits = {kind: by_kind[kind] for kind in sorted(by_kind, key=_kind_order)}
     statuses = {row["status"]: row["n"] for row in await queries_admin.hit_outcomes(reader, since, until)}
@@ -143,7 +139,7 @@ async def dashboard_numbers(reader, now: int) -> dict:
                for row in await queries_admin.searches_by_reason(reader, since, until)]
     if len(reasons) > TOP_REASONS:  # a long tail of one-off reasons would drown the chart
         reasons = reasons[:TOP_REASONS - 1] + [("all other reasons", sum(n for _, n in reasons[TOP_REASONS - 1:]))]
-    return {"days": [from_ms(d).strftime("%Y-%m-%d") for d in days], "reads": reads, "hits": hits,
+    return {"days": [shown(d, zone, "date") for d in bounds[:-1]], "reads": reads, "hits": hits,
             "outcomes": outcomes, "reasons": reasons}
 
 
@@ -181,18 +177,14 @@ def summaries(numbers: dict, hit_totals: list[int]) -> dict[str, str]:
 
 
 @get("/dashboard", include_in_schema=False, guards=[page_role("supervisor")])
-async def dashboard(request: Request, db: NamedDependency[Database]) -> Template:
+async def dashboard(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
     now = now_ms()
-    numbers = await dashboard_numbers(db.reader, now)
+    numbers = await dashboard_numbers(db.reader, now, settings.zone)
     drawn = charts(numbers)
     context = {"numbers": numbers, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
                "cameras": await queries_admin.camera_health(db.reader, now), "now": now,
                "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "user": request.user}
     return Template("dashboard.html", context=context)
-
-
-def when(ms: int) -> str:
-    return from_ms(ms).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def audit_detail(text: str) -> list[tuple[str, str]]:
@@ -213,7 +205,7 @@ async def audit_log(request: Request, db: NamedDependency[Database], action: Fro
     action, actor = action.strip()[:64], actor.strip()[:64]
     rows = await queries_admin.audit_page(db.reader, action_prefix=action, actor=actor, before_id=before,
                                           limit=AUDIT_PAGE + 1)
-    lines = [{"id": r["id"], "at": when(r["at"]), "actor": r["actor"], "action": r["action"],
+    lines = [{"id": r["id"], "at": r["at"], "actor": r["actor"], "action": r["action"],
               "detail": audit_detail(r["detail"])} for r in rows[:AUDIT_PAGE]]
     older = lines[-1]["id"] if len(rows) > AUDIT_PAGE else None
     context = {"lines": lines, "action": action, "actor": actor, "older": older, "paged": before is not None,

@@ -11,7 +11,7 @@ an officer's browser write an audit line in the officer's name with a made-up ju
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from fnmatch import fnmatchcase
 
 from litestar import Request, Response, get, post
@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 
 from server import audit
 from server import queries_search as qs
-from server.clock import from_ms, now_ms, to_ms
+from server.clock import from_ms, local, local_to_ms, now_ms, shown
 from server.db import Database
 from server.matching import fold, normalize
 from server.pages import page_role
@@ -53,9 +53,9 @@ def _render(request: Request, page: str, fragment: str, context: dict, status: i
     return Template(name, context={**context, "user": request.user}, status_code=status)
 
 
-def _local(ms: int) -> str:
-    """A time as a datetime-local input shows it (UTC, to the minute)."""
-    return from_ms(ms).strftime("%Y-%m-%dT%H:%M")
+def _local(ms: int, zone: tzinfo) -> str:
+    """A time as a datetime-local input shows it (the department's local time, to the minute)."""
+    return local(ms, zone).strftime("%Y-%m-%dT%H:%M")
 
 
 async def _justification(db: Database, form) -> tuple[Justification | None, list[str]]:
@@ -76,7 +76,8 @@ async def _justification(db: Database, form) -> tuple[Justification | None, list
     return Justification(reason["id"], reason["label"], case), []
 
 
-def _time(text: str, label: str, errors: list[str]) -> int | None:
+def _time(text: str, label: str, errors: list[str], zone: tzinfo) -> int | None:
+    """A datetime-local input's value, read as the department's local time."""
     if not text:
         return None
     try:
@@ -84,10 +85,10 @@ def _time(text: str, label: str, errors: list[str]) -> int | None:
     except ValueError:
         errors.append(f"{label}: “{text}” is not a date and time.")
         return None
-    return to_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return local_to_ms(moment, zone)
 
 
-def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: int, now: int
+def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: int, now: int, zone: tzinfo
               ) -> tuple[qs.Criteria | None, list[str], str | None]:
     """Criteria from the form, errors naming what is wrong, and a note when the range was cut."""
     errors: list[str] = []
@@ -104,8 +105,8 @@ def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: in
         errors.append(f"Plate: at most {PATTERN_MAX} characters.")
     elif not pattern and camera is None:
         errors.append("Give a plate, or choose a camera to search every plate it read.")
-    since = _time(form["since"], "From", errors)
-    until = _time(form["until"], "To", errors)
+    since = _time(form["since"], "From", errors, zone)
+    until = _time(form["until"], "To", errors, zone)
     since, until = (now - DEFAULT_DAYS * DAY_MS if since is None else since), (now if until is None else until)
     if since > until:
         errors.append("From must be before To.")
@@ -114,7 +115,7 @@ def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: in
     note = None
     if since < now - retention_ms:
         since = now - retention_ms
-        note = f"Reads are kept {retention_ms // DAY_MS} days: searched from {from_ms(since):%Y-%m-%d %H:%M} UTC."
+        note = f"Reads are kept {retention_ms // DAY_MS} days: searched from {shown(since, zone, 'minute')}."
     return qs.Criteria(pattern, form["fuzzy"] == "on", since, until, camera, form["colour"] or None), [], note
 
 
@@ -138,9 +139,10 @@ async def _form_context(db: Database) -> dict:
 
 
 @get("/search", include_in_schema=False, guards=[page_role("officer")])
-async def search_page(request: Request, db: NamedDependency[Database]) -> Template:
+async def search_page(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]
+                      ) -> Template:
     """The form only: nothing is searched without a justification."""
-    values = dict.fromkeys(SEARCH_FIELDS, "") | {"since": _local(now_ms() - DEFAULT_DAYS * DAY_MS)}
+    values = dict.fromkeys(SEARCH_FIELDS, "") | {"since": _local(now_ms() - DEFAULT_DAYS * DAY_MS, settings.zone)}
     return _render(request, "search.html", "_search_panel.html", {**await _form_context(db), "values": values})
 
 
@@ -152,7 +154,8 @@ async def search_run(request: Request, db: NamedDependency[Database], settings: 
     justification, errors = await _justification(db, raw)
     now = now_ms()
     cameras = {c["id"]: c for c in context["cameras"]}
-    criteria, criteria_errors, note = _criteria(values, cameras, int(settings.retention_days * DAY_MS), now)
+    criteria, criteria_errors, note = _criteria(values, cameras, int(settings.retention_days * DAY_MS), now,
+                                                settings.zone)
     if errors or criteria_errors:  # nothing is searched, nothing shown
         return _render(request, "search.html", "_search_panel.html",
                        {**context, "errors": errors + criteria_errors}, status=422)
@@ -168,7 +171,7 @@ async def search_run(request: Request, db: NamedDependency[Database], settings: 
     results = [read_view(row, cameras, match_kind(row, criteria.pattern)) for row in rows]
     return _render(request, "search.html", "_search_panel.html", {
         **context, "results": results, "truncated": truncated, "limit": qs.SEARCH_LIMIT, "note": note,
-        "criteria": criteria, "since": from_ms(criteria.since), "until": from_ms(criteria.until),
+        "criteria": criteria, "since": criteria.since, "until": criteria.until,
         "camera_name": camera["name"] if camera else None, "justification": justification})
 
 
@@ -224,7 +227,7 @@ async def reads_page(request: Request, db: NamedDependency[Database], camera: Fr
     if not refresh:
         async with db.transaction() as conn:
             await audit.record(conn, request.user.username, "reads.view", camera=chosen["name"] if chosen else None)
-    context = {"cameras": cameras, "chosen": chosen, "limit": qs.RECENT_LIMIT, "refreshed": datetime.now(UTC),
+    context = {"cameras": cameras, "chosen": chosen, "limit": qs.RECENT_LIMIT, "refreshed": now_ms(),
                "reads": [read_view(row, {chosen["id"]: chosen}) for row in rows] if chosen else []}
     fragment = "_reads_list.html" if refresh else "_reads_panel.html"
     return _render(request, "reads.html", fragment, context)

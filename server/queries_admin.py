@@ -172,17 +172,26 @@ async def audit_page(conn, *, action_prefix: str, actor: str, before_id: int | N
     return await all_rows(conn, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
-# --- dashboard: counts per day since `since` (day 0 starts at `since`) -------------------------
+# --- dashboard: counts per day. `bounds` are the days' starts then the last day's end (epoch ms):
+# local days are not all 86,400,000 ms long, so day i is [bounds[i], bounds[i + 1]). ------------
 
-async def reads_per_day(conn, since: int, until: int) -> list[Row]:
-    return await all_rows(conn, "SELECT (captured_at - ?) / 86400000 AS day, count(*) AS n FROM reads "
-                            "WHERE captured_at >= ? AND captured_at < ? GROUP BY day", (since, since, until))
+def _days(bounds: list[int]) -> tuple[str, list[int]]:
+    """A `days(day, start, stop)` table for a WITH clause, and its parameters."""
+    rows = ", ".join(["(?, ?, ?)"] * (len(bounds) - 1))
+    params = [value for i in range(len(bounds) - 1) for value in (i, bounds[i], bounds[i + 1])]
+    return f"days(day, start, stop) AS (VALUES {rows})", params
 
 
-async def hits_per_day_by_kind(conn, since: int, until: int) -> list[Row]:
-    return await all_rows(conn, "SELECT (created_at - ?) / 86400000 AS day, hotlist_kind AS kind, count(*) AS n "
-                            "FROM alerts WHERE created_at >= ? AND created_at < ? GROUP BY day, kind",
-                      (since, since, until))
+async def reads_per_day(conn, bounds: list[int]) -> list[Row]:
+    days, params = _days(bounds)
+    return await all_rows(conn, f"WITH {days} SELECT day, count(*) AS n FROM days JOIN reads "
+                                "ON captured_at >= start AND captured_at < stop GROUP BY day", params)
+
+
+async def hits_per_day_by_kind(conn, bounds: list[int]) -> list[Row]:
+    days, params = _days(bounds)
+    return await all_rows(conn, f"WITH {days} SELECT day, hotlist_kind AS kind, count(*) AS n FROM days JOIN alerts "
+                                "ON created_at >= start AND created_at < stop GROUP BY day, kind", params)
 
 
 async def hit_outcomes(conn, since: int, until: int) -> list[Row]:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -36,6 +37,20 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_image_bytes: int = 4 * 1024 * 1024
     session_ttl_s: float = 12 * 3600.0
     api_token_ttl_s: float = 30 * 24 * 3600.0
+    # The department's IANA time zone (e.g. "America/Chicago"): every time shown or typed in the
+    # web app is local to it. The database keeps UTC epoch milliseconds whatever it is.
+    time_zone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.time_zone)
+        except (KeyError, ValueError, OSError):  # not found, malformed, a folder such as 'America'
+            raise ValueError(f"time_zone: unknown time zone {self.time_zone!r} "
+                             "(an IANA name such as 'America/Chicago')") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)  # ZoneInfo keeps one instance per name
 
     @property
     def base_url(self) -> str:
