@@ -25,6 +25,7 @@ from server.api import API_HANDLERS
 from server.pages import PAGE_HANDLERS, WEB, LoginRequired, html_error, login_redirect
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
+from server.pages_reasons import REASON_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
 from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
@@ -116,7 +117,8 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *API_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *ADMIN_HANDLERS, *DASHBOARD_HANDLERS,
+            *API_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS,
+            *DASHBOARD_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

@@ -10,6 +10,7 @@ from server import queries
 from server.clock import now_ms
 
 
-async def record(conn, actor: str, action: str, **detail: Any) -> None:
-    """Append one line inside the caller's transaction, so the audit and the act commit together."""
-    await queries.insert_audit(conn, now_ms(), actor, action, msgspec.json.encode(detail).decode())
+async def record(conn, actor: str, action: str, **detail: Any) -> int:
+    """Append one line inside the caller's transaction, so the audit and the act commit together;
+    its id, for a later line to refer to."""
+    return await queries.insert_audit(conn, now_ms(), actor, action, msgspec.json.encode(detail).decode())

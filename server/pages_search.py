@@ -6,19 +6,28 @@ commits in a transaction of its own, and only then is a result shown: no audit, 
 Searches and plate histories are POSTs. A link (GET) that ran one would let any web page make
 an officer's browser write an audit line in the officer's name with a made-up justification
 (the session cookie is SameSite=Lax, which top-level GETs carry); a POST needs the CSRF token.
+
+A search shows its newest reads; "Show older reads" asks for the next page of the same search
+(`search_more`). That request carries the criteria and justification again and they are checked
+again by the same code (a reason retired since is refused; the range is cut to the retention
+window as it stands now), and they must be those of a search the same officer ran: the `search`
+audit line the request names. Each page is a `search.more` audit line pointing at that line; the
+dashboard counts `search` lines only, so paging never counts as further searches.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from fnmatch import fnmatchcase
 
-from litestar import Request, Response, get, post
+import msgspec
+from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from server import audit
 from server import queries_search as qs
@@ -33,10 +42,13 @@ COLOURS = ("white", "silver", "grey", "black", "red", "orange", "yellow", "green
 DAY_MS = 86_400_000
 DEFAULT_DAYS = 7
 CASE_MAX = 40
-LABEL_MAX = 80
 PATTERN_MAX = 16
 MATCH_LABELS = {"exact": "exact", "lookalike": "look-alike characters", "edit": "one character off"}
 SEARCH_FIELDS = ("plate", "fuzzy", "since", "until", "camera", "colour", "reason", "case")
+SEARCH, MORE = "search", "search.more"  # audit actions: a search, and a further page of one
+NUMBER = re.compile(r"[0-9]{1,18}")  # an id SQLite can take (a 64-bit integer)
+CURSOR = re.compile(r"([0-9]{1,15}):([0-9]{1,18})")  # the last read shown: captured_at:id
+NOT_CONTINUED = "These are not older reads of a search you ran with this reason and case number: search again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +58,13 @@ class Justification:
     case: str
 
 
+def _partial(request: Request) -> bool:
+    return bool(request.headers.get("hx-request")) and not request.headers.get("hx-history-restore-request")
+
+
 def _render(request: Request, page: str, fragment: str, context: dict, status: int = 200) -> Template:
     """The whole page, or the fragment htmx asked for (a history restore wants the page)."""
-    partial = request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request")
-    name = fragment if partial else page
+    name = fragment if _partial(request) else page
     return Template(name, context={**context, "user": request.user}, status_code=status)
 
 
@@ -62,7 +77,7 @@ async def _justification(db: Database, form) -> tuple[Justification | None, list
     """The reason (from the department's active list) and case number, or what is wrong."""
     reason_id, case = str(form.get("reason", "")).strip(), str(form.get("case", "")).strip()
     errors = []
-    reason = await qs.active_reason(db.reader, int(reason_id)) if reason_id.isdigit() else None
+    reason = await qs.active_reason(db.reader, int(reason_id)) if NUMBER.fullmatch(reason_id) else None
     if reason is None:
         errors.append("Choose the reason for this search from the list.")
     if not case:
@@ -93,7 +108,7 @@ def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: in
     """Criteria from the form, errors naming what is wrong, and a note when the range was cut."""
     errors: list[str] = []
     pattern = qs.plate_pattern(form["plate"])
-    camera = int(form["camera"]) if form["camera"].isdigit() else None
+    camera = int(form["camera"]) if NUMBER.fullmatch(form["camera"]) else None
     if form["camera"] and camera not in cameras:
         errors.append("Camera: choose one from the list.")
     if form["colour"] and form["colour"] not in COLOURS:
@@ -117,6 +132,39 @@ def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: in
         since = now - retention_ms
         note = f"Reads are kept {retention_ms // DAY_MS} days: searched from {shown(since, zone, 'minute')}."
     return qs.Criteria(pattern, form["fuzzy"] == "on", since, until, camera, form["colour"] or None), [], note
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A search form as posted (a search or a further page of one), checked."""
+    form: object
+    values: dict[str, str]
+    context: dict
+    cameras: dict[int, object]
+    justification: Justification | None
+    criteria: qs.Criteria | None
+    note: str | None
+    errors: list[str]
+
+
+async def _asked(request: Request, db: Database, settings: Settings) -> Asked:
+    """The justification and criteria, checked alike for a search and each further page of it."""
+    form = await request.form()
+    values = {name: str(form.get(name, "")).strip() for name in SEARCH_FIELDS}
+    context = {**await _form_context(db), "values": values}
+    justification, errors = await _justification(db, form)
+    cameras = {c["id"]: c for c in context["cameras"]}
+    criteria, criteria_errors, note = _criteria(values, cameras, int(settings.retention_days * DAY_MS), now_ms(),
+                                                settings.zone)
+    return Asked(form, values, context, cameras, justification, criteria, note, errors + criteria_errors)
+
+
+def _logged_criteria(asked: Asked) -> dict:
+    """The criteria as the audit line keeps them."""
+    criteria, camera = asked.criteria, asked.cameras.get(asked.criteria.camera_id)
+    return {"plate": criteria.pattern, "fuzzy": criteria.fuzzy, "camera": camera["name"] if camera else None,
+            "colour": criteria.colour, "from": from_ms(criteria.since).isoformat(),
+            "to": from_ms(criteria.until).isoformat()}
 
 
 def match_kind(row, pattern: str) -> str:
@@ -148,31 +196,110 @@ async def search_page(request: Request, db: NamedDependency[Database], settings:
 
 @post("/search", include_in_schema=False, guards=[page_role("officer")], status_code=200)
 async def search_run(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
-    raw = await request.form()
-    values = {name: str(raw.get(name, "")).strip() for name in SEARCH_FIELDS}
-    context = {**await _form_context(db), "values": values}
-    justification, errors = await _justification(db, raw)
-    now = now_ms()
-    cameras = {c["id"]: c for c in context["cameras"]}
-    criteria, criteria_errors, note = _criteria(values, cameras, int(settings.retention_days * DAY_MS), now,
-                                                settings.zone)
-    if errors or criteria_errors:  # nothing is searched, nothing shown
-        return _render(request, "search.html", "_search_panel.html",
-                       {**context, "errors": errors + criteria_errors}, status=422)
-    rows, truncated = await qs.search_reads(db.reader, criteria)
-    camera = cameras.get(criteria.camera_id)
+    asked = await _asked(request, db, settings)
+    if asked.errors:  # nothing is searched, nothing shown
+        return _render(request, "search.html", "_search_panel.html", {**asked.context, "errors": asked.errors},
+                       status=422)
+    rows, more = await qs.search_reads(db.reader, asked.criteria)
+    justification = asked.justification
     async with db.transaction() as conn:  # committed before any result leaves, even for none
+        search_id = await audit.record(
+            conn, request.user.username, SEARCH, reason=justification.label, reason_id=justification.reason_id,
+            case=justification.case, results=len(rows), truncated=more, criteria=_logged_criteria(asked))
+    return _results(request, asked, rows, more, search_id, 0, settings.zone)
+
+
+def _exact(ms: int, zone: tzinfo) -> str:
+    """A bound of the range to the millisecond, with its offset: a further page searches exactly it."""
+    return local(ms, zone).isoformat(timespec="milliseconds")
+
+
+def _next_page(asked: Asked, search_id: int, last, total: int, zone: tzinfo) -> dict[str, str]:
+    """The fields that ask for the page after `last`: the same criteria and justification."""
+    criteria, justification = asked.criteria, asked.justification
+    return {"reason": str(justification.reason_id), "case": justification.case, "plate": criteria.pattern,
+            "fuzzy": "on" if criteria.fuzzy else "", "since": _exact(criteria.since, zone),
+            "until": _exact(criteria.until, zone),
+            "camera": "" if criteria.camera_id is None else str(criteria.camera_id), "colour": criteria.colour or "",
+            "search": str(search_id), "after": f"{last['captured_at']}:{last['id']}", "shown": str(total)}
+
+
+def _form_values(asked: Asked, zone: tzinfo) -> dict[str, str]:
+    """A further page's fields as the search form above a page of its own shows them: its time
+    inputs take the range to the minute."""
+    if asked.criteria is None:
+        return asked.values
+    return {**asked.values, "since": _local(asked.criteria.since, zone), "until": _local(asked.criteria.until, zone)}
+
+
+def _results(request: Request, asked: Asked, rows: list, more: bool, search_id: int, shown_before: int,
+             zone: tzinfo) -> Template:
+    """A page of results: the first, below the form; or a further one, appended below the last (htmx)
+    or on a page of its own."""
+    criteria, total = asked.criteria, shown_before + len(rows)
+    camera = asked.cameras.get(criteria.camera_id)
+    context = {
+        **asked.context, "results": [read_view(row, asked.cameras, match_kind(row, criteria.pattern)) for row in rows],
+        "more": more, "next_page": _next_page(asked, search_id, rows[-1], total, zone) if more else None,
+        "first": shown_before + 1, "shown": total, "appended": shown_before > 0 and _partial(request),
+        "limit": qs.SEARCH_LIMIT, "note": asked.note, "criteria": criteria, "since": criteria.since,
+        "until": criteria.until, "camera_name": camera["name"] if camera else None,
+        "justification": asked.justification}
+    if shown_before:
+        context["values"] = _form_values(asked, zone)
+    fragment = "_search_more_page.html" if shown_before else "_search_panel.html"
+    return _render(request, "search.html", fragment, context)
+
+
+def _cursor(form) -> tuple[int, tuple[int, int], int] | None:
+    """The search a further page continues (its audit line), the last read shown, how many were."""
+    search, count = str(form.get("search", "")), str(form.get("shown", ""))
+    after = CURSOR.fullmatch(str(form.get("after", "")))
+    if not (NUMBER.fullmatch(search) and NUMBER.fullmatch(count) and after) or int(count) < 1:
+        return None
+    return int(search), (int(after[1]), int(after[2])), int(count)
+
+
+async def _continues(db: Database, username: str, asked: Asked, cursor: tuple[int, tuple[int, int], int]) -> bool:
+    """Whether the cursor continues this officer's search (its audit line) with this justification
+    and these criteria, from within its range. A later start is allowed: a further page's range is
+    cut to the retention window again."""
+    search_id, (after_at, _), _ = cursor
+    line = await qs.audit_line(db.reader, search_id)
+    if line is None or line["action"] != SEARCH or line["actor"] != username or after_at > asked.criteria.until:
+        return False
+    detail, justification = msgspec.json.decode(line["detail"]), asked.justification
+    logged, asked_now = detail.get("criteria") or {}, _logged_criteria(asked)
+    same = ((detail.get("reason_id"), detail.get("case")) == (justification.reason_id, justification.case)
+            and {**logged, "from": None} == {**asked_now, "from": None})
+    try:
+        return same and datetime.fromisoformat(asked_now["from"]) >= datetime.fromisoformat(logged["from"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+@post("/search/more", include_in_schema=False, guards=[page_role("officer")], status_code=200)
+async def search_more(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]
+                      ) -> Template:
+    """Older reads of a search: the page after the last read shown. Refused, as a search is,
+    unless the justification and criteria check out and continue a search this officer ran."""
+    asked = await _asked(request, db, settings)
+    cursor = _cursor(asked.form)
+    errors = asked.errors or ([] if cursor and await _continues(db, request.user.username, asked, cursor)
+                              else [NOT_CONTINUED])
+    if errors:  # nothing is searched, nothing shown; the reads already shown stay
+        context = {**asked.context, "values": _form_values(asked, settings.zone), "errors": errors}
+        return _render(request, "search.html", "_search_more.html", context, status=422)
+    search_id, after, shown_before = cursor
+    rows, more = await qs.search_reads(db.reader, asked.criteria, after=after)
+    justification = asked.justification
+    async with db.transaction() as conn:  # as for a search: logged before any result leaves
         await audit.record(
-            conn, request.user.username, "search", reason=justification.label, reason_id=justification.reason_id,
-            case=justification.case, results=len(rows), truncated=truncated,
-            criteria={"plate": criteria.pattern, "fuzzy": criteria.fuzzy, "camera": camera["name"] if camera else None,
-                      "colour": criteria.colour, "from": from_ms(criteria.since).isoformat(),
-                      "to": from_ms(criteria.until).isoformat()})
-    results = [read_view(row, cameras, match_kind(row, criteria.pattern)) for row in rows]
-    return _render(request, "search.html", "_search_panel.html", {
-        **context, "results": results, "truncated": truncated, "limit": qs.SEARCH_LIMIT, "note": note,
-        "criteria": criteria, "since": criteria.since, "until": criteria.until,
-        "camera_name": camera["name"] if camera else None, "justification": justification})
+            conn, request.user.username, MORE, search=search_id, reason=justification.label,
+            reason_id=justification.reason_id, case=justification.case,
+            after={"at": from_ms(after[0]).isoformat(), "read": after[1]}, results=len(rows), truncated=more,
+            criteria=_logged_criteria(asked))
+    return _results(request, asked, rows, more, search_id, shown_before, settings.zone)
 
 
 def _plate_or_404(plate: str) -> str:
@@ -233,47 +360,4 @@ async def reads_page(request: Request, db: NamedDependency[Database], camera: Fr
     return _render(request, "reads.html", fragment, context)
 
 
-# --- the department's search reasons (admins) ----------------------------------------------------
-
-async def _reasons_page(request: Request, db: Database, error: str | None = None, status: int = 200) -> Template:
-    reasons = await qs.search_reasons(db.reader, include_retired=True)
-    context = {"current": [r for r in reasons if r["retired_at"] is None],
-               "retired": [{**dict(r), "retired": from_ms(r["retired_at"])} for r in reasons if r["retired_at"]],
-               "error": error}
-    return _render(request, "search_reasons.html", "_search_reasons.html", context, status)
-
-
-def _after_change(request: Request) -> Response | None:
-    return None if request.headers.get("hx-request") else Redirect("/search/reasons", status_code=303)
-
-
-@get("/search/reasons", include_in_schema=False, guards=[page_role("admin")])
-async def reasons_page(request: Request, db: NamedDependency[Database]) -> Template:
-    return await _reasons_page(request, db)
-
-
-@post("/search/reasons", include_in_schema=False, guards=[page_role("admin")], status_code=200)
-async def reason_add(request: Request, db: NamedDependency[Database]) -> Response:
-    label = " ".join(str((await request.form()).get("label", "")).split())
-    if not label or len(label) > LABEL_MAX or not label.isprintable():
-        return await _reasons_page(request, db, f"Give the reason in 1 to {LABEL_MAX} characters.", 422)
-    async with db.transaction() as conn:
-        reason_id = await qs.add_reason(conn, label, request.user.username, now_ms())
-        await audit.record(conn, request.user.username, "search_reason.add", reason_id=reason_id, label=label)
-    return _after_change(request) or await _reasons_page(request, db)
-
-
-@post("/search/reasons/{reason_id:int}/retire", include_in_schema=False, guards=[page_role("admin")],
-      status_code=200)
-async def reason_retire(request: Request, reason_id: FromPath[int], db: NamedDependency[Database]) -> Response:
-    async with db.transaction() as conn:
-        retired = await qs.retire_reason(conn, reason_id, request.user.username, now_ms())
-        if retired is None:
-            raise NotFoundException(f"no active reason {reason_id}")
-        await audit.record(conn, request.user.username, "search_reason.retire", reason_id=reason_id,
-                           label=retired["label"])
-    return _after_change(request) or await _reasons_page(request, db)
-
-
-SEARCH_HANDLERS = [search_page, search_run, history_page, history_run, reads_page, reasons_page, reason_add,
-                   reason_retire]
+SEARCH_HANDLERS = [search_page, search_run, search_more, history_page, history_run, reads_page]

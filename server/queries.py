@@ -324,8 +324,10 @@ async def mark_subscriptions_ok(conn, ids: Sequence[int], now: int) -> None:
 
 # --- audit -----------------------------------------------------------------------------------
 
-async def insert_audit(conn, at: int, actor: str, action: str, detail: str) -> None:
-    await conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)", (at, actor, action, detail))
+async def insert_audit(conn, at: int, actor: str, action: str, detail: str) -> int:
+    cur = await conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                             (at, actor, action, detail))
+    return cur.lastrowid
 
 
 async def count_actions_since(conn, action: str, actor: str, since: int) -> int:

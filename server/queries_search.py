@@ -5,6 +5,11 @@ database has no statistics (no ANALYZE), and without them SQLite's planner is lu
 `ORDER BY captured_at DESC LIMIT n` into walking the time index even for one plate, or a
 camera's index for an exact plate; at 10 million reads that is the difference between a
 millisecond and seconds. tests/test_search_queries.py holds each shape to its plan.
+
+Results page newest first by (captured_at, id), and a further page continues strictly after the
+last read shown (keyset, never OFFSET): its time is the new upper bound of the range, so every
+shape keeps its index and its bounds, and the read id (in every index, as the rowid) breaks the
+ties of reads captured in the same millisecond. A deep page costs no more than the first.
 """
 
 from __future__ import annotations
@@ -70,9 +75,11 @@ def one_edit_variants(folded: str) -> set[str]:
     return found
 
 
-def search_sql(c: Criteria, limit: int) -> tuple[str, list[Any]]:
-    """The statement for one search and its parameters, newest first."""
-    where, params = ["captured_at BETWEEN ? AND ?"], [c.since, c.until]
+def search_sql(c: Criteria, limit: int, after: tuple[int, int] | None = None) -> tuple[str, list[Any]]:
+    """The statement for one search and its parameters, newest first; with `after` (the last
+    read shown: captured_at, id), the page that follows it."""
+    until = c.until if after is None else min(c.until, after[0])
+    where, params = ["captured_at BETWEEN ? AND ?"], [c.since, until]
     if not c.pattern:
         index = "reads_camera_time"  # the form insists on a camera when no plate is given
     elif has_wildcard(c.pattern):
@@ -101,14 +108,19 @@ def search_sql(c: Criteria, limit: int) -> tuple[str, list[Any]]:
     if c.colour:
         where.append("color = ?")
         params.append(c.colour)
+    if after is not None:  # what is left at the last read's own time comes after it by id
+        where.append("(captured_at < ? OR id < ?)")
+        params.extend(after)
     sql = (f"SELECT {READ_COLUMNS} FROM reads INDEXED BY {index} WHERE {' AND '.join(where)} "
            "ORDER BY captured_at DESC, id DESC LIMIT ?")
     return sql, [*params, limit]
 
 
-async def search_reads(conn, criteria: Criteria, limit: int = SEARCH_LIMIT) -> tuple[list[Row], bool]:
-    """Up to `limit` matching reads, newest first, and whether more matched."""
-    sql, params = search_sql(criteria, limit + 1)
+async def search_reads(conn, criteria: Criteria, limit: int = SEARCH_LIMIT,
+                       after: tuple[int, int] | None = None) -> tuple[list[Row], bool]:
+    """Up to `limit` matching reads, newest first (older than `after` when given), and whether
+    more matched."""
+    sql, params = search_sql(criteria, limit + 1, after)
     rows = list(await conn.execute_fetchall(sql, params))
     return rows[:limit], len(rows) > limit
 
@@ -129,6 +141,12 @@ RECENT_SQL = (f"SELECT {READ_COLUMNS} FROM reads INDEXED BY reads_camera_time "
 
 async def recent_reads(conn, camera_id: int, limit: int = RECENT_LIMIT) -> list[Row]:
     return list(await conn.execute_fetchall(RECENT_SQL, (camera_id, limit)))
+
+
+async def audit_line(conn, line_id: int) -> Row | None:
+    """One audit line, for a further page of results to show which search it continues."""
+    rows = await conn.execute_fetchall("SELECT id, actor, action, detail FROM audit_log WHERE id = ?", (line_id,))
+    return rows[0] if rows else None
 
 
 async def cameras(conn) -> list[Row]:

@@ -17,7 +17,7 @@ SERVER_RANKS = {
     "notify": 3, "retention": 3,
     "ingest": 4,
     "hotlists": 5,
-    "api": 6, "pages": 7, "pages_search": 8, "pages_admin": 8, "pages_dashboard": 8,
+    "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
     "app": 9, "demo": 10, "cli": 11,
 }
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 
 import pytest
@@ -133,3 +134,68 @@ def test_limit_says_when_truncated(reads_db):
             return await qs.search_reads(db.reader, qs.Criteria("", False, 0, NOW, 1), limit=2)
     rows, truncated = asyncio.run(go())
     assert len(rows) == 2 and truncated
+
+
+# --- paging: a further page continues after the last read shown (keyset on captured_at, id) ------
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_a_further_page_walks_the_same_index_within_the_same_bounds(schema, name):
+    criteria, _, _ = SHAPES[name]
+    assert plan(schema, *qs.search_sql(criteria, 201, after=(2, 7))) == plan(schema, *qs.search_sql(criteria, 201))
+
+
+PAGED = {  # every kind of search, over reads where several share a millisecond
+    "exact": qs.Criteria("7ABC123", False, 0, NOW),
+    "exact + camera + colour": qs.Criteria("7ABC123", False, 0, NOW, 1, "red"),
+    "fuzzy": qs.Criteria("7ABC123", True, 0, NOW),
+    "wildcard prefix": qs.Criteria("7AB*", False, 0, NOW),
+    "wildcard prefix, fuzzy": qs.Criteria("7AB*", True, 0, NOW),
+    "wildcard infix": qs.Criteria("*BC12?", False, 0, NOW),
+    "wildcard one-letter prefix, fuzzy": qs.Criteria("7?BC123", True, 0, NOW),
+    "camera + colour, no plate": qs.Criteria("", False, 0, NOW, 2, "red"),
+    "time range": qs.Criteria("7ABC123", False, NOW - 10 * DAY, NOW - 2 * DAY),
+}
+
+
+@pytest.fixture(scope="module")
+def paging_db(tmp_path_factory):
+    """600 reads, 24 to a millisecond (four of each plate), inserted in shuffled order so that ids
+    do not follow time."""
+    plates = ["7ABC123", "7A8C123", "7ABC128", "7XBC123", "ABC123", "9ZZZ999"]
+    reads = [(plates[i % 6], NOW - (i // 24) * DAY // 2, 1 + (i // 6) % 2, ("red", "blue", "red")[(i // 24) % 3])
+             for i in range(600)]
+    random.Random(5).shuffle(reads)
+    path = tmp_path_factory.mktemp("paging") / "paging.db"
+    migrate(path)
+    with sqlite3.connect(path) as conn:
+        conn.executemany("INSERT INTO cameras (id, name, token_hash, created_at) VALUES (?, ?, ?, 0)",
+                         [(1, "main-st", "h1"), (2, "north-rd", "h2")])
+        conn.executemany(
+            "INSERT INTO reads (uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, "
+            "confidence, color) VALUES (?, ?, ?, ?, ?, ?, ?, 0.9, ?)",
+            [(f"p{i}", cam, at, NOW, plate, plate, fold(plate), colour)
+             for i, (plate, at, cam, colour) in enumerate(reads)])
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(PAGED))
+def test_pages_hold_every_match_once_newest_first(paging_db, name):
+    criteria, size = PAGED[name], 7
+
+    async def go():
+        async with Database(paging_db) as db:
+            everything, more = await qs.search_reads(db.reader, criteria, limit=10_000)
+            assert not more
+            pages, after = [], None
+            while True:
+                rows, more = await qs.search_reads(db.reader, criteria, limit=size, after=after)
+                pages.append([(row["captured_at"], row["id"]) for row in rows])
+                if not more:
+                    return [(row["captured_at"], row["id"]) for row in everything], pages
+                after = pages[-1][-1]
+    everything, pages = asyncio.run(go())
+    assert len(everything) > 3 * size  # several pages
+    assert everything == sorted(everything, reverse=True) and len(set(everything)) == len(everything)
+    assert [key for page in pages for key in page] == everything  # each once, in order, nothing skipped
+    assert all(len(page) == size for page in pages[:-1]) and pages[-1]
+    assert any(page[-1][0] == later[0][0] for page, later in zip(pages, pages[1:]))  # a tie split by a page
