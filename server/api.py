@@ -7,12 +7,12 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from server import audit, queries
+from server import audit, mfa, queries
 from server.clock import from_ms, now_ms, to_ms
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
@@ -109,20 +109,36 @@ class CamerasController(Controller):
         return {"ok": True}
 
 
+async def token_second_factor(db: Database, settings: Settings, user, otp: str | None) -> str | None:
+    """'totp' or 'recovery' for an enrolled user whose otp is good; None for a user without."""
+    if user["totp_secret"] is not None:
+        if not otp:
+            raise SignInRefused(locked=False, reason="this account uses two-factor sign-in: send the "
+                                                     "authenticator app's current code as otp")
+        return await mfa.second_factor(db, user, otp, via="api")
+    if user["role"] in settings.mfa_required_roles:
+        raise PermissionDeniedException(f"the {user['role']} role must use two-factor sign-in: "
+                                        "set it up on the Account page of the web app first")
+    return None
+
+
 class AuthController(Controller):
     path = "/api/v1/auth"
 
-    @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token")
+    @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token",
+          description="A user with two-factor sign-in also sends `otp`: the authenticator app's current "
+                      "6-digit code, or one of their recovery codes. Without it the answer is 401 and says so.")
     async def token(self, data: JSONBody[TokenRequest], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TokenResponse:
         try:
             user = await check_sign_in(db, data.username, data.password, via="api")
+            method = await token_second_factor(db, settings, user, data.otp)
         except SignInRefused as refused:
             if refused.locked:
                 raise ClientException("too many failed sign-ins; try again in a few minutes", status_code=429) from None
-            raise NotAuthorizedException("wrong username or password") from None
+            raise NotAuthorizedException(str(refused)) from None
         async with db.transaction() as conn:
             token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now_ms())
-            await audit.record(conn, user["username"], "auth.token")
+            await audit.record(conn, user["username"], "auth.token", **({"mfa": method} if method else {}))
         return TokenResponse(token=token, expires_at=from_ms(expires_at), role=user["role"])
 
 

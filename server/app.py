@@ -22,11 +22,12 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
-from server.pages import PAGE_HANDLERS, WEB, LoginRequired, html_error, login_redirect
+from server.pages import PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, enrol_redirect, html_error, login_redirect
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_reasons import REASON_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
+from server.pages_signin import SIGNIN_HANDLERS
 from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
@@ -117,7 +118,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *API_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS,
+            *API_HANDLERS, *SIGNIN_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS,
             *DASHBOARD_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
@@ -125,7 +126,8 @@ def create_app(settings: Settings) -> Litestar:
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),
         exception_handlers={
-            LoginRequired: login_redirect, PermissionDeniedException: html_error, NotFoundException: html_error,
+            LoginRequired: login_redirect, EnrolRequired: enrol_redirect,
+            PermissionDeniedException: html_error, NotFoundException: html_error,
         },
         lifespan=[lifespan],
         dependencies={name: _provider(name) for name in SERVICES},

@@ -62,9 +62,16 @@ class User:
     id: int
     username: str
     role: str
+    mfa: bool = False  # signs in with an authenticator code too (TOTP enrolled)
 
     def has_role(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def mfa_missing(user: User, required_roles: tuple[str, ...]) -> bool:
+    """The department requires two-factor sign-in for this user's role and they have not set it
+    up: a session or token from before the rule (or a role change) may do nothing until they do."""
+    return user.role in required_roles and not user.mfa
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,9 @@ def requires_role(role: str):
             raise NotAuthorizedException("sign in first")
         if not user.has_role(role):
             raise PermissionDeniedException(f"needs the {role} role")
+        if mfa_missing(user, connection.app.state.settings.mfa_required_roles):
+            raise PermissionDeniedException(f"the {user.role} role must use two-factor sign-in: "
+                                            "set it up on the Account page of the web app first")
 
     return guard
 
@@ -128,7 +138,7 @@ async def resolve_principal(
     row = await queries.user_by_token_hash(reader, token_hash(secret), now)
     if row is None or (bearer is None) != (row["kind"] == "session"):
         return None  # a session cookie is not an API token, nor the reverse
-    return User(row["id"], row["username"], row["role"])
+    return User(row["id"], row["username"], row["role"], bool(row["mfa"]))
 
 
 async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> tuple[str, int]:
@@ -144,14 +154,15 @@ async def signin_locked(reader, username: str, now: int) -> bool:
 
 
 class SignInRefused(Exception):
-    def __init__(self, locked: bool) -> None:
-        super().__init__("too many failed sign-ins" if locked else "wrong username or password")
+    def __init__(self, locked: bool, reason: str = "wrong username or password") -> None:
+        super().__init__("too many failed sign-ins" if locked else reason)
         self.locked = locked
 
 
 async def check_sign_in(db, username: str, password: str, via: str):
     """The user's row when the password is right and the account enabled; otherwise SignInRefused,
-    with the failure committed to the audit log (which is also what the throttle counts)."""
+    with the failure committed to the audit log (which is also what the throttle counts). A user
+    with an authenticator (row["totp_secret"]) still owes mfa.second_factor before any session."""
     if await signin_locked(db.reader, username, now_ms()):
         raise SignInRefused(locked=True)
     user = await queries.user_by_name(db.reader, username) if username else None

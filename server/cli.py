@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from server import audit, queries
+from server import audit, mfa, queries
 from server.clock import now_ms
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
 from server.db import Database
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     user_add.add_argument("name")
     user_add.add_argument("--role", choices=ROLES, required=True)
     user_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_reset = user.add_parser("mfa-reset", parents=[common],
+                                 help="forget a user's authenticator app (lost phone); signs them out everywhere")
+    user_reset.add_argument("name")
 
     camera = commands.add_parser("camera", help="manage cameras").add_subparsers(dest="action", required=True)
     camera_add = camera.add_parser("add", parents=[common], help="add a camera; prints its token once")
@@ -77,6 +80,14 @@ async def add_user(settings: Settings, name: str, role: str, password: str) -> N
             raise SystemExit(f"error: user '{name}' already exists")
         await queries.insert_user(conn, name, hash_password(password), role, now_ms())
         await audit.record(conn, "cli", "user.add", user=name, role=role)
+
+
+async def reset_mfa(settings: Settings, name: str) -> int | None:
+    async with Database(settings.db_path) as db, db.transaction() as conn:
+        user = await queries.user_by_name(conn, name)
+        if user is None:
+            raise SystemExit(f"error: no user '{name}'")
+        return await mfa.reset(conn, user["id"], name, actor="cli")
 
 
 async def add_camera(settings: Settings, name: str, location: str) -> str:
@@ -142,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     elif command == ("user", "add"):
         asyncio.run(add_user(settings_for(args), args.name, args.role, read_password(args.password_stdin)))
         print(f"user '{args.name}' added as {args.role}")
+    elif command == ("user", "mfa-reset"):
+        ended = asyncio.run(reset_mfa(settings_for(args), args.name))
+        print(f"user '{args.name}' has no two-factor sign-in to reset" if ended is None else
+              f"two-factor sign-in reset for '{args.name}'; {ended} session(s) ended")
     elif command == ("camera", "add"):
         token = asyncio.run(add_camera(settings_for(args), args.name, args.location))
         print(f"camera '{args.name}' added; its token is shown only now:")

@@ -157,6 +157,27 @@ def m005_entries_by_list_plate(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX entries_list")
 
 
+@migrations()
+def m006_totp(db: sqlite_utils.Database) -> None:
+    """Two-factor sign-in with authenticator apps (RFC 6238). On users: the TOTP secret once
+    enrolment is confirmed, the one being set up until then, and the last 30 s step a code was
+    accepted for (a code is good once: a later one must be from a later step). Recovery codes are
+    kept only as hashes, each usable once. A sign-in between the password and the code holds a
+    challenge (its secret hashed like a session's), never a session: nothing else accepts it."""
+    for column, kind in (("totp_secret", "TEXT"), ("totp_pending", "TEXT"), ("totp_last_step", "INTEGER"),
+                         ("totp_enrolled_at", "INTEGER")):
+        db.execute(f"ALTER TABLE users ADD COLUMN {column} {kind}")
+    db.execute("""CREATE TABLE recovery_codes (
+        id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        code_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, used_at INTEGER)""")
+    db.execute("CREATE INDEX recovery_codes_user ON recovery_codes(user_id)")
+    db.execute(f"""CREATE TABLE signin_challenges (
+        id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        purpose TEXT NOT NULL {_check('purpose', ('verify', 'enrol'))}, next TEXT NOT NULL DEFAULT '/',
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)""")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""HTML pages for officers: sign-in, the live alert feed (server-sent events) and the alert
-workflow. Each URL answers a whole page, or just the fragment when htmx asks (HX-Request)."""
+"""HTML pages for officers: the live alert feed (server-sent events) and the alert workflow, and
+the page guards every page module uses (sign-in itself is pages_signin.py). Each URL answers a
+whole page, or just the fragment when htmx asks (HX-Request)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from urllib.parse import quote
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
 from server import audit, queries
-from server.auth import SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token, token_hash
+from server.auth import User, mfa_missing
 from server.clock import now_ms
 from server.db import Database
 from server.api import store_subscription
@@ -33,22 +34,36 @@ class LoginRequired(Exception):
     """Raised by page guards; answered with a redirect to /login (HX-Redirect for htmx)."""
 
 
-def page_role(role: str):
+class EnrolRequired(Exception):
+    """Raised by page guards when the user's role must use two-factor sign-in and they have not
+    set it up; answered with a redirect to the enrolment page."""
+
+
+def page_role(role: str, *, enforce_mfa: bool = True):
     async def guard(connection, _) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, User):
             raise LoginRequired()
         if not user.has_role(role):
             raise PermissionDeniedException(f"needs the {role} role")
+        if enforce_mfa and mfa_missing(user, connection.app.state.settings.mfa_required_roles):
+            raise EnrolRequired()
 
     return guard
 
 
-def login_redirect(request: Request, _: Exception) -> Response:
-    target = f"/login?next={quote(request.url.path)}"
+def _redirect(request: Request, target: str) -> Response:
     if request.headers.get("hx-request"):
         return Response(None, status_code=401, headers={"HX-Redirect": target})
     return Redirect(target)
+
+
+def login_redirect(request: Request, _: Exception) -> Response:
+    return _redirect(request, f"/login?next={quote(request.url.path)}")
+
+
+def enrol_redirect(request: Request, _: Exception) -> Response:
+    return _redirect(request, "/account/mfa")
 
 
 ERROR_TITLES = {403: "Not allowed", 404: "Not found"}
@@ -68,43 +83,6 @@ def html_error(request: Request, exc: HTTPException) -> Response:
 def safe_next(target: str | None) -> str:
     """Only same-site paths: an open redirect would help phishing."""
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
-
-
-@get("/login", include_in_schema=False)
-async def login_page(next: FromQuery[str | None] = None, error: FromQuery[str | None] = None) -> Template:
-    return Template("login.html", context={"next": safe_next(next), "error": error})
-
-
-@post("/login", include_in_schema=False, status_code=303)
-async def login(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
-    form = await request.form()
-    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
-    target = safe_next(form.get("next"))
-    try:
-        user = await check_sign_in(db, username, password, via="web")
-    except SignInRefused as refused:
-        if refused.locked:
-            return Template("login.html", status_code=429,
-                            context={"next": target, "error": "Too many failed sign-ins. Wait a few minutes."})
-        return Template("login.html", status_code=401,
-                        context={"next": target, "error": "Wrong username or password."})
-    async with db.transaction() as conn:
-        token, _ = await issue_token(conn, user["id"], "session", settings.session_ttl_s, now_ms())
-        await audit.record(conn, username, "auth.login", via="web")
-    response = Redirect(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_ttl_s), httponly=True,
-                        samesite="lax", secure=settings.base_url.startswith("https://"), path="/")
-    return response
-
-
-@post("/logout", include_in_schema=False, status_code=303, guards=[page_role("officer")])
-async def logout(request: Request, db: NamedDependency[Database]) -> Response:
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(request.cookies.get(SESSION_COOKIE, "")),))
-        await audit.record(conn, request.user.username, "auth.logout")
-    response = Redirect("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
 
 
 @get("/", include_in_schema=False, guards=[page_role("officer")])
@@ -242,6 +220,6 @@ async def offline() -> Template:
 
 
 PAGE_HANDLERS = [
-    login_page, login, logout, feed, events, alert_page, acknowledge, outcome, image, offline,
+    feed, events, alert_page, acknowledge, outcome, image, offline,
     push_subscribe, push_unsubscribe, service_worker, manifest,
 ]

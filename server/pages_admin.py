@@ -18,7 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from server import audit, queries, queries_admin
+from server import audit, mfa, queries, queries_admin
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
 from server.clock import now_ms
 from server.db import Database
@@ -357,8 +357,26 @@ async def user_enable(request: Request, user_id: FromPath[int], db: NamedDepende
     return await _change_user(request, db, user_id, disabled=False)
 
 
+@post("/users/{user_id:int}/mfa-reset", include_in_schema=False, guards=ADMIN, status_code=200)
+async def user_mfa_reset(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
+    """Lost phone: the user's authenticator and recovery codes are forgotten, they are signed out
+    everywhere, and they set up a new one (`platewatch user mfa-reset` does it for the last admin)."""
+    if user_id == request.user.id:
+        error = "You can't reset your own two-factor sign-in: ask another admin."
+        return await _users_page(request, db, status=422, error=error)
+    async with db.transaction() as conn:
+        target = await queries_admin.user_by_id(conn, user_id)
+        if target is None:
+            raise NotFoundException(f"no user {user_id}")
+        ended = await mfa.reset(conn, user_id, target["username"], request.user.username)
+    if ended is None:
+        return await _users_page(request, db, notice=f"{target['username']} has no two-factor sign-in to reset.")
+    return await _users_page(request, db, notice=f"Two-factor sign-in reset for {target['username']}: signed out "
+                                                 "everywhere. They set up their new phone on their Account page.")
+
+
 ADMIN_HANDLERS = [
     hotlists_page, hotlist_create, hotlist_page, entry_add, entry_remove, hotlist_import,
     cameras_page, camera_add, camera_disable, camera_enable,
-    users_page, user_add, user_role, user_disable, user_enable,
+    users_page, user_add, user_role, user_disable, user_enable, user_mfa_reset,
 ]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 ENV_PREFIX = "PLATEWATCH_"
 CONFIG_NAME = "platewatch.toml"
+LIST_FIELDS = {"mfa_required_roles"}  # comma-separated in the environment
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -40,6 +41,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The department's IANA time zone (e.g. "America/Chicago"): every time shown or typed in the
     # web app is local to it. The database keeps UTC epoch milliseconds whatever it is.
     time_zone: str = "UTC"
+    # Roles that must sign in with an authenticator app code too (TOTP, RFC 6238), e.g.
+    # ["supervisor", "admin"], or "supervisor,admin" in PLATEWATCH_MFA_REQUIRED_ROLES. Such a
+    # user without one is sent to set it up right after the password and can do nothing else.
+    # Anyone may set one up on their Account page whatever this says.
+    mfa_required_roles: tuple[Literal["officer", "supervisor", "admin"], ...] = ()
+    # The name authenticator apps list the account under.
+    mfa_issuer: str = "Platewatch"
 
     def __post_init__(self) -> None:
         try:
@@ -70,6 +78,10 @@ def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get(ENV_PREFIX + "DATA", "data"))
 
 
+def _env_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def load_settings(
     data_dir: Path | str | None = None,
     env: Mapping[str, str] | None = None,
@@ -86,7 +98,7 @@ def load_settings(
     for key, value in env.items():
         name = key[len(ENV_PREFIX):].lower() if key.startswith(ENV_PREFIX) else None
         if name in fields and name != "data_dir":
-            values[name] = value
+            values[name] = _env_list(value) if name in LIST_FIELDS else value
     values.update({k: v for k, v in overrides.items() if v is not None})
     values.pop("data_dir", None)
     # strict=False lets "30" from the environment become 30.0; unknown TOML keys are errors.

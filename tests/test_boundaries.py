@@ -12,12 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_RANKS = {
     "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
     "queries": 1, "push": 1, "db": 1,
-    "queries_search": 2, "queries_admin": 2,  # may use queries.one / all_rows
+    "queries_search": 2, "queries_admin": 2, "queries_mfa": 2,  # may use queries.one / all_rows
     "audit": 2, "auth": 3,
     "notify": 3, "retention": 3,
-    "ingest": 4,
+    "ingest": 4, "mfa": 4,
     "hotlists": 5,
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
+    "pages_signin": 8,
     "app": 9, "demo": 10, "cli": 11,
 }
 
