@@ -4,13 +4,14 @@ that a clean rendered plate is legible to the existing OCR pipeline."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 
 import cv2
 import numpy as np
 import pytest
 
-from worker import platefonts
+from worker import platefonts, plategothic
 from worker import plategen as pg
 
 US_STATES_AND_DC = 51
@@ -28,7 +29,7 @@ def test_every_state_and_dc_has_formats_and_a_colour_scheme():
 
 def test_generated_texts_match_their_pattern_and_never_contain_o():
     rng = random.Random(0)
-    letters, vanity, outline = [], 0, 0
+    letters, vanity, faces = [], 0, {"gothic": 0, "outline": 0, "hershey": 0}
     for _ in range(2000):
         spec = pg.sample_plate(rng)
         if spec.format not in pg.STATES[spec.state][0]:  # a vanity format: any 2-8 L/D, maybe split
@@ -38,11 +39,13 @@ def test_generated_texts_match_their_pattern_and_never_contain_o():
         assert "O" not in spec.text
         assert spec.label == spec.text.replace(" ", "").replace("-", "")
         letters += [c for c in spec.text if c.isalpha()]
-        outline += spec.ttf is not None
+        faces["gothic" if spec.gothic else "outline" if spec.ttf else "hershey"] += 1
+        assert not (spec.gothic and spec.ttf)
     share = {c: letters.count(c) / len(letters) for c in "IQA"}
     assert share["I"] < share["A"] / 2 and share["Q"] < share["A"] / 2  # I and Q are rare
     assert abs(vanity / 2000 - pg.VANITY_SHARE) < 0.03
-    assert abs(outline / 2000 - pg.OUTLINE_FONT_SHARE) < 0.03
+    for face, count in faces.items():
+        assert abs(count / 2000 - pg.FONT_SHARES[face]) < 0.035, face
 
 
 def test_every_training_font_is_installed():
@@ -61,6 +64,45 @@ def test_outline_fonts_draw_each_character_in_its_own_cell(font):
     assert dash[3] < 0.3 * blobs[0][3]  # the dash is thin and sits mid-height
     a_top, a_height = blobs[0][1], blobs[0][3]  # 'A' spans the cap height, centred as asked
     assert abs(a_top - (0.55 - 0.45 / 2) * 400) < 6 and abs(a_height - 0.45 * 400) < 10
+
+
+GOTHIC_STYLES = [plategothic.Style()] + [plategothic.random_style(random.Random(i)) for i in range(12)]
+
+
+@pytest.mark.parametrize("style", GOTHIC_STYLES, ids=lambda s: f"w{s.width}-s{s.stroke}")
+def test_plate_gothic_draws_every_character_apart_and_on_the_cap_height(style):
+    text = "0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
+    mask = platefonts.registration(text, style, (3200, 200), char_height=0.6, char_center=0.5,
+                                   pitch=0.62, squeeze=1.0, bolder=0.0)
+    count, _labels, stats, _ = cv2.connectedComponentsWithStats((mask > 127).astype(np.uint8))
+    assert count - 1 == len(text)  # one blob per character: nothing merged, nothing missing
+    tops, heights = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_HEIGHT]
+    assert np.all(np.abs(tops - 40) <= 3) and np.all(np.abs(heights - 120) <= 6)  # Q's tail aside
+
+
+def test_plate_gothic_style_changes_the_shapes_that_real_plates_vary():
+    """The shapes a recognizer confuses on real plates (1/I, W/H, 4) differ between styles."""
+    base = plategothic.Style(one_flag=0.3, one_foot=False, four_open=False, w_middle=0.0, i_serifs=False)
+    ink = lambda char, style: plategothic.glyph(char, style)[0]  # noqa: E731
+    assert ink("1", base).shape[1] > 1.5 * ink("I", base).shape[1]  # the flag makes the 1 wider
+    bare = dataclasses.replace(base, one_flag=0.0)
+    assert ink("1", bare).shape == ink("I", bare).shape  # a bare stem: only context tells 1 from I
+    for field, value, char in [("four_open", True, "4"), ("w_middle", 0.5, "W"), ("one_foot", True, "1")]:
+        other = dataclasses.replace(base, **{field: value})
+        assert ink(char, other).shape != ink(char, base).shape or np.any(ink(char, other) != ink(char, base))
+    assert ink("-", base).shape[0] < ink("H", base).shape[0] / 4
+
+
+def test_gothic_plates_and_emblems_render():
+    rng = random.Random(5)
+    seen = set()
+    for _ in range(200):
+        spec = pg.sample_plate(rng)
+        img, label = pg.render_training_plate(spec, rng, height=64)
+        assert img.shape == (64, 128, 3) and label == spec.label
+        seen |= {"gothic"} if spec.gothic else set()
+        seen |= {"emblem"} if spec.art == "emblem" else set()
+    assert seen == {"gothic", "emblem"}
 
 
 def test_glyphs_are_measured_against_the_cap_height():

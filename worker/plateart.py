@@ -2,8 +2,8 @@
 and behind the registration, which a recognizer must learn is not text.
 
 Scenic backgrounds (sky gradients, mountains, cacti, lighthouses), a fruit in the gap between
-character groups (Florida's orange), a flag or county panel at one side (Alaska, Iowa), and a
-faint state outline. All drawn on the float BGR plate before the registration goes on top.
+character groups (Florida's orange) or a small emblem there (a star, heart or state shape), a
+flag or county panel at one side (Alaska, Iowa), and a faint state outline. All drawn on the float BGR plate before the registration goes on top.
 """
 
 from __future__ import annotations
@@ -81,3 +81,32 @@ def state_outline(plate: np.ndarray, rng: random.Random) -> None:
     tint = np.array(plate[int(cy), int(cx)], np.float32) + rng.uniform(-45, -15)
     cv2.fillPoly(plate, [np.array(pts, np.int32)], tuple(float(v) for v in np.clip(tint, 0, 255)), cv2.LINE_AA)
 
+
+
+def emblem(plate: np.ndarray, rng: random.Random, centre_x: float, centre_y: float, colour: BGR | None) -> None:
+    """A small filled symbol in the gap between character groups, often in the characters'
+    own colour: a star, heart, ring, diamond, keystone or state-like shape (Texas, Indiana)."""
+    h, w = plate.shape[:2]
+    r = h * rng.uniform(0.08, 0.16)
+    cx, cy = centre_x * w, centre_y * h + rng.uniform(-0.05, 0.05) * h
+    colour = colour or _colour(rng, light=False)
+    kind = rng.choice(["star", "heart", "ring", "diamond", "keystone", "shape"])
+    if kind == "ring":
+        cv2.circle(plate, (round(cx), round(cy)), round(r), colour, max(1, round(r / 3)), cv2.LINE_AA)
+        return
+    if kind == "heart":
+        for dx in (-0.5, 0.5):
+            cv2.circle(plate, (round(cx + dx * r), round(cy - 0.3 * r)), round(0.55 * r), colour, -1, cv2.LINE_AA)
+        unit = [(-1.05, -0.2), (1.05, -0.2), (0, 1.1)]
+    elif kind == "star":
+        unit = [((1.0 if i % 2 == 0 else 0.42) * math.sin(i * math.pi / 5),
+                 -(1.0 if i % 2 == 0 else 0.42) * math.cos(i * math.pi / 5)) for i in range(10)]
+    elif kind == "diamond":
+        unit = [(0, -1), (0.7, 0), (0, 1), (-0.7, 0)]
+    elif kind == "keystone":
+        unit = [(-0.8, -1), (0.8, -1), (0.55, 1), (-0.55, 1)]
+    else:
+        unit = [(math.cos(a) * rng.uniform(0.6, 1), math.sin(a) * rng.uniform(0.6, 1))
+                for a in sorted(rng.uniform(0, 2 * math.pi) for _ in range(rng.randint(5, 9)))]
+    pts = np.array([(cx + x * r, cy + y * r) for x, y in unit], np.int32)
+    cv2.fillPoly(plate, [pts], colour, cv2.LINE_AA)

@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from worker import plategothic
+
 _SHARE = Path("/usr/share/fonts")
 FONT_FILES = tuple(str(_SHARE / p) for p in (
     "truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
@@ -75,9 +77,10 @@ def glyph(char: str, path: str) -> tuple[np.ndarray, float, float]:
     return crop, (ys.min() - cap_top) / cap, (ys.max() + 1 - cap_top) / cap
 
 
-def registration(text: str, path: str, size: tuple[int, int], *, char_height: float,
+def registration(text: str, font: str | plategothic.Style, size: tuple[int, int], *, char_height: float,
                  char_center: float, pitch: float, squeeze: float, bolder: float) -> np.ndarray:
-    """Coverage mask (h, w) of the registration in font `path`, centred in equal-width cells.
+    """Coverage mask (h, w) of the registration in `font` (an outline font file or a stroked
+    plate-gothic style), centred in equal-width cells.
 
     Lengths are fractions of the height `h`; `pitch` is the cell width in character heights,
     `squeeze` scales glyph widths, `bolder` thickens strokes by that fraction of a character."""
@@ -88,7 +91,8 @@ def registration(text: str, path: str, size: tuple[int, int], *, char_height: fl
     mask = np.zeros((h, w), np.uint8)
     x0 = (w - cell * len(text)) / 2
     for i, char in enumerate(text):
-        ink, g_top, g_bottom = glyph(char, path)
+        ink, g_top, g_bottom = plategothic.glyph(char, font) if isinstance(font, plategothic.Style) \
+            else glyph(char, font)
         if ink.size <= 1:
             continue
         gh = max(1, round((g_bottom - g_top) * char_h))

@@ -28,84 +28,17 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from worker import plateart, platefonts
+from worker import plateart, platefonts, plategothic
+from worker.platestates import BGR, STATES, bgr
 from worker.plates import normalise
 from worker.synth import _SS, PlateStyle, _blend, _registration, _rounded_rect, _text_line
 
-BGR = tuple[int, int, int]
 
-
-def _bgr(hex_rgb: str) -> BGR:
-    v = int(hex_rgb.lstrip("#"), 16)
-    return v & 255, (v >> 8) & 255, v >> 16
-
-
-# Common passenger formats, APPROXIMATE: L = letter, D = digit, plus ' ' and '-' as printed.
-# Good enough to teach character shapes, spacing and layouts; not an authority on any state's
-# actual issuing rules (vanity, specialty and older series are far more varied).
-# Colours are plausible for the state's standard plate, as "#RRGGBB": background, registration,
-# state name, slogan; a second scheme, if any, is an older or alternative common issue.
-_W, _LT, _YL = "#f4f4f0", "#e6eef4", "#f3e7a8"  # white, light blue-grey, pale yellow
-STATES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str, str, str], ...], str]] = {
-    "ALABAMA": (("DDLDDDL", "LLDDDDD"), ((_W, "#1b2a5c", "#b3262b", "#1b2a5c"),), "SWEET HOME ALABAMA"),
-    "ALASKA": (("LLL DDD",), ((_YL, "#1c3a8a", "#1c3a8a", "#1c3a8a"),), "THE LAST FRONTIER"),
-    "ARIZONA": (("LLLDDDD",), (("#e9eef0", "#1e2430", "#6b2b7a", "#7a3418"),), "GRAND CANYON STATE"),
-    "ARKANSAS": (("LLL DDL", "DDD LLL"), ((_W, "#1b2a5c", "#b3262b", "#1b2a5c"),), "THE NATURAL STATE"),
-    "CALIFORNIA": (("DLLLDDD",), ((_W, "#1b2a6a", "#b3262b", "#1b2a6a"),
-                                   ("#17181c", "#e8c64a", "#e8c64a", "#e8c64a")), "DMV.CA.GOV"),
-    "COLORADO": (("LLL-LDD", "DDD-LLL"), ((_W, "#1f5a32", "#1f5a32", "#1f5a32"),), "COLORFUL"),
-    "CONNECTICUT": (("LL DDDDD", "DLLLLD"), (("#eaf1f8", "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "CONSTITUTION STATE"),
-    "DELAWARE": (("DDDDDD", "DDDDD"), (("#1d2c57", "#e8c35a", "#e8c35a", "#e8c35a"),), "THE FIRST STATE"),
-    "DIST. COLUMBIA": (("LL-DDDD",), ((_W, "#1b2a6a", "#b3262b", "#b3262b"),), "WASHINGTON, D.C."),
-    "FLORIDA": (("LLL LDD", "DDD LLL", "LLLL DD"), ((_W, "#1f5a2a", "#1f5a2a", "#d2642a"),), "SUNSHINE STATE"),
-    "GEORGIA": (("LLLDDDD",), ((_W, "#1a1a1a", "#1a1a1a", "#1a1a1a"),), "PEACH STATE"),
-    "HAWAII": (("LLL DDD",), ((_W, "#1a1a1a", "#1a1a1a", "#1a1a1a"),), "ALOHA STATE"),
-    "IDAHO": (("DL DDDDD", "DL LDDDD"), ((_W, "#7a2022", "#7a2022", "#1b2a5c"),), "FAMOUS POTATOES"),
-    "ILLINOIS": (("LL DDDDD", "LLL DDDD"), ((_W, "#b32e2a", "#1b2a5c", "#1b2a5c"),), "LAND OF LINCOLN"),
-    "INDIANA": (("DDDLLL", "DDDL"), ((_W, "#1b2a5c", "#1b2a5c", "#1b2a5c"),), "CROSSROADS OF AMERICA"),
-    "IOWA": (("LLL DDD", "DDD LLL"), ((_W, "#1a1a1a", "#1b2a5c", "#1b2a5c"),), ""),
-    "KANSAS": (("DDD LLL",), ((_LT, "#1b2a5c", "#1b2a5c", "#1b2a5c"),), ""),
-    "KENTUCKY": (("DDD LLL",), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "UNBRIDLED SPIRIT"),
-    "LOUISIANA": (("LLL DDD",), ((_W, "#1b2a6a", "#b3262b", "#1b2a6a"),), "SPORTSMAN'S PARADISE"),
-    "MAINE": (("DDDD LL",), ((_W, "#1a1a1a", "#1b2a5c", "#1b2a5c"),), "VACATIONLAND"),
-    "MARYLAND": (("DLLDDDD",), ((_W, "#1a1a1a", "#b3262b", "#1a1a1a"),), ""),
-    "MASSACHUSETTS": (("DLLLDD", "DLLDDD"), ((_W, "#a8262b", "#1b2a6a", "#1b2a6a"),), "THE SPIRIT OF AMERICA"),
-    "MICHIGAN": (("LLL DDDD", "DLLLDD"), ((_W, "#1a1a1a", "#1a1a1a", "#1a1a1a"),), "PURE MICHIGAN"),
-    "MINNESOTA": (("LLL DDD", "DDD LLL"), ((_LT, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "10,000 LAKES"),
-    "MISSISSIPPI": (("LLL DDDD",), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), ""),
-    "MISSOURI": (("LLD LDL",), ((_W, "#1a1a1a", "#1b2a6a", "#1b2a6a"),), "SHOW-ME STATE"),
-    "MONTANA": (("D-DDDDL", "DD-DDDDL"), (("#e4ebf2", "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "BIG SKY"),
-    "NEBRASKA": (("LLL DDD",), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), ""),
-    "NEVADA": (("DDL-DDD", "DLLDDD"), ((_LT, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "SILVER STATE"),
-    "NEW HAMPSHIRE": (("DDD DDDD",), ((_W, "#1a5a34", "#1a5a34", "#1a5a34"),), "LIVE FREE OR DIE"),
-    "NEW JERSEY": (("LDD-LLL",), ((_YL, "#1a1a1a", "#1a1a1a", "#1a1a1a"),), "GARDEN STATE"),
-    "NEW MEXICO": (("LLL-DDD", "DDD-LLL"), (("#f2dc5a", "#b3262b", "#b3262b", "#b3262b"),), "LAND OF ENCHANTMENT"),
-    "NEW YORK": (("LLL-DDDD",), ((_W, "#1b2a6a", "#1b2a6a", "#e08a2a"),
-                                 ("#f2cf45", "#1b2a6a", "#1b2a6a", "#1b2a6a")), "EXCELSIOR"),
-    "NORTH CAROLINA": (("LLL-DDDD",), ((_W, "#1b2a6a", "#b3262b", "#1b2a6a"),), "FIRST IN FLIGHT"),
-    "NORTH DAKOTA": (("DDD LLL",), ((_W, "#1a1a1a", "#1b2a6a", "#1b2a6a"),), "LEGENDARY"),
-    "OHIO": (("LLL DDDD",), ((_W, "#1a1a1a", "#b3262b", "#1b2a6a"),), "BIRTHPLACE OF AVIATION"),
-    "OKLAHOMA": (("LLL-DDD", "LLLDDD"), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "NATIVE AMERICA"),
-    "OREGON": (("DDD LLL", "LLL DDD"), ((_W, "#1b2a6a", "#1b2a6a", "#2a6a3a"),), ""),
-    "PENNSYLVANIA": (("LLL-DDDD",), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),
-                                     ("#1c2c6a", "#f0c84a", "#f0c84a", "#f0c84a")), "VISITPA.COM"),
-    "RHODE ISLAND": (("DDD-DDD", "LL-DDD"), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "OCEAN STATE"),
-    "SOUTH CAROLINA": (("LLL DDD", "DDD LLL"), ((_W, "#1a1a1a", "#1b2a6a", "#1b2a6a"),), "WHILE I BREATHE I HOPE"),
-    "SOUTH DAKOTA": (("DL DDDD", "DD LDDD"), ((_LT, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "GREAT FACES. GREAT PLACES."),
-    "TENNESSEE": (("LLL-DDD", "DLD-DLD"), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), "TNVACATION.COM"),
-    "TEXAS": (("LLL-DDDD",), ((_W, "#1a1a1a", "#1a1a1a", "#1a1a1a"),), "THE LONE STAR STATE"),
-    "UTAH": (("LDDDLL", "DLD LL"), ((_W, "#1a1a1a", "#1b2a6a", "#1b2a6a"),), "LIFE ELEVATED"),
-    "VERMONT": (("LLL DDD",), (("#1f5a2a", "#f4f4f0", "#f4f4f0", "#f4f4f0"),), "GREEN MOUNTAIN STATE"),
-    "VIRGINIA": (("LLL-DDDD",), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), ""),
-    "WASHINGTON": (("LLLDDDD",), ((_W, "#1b2a6a", "#1b2a6a", "#1b2a6a"),), ""),
-    "WEST VIRGINIA": (("DLL DDD", "LLL DDD"), ((_W, "#1b2a6a", "#1b2a6a", "#d29a2a"),), "ALMOST HEAVEN"),
-    "WISCONSIN": (("LLL-DDDD", "DDD-LLL"), ((_W, "#1a1a1a", "#1b2a6a", "#1b2a6a"),), "AMERICA'S DAIRYLAND"),
-    "WYOMING": (("DD-DDDD", "D-DDDDD"), ((_W, "#7a2022", "#1b2a6a", "#1b2a6a"),), "LIKE NO PLACE ON EARTH"),
-}
 # Letters without O (US plates use 0); I and Q are rare. Digits uniform.
 LETTERS = "ABCDEFGHIJKLMNPQRSTUVWXYZ"
 VANITY_SHARE = 0.2  # plates in no state format: the recognizer must not learn formats by heart
-OUTLINE_FONT_SHARE = 0.75  # registrations in outline fonts; the rest in Hershey strokes
+# Registration typefaces: stroked plate gothics (worker.plategothic), outline fonts, Hershey strokes.
+FONT_SHARES = {"gothic": 0.4, "outline": 0.45, "hershey": 0.15}
 _LETTER_WEIGHTS = [0.25 if c in "IQ" else 1.0 for c in LETTERS]
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX,) * 3 + (cv2.FONT_HERSHEY_DUPLEX,)
 _TOP_FONTS = (cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
@@ -133,11 +66,12 @@ class PlateSpec:
     sticker: tuple[str, BGR] | None = None  # corner ("tl"/"tr"/...), colour
     stacked: str = ""  # two small stacked characters left of the registration (not in the label)
     embossed: bool = False
-    ttf: str | None = None  # outline font file for the registration; None: the Hershey style.font
+    ttf: str | None = None  # outline font file for the registration
+    gothic: plategothic.Style | None = None  # or a stroked plate gothic; neither: the Hershey style.font
     squeeze: float = 1.0  # outline glyph width factor
     bolder: float = 0.0  # extra outline stroke, in character heights
     dots: bool = False  # outline fonts: separators printed as centre dots
-    art: str = ""  # pictorial design (worker.plateart): scene, outline, fruit, panel-left, panel-right
+    art: str = ""  # pictorial design (worker.plateart): scene, outline, fruit, emblem, panel-left, panel-right
 
     @property
     def label(self) -> str:
@@ -165,8 +99,10 @@ def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
     formats, schemes, slogan = STATES[state]
     fmt = vanity_format(rng) if rng.random() < VANITY_SHARE else rng.choice(formats)
     fonts = platefonts.available_fonts()
-    ttf = rng.choice(fonts) if fonts and rng.random() < OUTLINE_FONT_SHARE else None
-    bg, fg, top, bottom = (_bgr(c) for c in rng.choice(schemes))
+    face = rng.choices(list(FONT_SHARES), list(FONT_SHARES.values()))[0]
+    ttf = rng.choice(fonts) if fonts and face == "outline" else None
+    gothic = plategothic.random_style(rng) if face == "gothic" else None
+    bg, fg, top, bottom = (bgr(c) for c in rng.choice(schemes))
     style = PlateStyle(
         background=bg, text_color=fg, top_color=top, bottom_color=bottom, border_color=fg,
         font=rng.choice(_FONTS), top_font=rng.choice(_TOP_FONTS),
@@ -181,13 +117,14 @@ def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
         state=state, text=random_text(fmt, rng), format=fmt, style=style,
         frame=rng.choice([(20, 20, 20), (170, 170, 175), (40, 40, 40), (30, 30, 120)]) if d() < 0.35 else None,
         bolts=d() < 0.6,
-        sticker=(rng.choice(["tl", "tr", "br", "bl"]), _bgr(rng.choice(
+        sticker=(rng.choice(["tl", "tr", "br", "bl"]), bgr(rng.choice(
             ["#e0392b", "#2a7ae0", "#2aa04a", "#f0c020", "#e07020", "#9a40c0", "#f4f4f0"]))) if d() < 0.5 else None,
         stacked="".join(rng.choices(LETTERS, k=2)) if d() < 0.08 and len(normalise(fmt)) <= 7 else "",
-        embossed=d() < 0.35, ttf=ttf, squeeze=rng.uniform(0.5, 1.05),
+        embossed=d() < 0.35, ttf=ttf, gothic=gothic, squeeze=rng.uniform(0.5, 1.05),
         bolder=rng.uniform(0.0, 0.06) if d() < 0.4 else 0.0, dots=d() < 0.2,
-        art=rng.choices(["", "scene", "outline", "fruit", "panel-left", "panel-right"],
-                        [0.4, 0.2, 0.15, 0.1, 0.1, 0.05])[0] if sum(bg) > 450 else "")  # light plates only
+        art=rng.choices(["", "scene", "outline", "fruit", "emblem", "panel-left", "panel-right"],
+                        [0.35, 0.2, 0.15, 0.1, 0.15, 0.1, 0.05])[0] if sum(bg) > 450
+        else "emblem" if d() < 0.15 else "")
 
 
 def render_training_plate(spec: PlateSpec, rng: random.Random,
@@ -217,8 +154,11 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
     left = round(0.17 * w) if spec.stacked else 0
     panel = plateart.side_panel(plate, rng, spec.art == "panel-left") * _SS if spec.art.startswith("panel") else 0
     gaps = [i for i, c in enumerate(spec.text) if c in " -"]
+    gap_x = 0.5 + ((gaps[0] + 0.5) / len(spec.text) - 0.5) * 0.8 if gaps else 0.0
     if spec.art == "fruit" and gaps:  # in the gap between character groups, like Florida's orange
-        plateart.fruit(plate, rng, 0.5 + ((gaps[0] + 0.5) / len(spec.text) - 0.5) * 0.8)
+        plateart.fruit(plate, rng, gap_x)
+    elif spec.art == "emblem" and gaps:  # a state shape, star or heart as the separator
+        plateart.emblem(plate, rng, gap_x, st.char_center, st.text_color if rng.random() < 0.5 else None)
     reg = _registration_mask(spec, (w - left - panel, h))
     if panel:
         blank = np.zeros((h, panel), np.uint8)
@@ -242,11 +182,13 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
 
 def _registration_mask(spec: PlateSpec, size: tuple[int, int]) -> np.ndarray:
     st = spec.style
-    if not spec.ttf:
+    font = spec.gothic or spec.ttf
+    if not font:
         return _registration(spec.text, st, size)
     text = spec.text.replace("-", "\u00b7").replace(" ", "\u00b7") if spec.dots else spec.text
-    return platefonts.registration(text, spec.ttf, size, char_height=st.char_height, char_center=st.char_center,
-                                   pitch=st.char_pitch * 1.1, squeeze=spec.squeeze, bolder=spec.bolder)
+    squeeze, bolder = (1.0, 0.0) if spec.gothic else (spec.squeeze, spec.bolder)  # the style has its own
+    return platefonts.registration(text, font, size, char_height=st.char_height, char_center=st.char_center,
+                                   pitch=st.char_pitch * 1.1, squeeze=squeeze, bolder=bolder)
 
 
 def _accessories(img: np.ndarray, spec: PlateSpec, rng: random.Random) -> None:
