@@ -82,9 +82,8 @@ READS = [  # plate, days ago, camera, colour
 ]
 
 
-@pytest.fixture(scope="module")
-def reads_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("search") / "search.db"
+def make_reads_db(path, reads) -> None:
+    """A migrated database with two cameras and `reads` as (plate, captured_at, camera id, colour)."""
     migrate(path)
     with sqlite3.connect(path) as conn:
         conn.executemany("INSERT INTO cameras (id, name, token_hash, created_at) VALUES (?, ?, ?, 0)",
@@ -92,8 +91,14 @@ def reads_db(tmp_path_factory):
         conn.executemany(
             "INSERT INTO reads (uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, "
             "confidence, color) VALUES (?, ?, ?, ?, ?, ?, ?, 0.9, ?)",
-            [(f"u{i}", cam, NOW - days * DAY, NOW, plate, plate, fold(plate), colour)
-             for i, (plate, days, cam, colour) in enumerate(READS)])
+            [(f"u{i}", cam, at, NOW, plate, plate, fold(plate), colour)
+             for i, (plate, at, cam, colour) in enumerate(reads)])
+
+
+@pytest.fixture(scope="module")
+def reads_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("search") / "search.db"
+    make_reads_db(path, [(plate, NOW - days * DAY, cam, colour) for plate, days, cam, colour in READS])
     return path
 
 
@@ -166,15 +171,7 @@ def paging_db(tmp_path_factory):
              for i in range(600)]
     random.Random(5).shuffle(reads)
     path = tmp_path_factory.mktemp("paging") / "paging.db"
-    migrate(path)
-    with sqlite3.connect(path) as conn:
-        conn.executemany("INSERT INTO cameras (id, name, token_hash, created_at) VALUES (?, ?, ?, 0)",
-                         [(1, "main-st", "h1"), (2, "north-rd", "h2")])
-        conn.executemany(
-            "INSERT INTO reads (uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, "
-            "confidence, color) VALUES (?, ?, ?, ?, ?, ?, ?, 0.9, ?)",
-            [(f"p{i}", cam, at, NOW, plate, plate, fold(plate), colour)
-             for i, (plate, at, cam, colour) in enumerate(reads)])
+    make_reads_db(path, reads)
     return path
 
 
