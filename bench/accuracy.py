@@ -46,6 +46,9 @@ def variants() -> dict[str, dict]:
         },
         # PP-OCRv4 with red-channel and stretched views mixed in (see worker/read.py).
         "ppocr": ppocr,
+        # Without the second, full-resolution look at frames where the first pass read nothing.
+        "ppocr-noretry": {**ppocr, "retry_side": 0},
+        "ppocr+plate-noretry": {"reader": "ppocr+plate", "retry_side": 0},
         # Cheaper detector pass (960 px instead of 1024): a few small plates fewer.
         "ppocr-det960": {**ppocr, "limit_side": 960},
         # Refine only the most plate-like proposal.

@@ -7,12 +7,13 @@ Fixtures are rendered here with OpenCV (white plate, dark border, Hershey charac
 from __future__ import annotations
 
 import json
+import random
 
 import cv2
 import numpy as np
 import pytest
 
-from worker import plates
+from worker import plates, synth
 from worker.ctc import beam_search, best_path
 from worker.eval import iou, levenshtein
 from worker.eval import main as eval_main
@@ -123,6 +124,16 @@ def test_recognize_accepts_a_grey_frame(recognizer):
 
 def test_recognize_on_an_empty_frame_reads_nothing(recognizer):
     assert recognizer.recognize(np.full((720, 1280, 3), 110, np.uint8)) == []
+
+
+@pytest.mark.parametrize("size, height", [((1920, 1080), 16), ((2560, 1440), 20)])
+def test_a_frame_with_nothing_read_gets_a_second_look_at_full_resolution(recognizer, size, height):
+    """A distant plate shrinks past legibility when a big frame is cut down to 1024 px for the
+    detector; when that pass reads nothing, the frame is looked at again at up to 1920 px."""
+    plate = synth.render_plate("7ABC123", state="TEXAS", height=height)
+    frame = synth.make_scene(plate, size=size, rng=random.Random(0))
+    assert Recognizer(retry_side=0).recognize(frame) == []  # the downscaled pass alone misses it
+    assert [r.text for r in recognizer.recognize(frame)][:1] == ["7ABC123"]
 
 
 def test_read_plate_image_reads_a_crop(recognizer):

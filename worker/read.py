@@ -90,6 +90,7 @@ class Recognizer:
         self,
         threads: int = 1,
         limit_side: int = 1024,
+        retry_side: int = 1920,
         quick_view: View = QUICK_VIEW,
         refined_views: tuple[View, ...] = REFINED_VIEWS,
         max_proposals: int = 6,
@@ -103,6 +104,7 @@ class Recognizer:
         self.line_reader = LineReader(threads) if "ppocr" in parts else None
         self.plate_reader = PlateReader(threads) if "plate" in parts else None
         self.limit_side = limit_side
+        self.retry_side = retry_side
         self.quick_view = quick_view
         self.refined_views = refined_views
         self.max_proposals = max_proposals
@@ -113,9 +115,19 @@ class Recognizer:
         return self.recognize_with_proposals(frame)[0]
 
     def recognize_with_proposals(self, frame: np.ndarray):
-        """(reads, plate proposals); the proposals let `eval` measure detection on its own."""
+        """(reads, plate proposals); the proposals let `eval` measure detection on its own.
+
+        A frame in which the downscaled pass read nothing gets a second look at up to
+        `retry_side`: plates under ~90 px wide can vanish when 1280 px shrinks to 1024."""
         frame = as_bgr(frame)
-        lines = self.detector.detect(frame, self.limit_side)
+        reads, proposals = self.reads_at(frame, self.limit_side)
+        if not reads and self.retry_side > self.limit_side and max(frame.shape[:2]) > self.limit_side:
+            reads, proposals = self.reads_at(frame, self.retry_side)
+        return reads, proposals
+
+    def reads_at(self, frame: np.ndarray, limit_side: int):
+        """One detection pass with the longer side fed to the detector capped at `limit_side`."""
+        lines = self.detector.detect(frame, limit_side)
         proposals = propose_plates(lines, frame.shape)[: self.max_proposals]
         quick = self.quick_readings(frame, proposals)
         refine = self.chosen_for_refinement([refine_priority(q) for q in quick])
