@@ -136,6 +136,22 @@ def test_a_frame_with_nothing_read_gets_a_second_look_at_full_resolution(recogni
     assert [r.text for r in recognizer.recognize(frame)][:1] == ["7ABC123"]
 
 
+def test_worker_config_can_turn_the_second_look_off(tmp_path):
+    from worker.__main__ import load_recognizer
+    from worker.config import load_config
+
+    base = 'server = "http://127.0.0.1:1"\n[[cameras]]\nname = "a"\ntoken = "pwc_12345678"\nkind = "file"\nlocation = "x.mp4"\n'
+    path = tmp_path / "worker.toml"
+    path.write_text(base)
+    assert load_config(path).recognition.second_look is True
+    path.write_text(base + "[recognition]\nsecond_look = false\n")
+    assert load_config(path).recognition.second_look is False
+    frame = synth.make_scene(synth.render_plate("7ABC123", state="TEXAS", height=16), size=(1920, 1080),
+                             rng=random.Random(0))
+    assert load_recognizer(second_look=False)(frame) == []
+    assert [s.text for s in load_recognizer()(frame)][:1] == ["7ABC123"]
+
+
 def test_read_plate_image_reads_a_crop(recognizer):
     read = recognizer.read_plate_image(render_plate("8DEF527", 320))
     assert read is not None and read.text == "8DEF527"

@@ -78,7 +78,7 @@ def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[in
     return [dataclasses.replace(s, box=(s.box[0] + x, s.box[1] + y, s.box[2], s.box[3])) for s in recognize(region)]
 
 
-def load_recognizer(spec: str | None = None, reader: str | None = None) -> RecognizeFn:
+def load_recognizer(spec: str | None = None, reader: str | None = None, second_look: bool = True) -> RecognizeFn:
     """The plate recognizer: worker.read's with the configured `reader` by default, or
     `module:factory` (another model, a stand-in for tests). Imported late: it loads ONNX models."""
     import importlib
@@ -86,7 +86,8 @@ def load_recognizer(spec: str | None = None, reader: str | None = None) -> Recog
     if spec is None:
         from worker.read import Recognizer
 
-        return adapt(Recognizer(reader=reader or DEFAULT_READER))
+        extra = {} if second_look else {"retry_side": 0}
+        return adapt(Recognizer(reader=reader or DEFAULT_READER, **extra))
     module_name, _, attr = spec.partition(":")
     factory = getattr(importlib.import_module(module_name), attr or "Recognizer")
     return adapt(factory())
@@ -263,7 +264,8 @@ def main(argv: Sequence[str] | None = None, recognize: RecognizeFn | None = None
         print(f"worker: {args.config}: no [[cameras]] configured", file=sys.stderr)
         return 2
     try:
-        recognize = recognize or load_recognizer(args.recognizer, config.recognition.reader)
+        recognize = recognize or load_recognizer(args.recognizer, config.recognition.reader,
+                                                  config.recognition.second_look)
         worker = Worker(config, recognize, exit_when_done=args.exit_when_done, drain_s=args.drain_s)
     except (SpoolBusy, OSError) as exc:
         print(f"worker: {exc}", file=sys.stderr)

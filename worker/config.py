@@ -74,6 +74,9 @@ class Recognition(Strict):
     min_frames: Annotated[int, msgspec.Meta(ge=1)] = 2  # sightings a vehicle needs to be posted
     track_timeout_s: Positive = 1.5  # a vehicle unseen this long has left: post its read
     max_edit: Annotated[int, msgspec.Meta(ge=0, le=4)] = 2  # text distance still "same plate"
+    # A frame in which nothing was read is looked at again at full resolution (distant plates);
+    # costs a second detector pass on such frames (~280 ms CPU at 720p). False on busy streets.
+    second_look: bool = True
 
 
 class Camera(Strict):
