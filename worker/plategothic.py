@@ -63,7 +63,7 @@ def _stadium(x0: float, y0: float, x1: float, y1: float, ry: float) -> Path:
     return top + _arc(cx, y1 - ry, rx, ry, 0, 180) + [top[0]]
 
 
-def _round_glyphs(s: Style, r: float, b: float) -> dict[str, list[Path]]:
+def _round_glyphs(r: float, b: float) -> dict[str, list[Path]]:
     """Characters built from curves; `r` full-height radius, `b` half-height bowl radius."""
     return {
         "0": [_stadium(0, 0, 1, 1, r)],
@@ -121,7 +121,7 @@ def _straight_glyphs(s: Style) -> dict[str, list[Path]]:
 def strokes(char: str, s: Style) -> list[Path]:
     """The pen paths of `char` in style `s` (unit box); KeyError for characters not drawn."""
     r, b = s.round, min(s.round, 0.25)
-    return {**_straight_glyphs(s), **_round_glyphs(s, r, b)}[char]
+    return {**_straight_glyphs(s), **_round_glyphs(r, b)}[char]
 
 
 @functools.lru_cache(maxsize=4096)
