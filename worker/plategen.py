@@ -31,7 +31,7 @@ import numpy as np
 from worker import plateart, platefonts, plategothic
 from worker.platestates import BGR, STATES, bgr
 from worker.plates import normalise
-from worker.synth import _SS, PlateStyle, _blend, _registration, _rounded_rect, _text_line
+from worker.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
 
 
 # Letters without O (US plates use 0); I and Q are rare. Digits uniform.
@@ -132,7 +132,7 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
     """(BGR plate crop, label). A 2:1 plate filling the crop; `height` random 44-96 px if None."""
     height = height or rng.randint(44, 96)
     st = spec.style
-    h, w = height * _SS, 2 * height * _SS
+    h, w = height * SUPERSAMPLE, 2 * height * SUPERSAMPLE
     plate = np.empty((height, 2 * height, 3), np.float32)
     plate[:] = st.background
     if spec.art == "scene":
@@ -144,15 +144,16 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
         tint = np.array([rng.uniform(-25, 10) for _ in range(3)], np.float32)
         plate[y0:y1] = np.clip(plate[y0:y1] + tint, 0, 255)
     border = np.zeros((h, w), np.uint8)
-    _rounded_rect(border, 0.035 * h, rng.uniform(0.02, 0.05) * h, 0.08 * h)
-    _blend(plate, border, st.border_color)
-    _blend(plate, _text_line(st.top_text or spec.state, st.top_font, (w, h), st.top_center,
-                             st.top_height, 0.05), st.top_color)
+    rounded_rect(border, 0.035 * h, rng.uniform(0.02, 0.05) * h, 0.08 * h)
+    blend(plate, border, st.border_color)
+    blend(plate, text_line(st.top_text or spec.state, st.top_font, (w, h), st.top_center,
+                           st.top_height, 0.05), st.top_color)
     if st.bottom_text:
-        _blend(plate, _text_line(st.bottom_text, cv2.FONT_HERSHEY_SIMPLEX, (w, h),
-                                 st.bottom_center, st.bottom_height, 0.12), st.bottom_color)
+        blend(plate, text_line(st.bottom_text, cv2.FONT_HERSHEY_SIMPLEX, (w, h),
+                               st.bottom_center, st.bottom_height, 0.12), st.bottom_color)
     left = round(0.17 * w) if spec.stacked else 0
-    panel = plateart.side_panel(plate, rng, spec.art == "panel-left") * _SS if spec.art.startswith("panel") else 0
+    panel = (plateart.side_panel(plate, rng, spec.art == "panel-left") * SUPERSAMPLE
+             if spec.art.startswith("panel") else 0)
     gaps = [i for i, c in enumerate(spec.text) if c in " -"]
     gap_x = 0.5 + ((gaps[0] + 0.5) / len(spec.text) - 0.5) * 0.8 if gaps else 0.0
     if spec.art == "fruit" and gaps:  # in the gap between character groups, like Florida's orange
@@ -166,7 +167,7 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
     if spec.stacked:
         small = np.zeros((h, left), np.uint8)
         for ch, cy in zip(spec.stacked, (0.43, 0.63)):
-            np.maximum(small, _text_line(ch, cv2.FONT_HERSHEY_DUPLEX, (left, h), cy, 0.15, 0.12), out=small)
+            np.maximum(small, text_line(ch, cv2.FONT_HERSHEY_DUPLEX, (left, h), cy, 0.15, 0.12), out=small)
         reg = np.hstack([small, reg])
     if spec.embossed:  # raised characters lit from the top left: highlight and cast shadow
         a = cv2.resize(reg, (2 * height, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
@@ -174,7 +175,7 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
         shifted = np.zeros_like(a)
         shifted[s:, s:] = a[:-s, :-s]
         plate += (a - shifted)[..., None] * rng.uniform(35, 70)
-    _blend(plate, reg, st.text_color)
+    blend(plate, reg, st.text_color)
     img = np.clip(plate, 0, 255).astype(np.uint8)
     _accessories(img, spec, rng)
     return img, spec.label
@@ -184,7 +185,7 @@ def _registration_mask(spec: PlateSpec, size: tuple[int, int]) -> np.ndarray:
     st = spec.style
     font = spec.gothic or spec.ttf
     if not font:
-        return _registration(spec.text, st, size)
+        return registration(spec.text, st, size)
     text = spec.text.replace("-", "\u00b7").replace(" ", "\u00b7") if spec.dots else spec.text
     squeeze, bolder = (1.0, 0.0) if spec.gothic else (spec.squeeze, spec.bolder)  # the style has its own
     return platefonts.registration(text, font, size, char_height=st.char_height, char_center=st.char_center,
