@@ -63,9 +63,14 @@ async def recovery_codes_left(conn, user_id: int) -> int:
     return row[0]
 
 
+async def delete_expired_challenges(conn, now: int) -> int:
+    cur = await conn.execute("DELETE FROM signin_challenges WHERE expires_at <= ?", (now,))
+    return cur.rowcount
+
+
 async def insert_challenge(conn, token_hash: str, user_id: int, purpose: str, target: str, now: int,
                            expires_at: int) -> None:
-    await conn.execute("DELETE FROM signin_challenges WHERE expires_at <= ?", (now,))
+    await delete_expired_challenges(conn, now)
     await conn.execute(
         "INSERT INTO signin_challenges (token_hash, user_id, purpose, next, created_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?, ?)", (token_hash, user_id, purpose, target, now, expires_at))

@@ -1,7 +1,10 @@
-"""Retention: reads (and their images and alerts) older than the retention period are deleted.
+"""Retention: reads (and their images and alerts) older than the retention period are deleted,
+and so are expired sign-in leftovers: sessions and API tokens past their expiry, and two-factor
+sign-in challenges (which name a user whose password was right) past theirs.
 
-Deletion runs in small batches so the single writer is never held for long, and every purge
-is written to the audit log with how much went and the oldest read that remains.
+Reads go in small batches so the single writer is never held for long; the sign-in tables are
+small, one statement each. Every purge is written to the audit log with how much went (reads,
+images, sessions, challenges) and the oldest read that remains.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from server import audit, queries
+from server import audit, queries, queries_mfa
 from server.clock import now_ms
 from server.db import Database
 from server.settings import Settings
@@ -24,11 +27,29 @@ class PurgeResult:
     reads: int
     images: int
     oldest_remaining: int | None
+    sessions: int
+    challenges: int
 
 
 async def purge(db: Database, settings: Settings, now: int | None = None) -> PurgeResult:
     now = now_ms() if now is None else now
     cutoff = now - int(settings.retention_days * 86_400_000)
+    reads, images = await _purge_reads(db, settings, cutoff)
+    async with db.transaction() as conn:
+        # Nothing else sweeps expired sessions, and challenges only go when someone signs in.
+        sessions = await queries.delete_expired_sessions(conn, now)
+        challenges = await queries_mfa.delete_expired_challenges(conn, now)
+        oldest = await queries.oldest_read_time(conn)
+        await audit.record(
+            conn, "system", "retention.purge", reads=reads, images=images,
+            cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
+            sessions=sessions, challenges=challenges,
+        )
+    return PurgeResult(reads, images, oldest, sessions, challenges)
+
+
+async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[int, int]:
+    """Reads captured before `cutoff`, batch by batch, then their image files: (reads, images)."""
     total_reads = total_images = 0
     while True:
         async with db.transaction() as conn:
@@ -38,14 +59,7 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
         total_images += await asyncio.to_thread(_unlink, settings, batch)
         total_reads += len(batch)
         if len(batch) < BATCH:
-            break
-    async with db.transaction() as conn:
-        oldest = await queries.oldest_read_time(conn)
-        await audit.record(
-            conn, "system", "retention.purge", reads=total_reads, images=total_images,
-            cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
-        )
-    return PurgeResult(total_reads, total_images, oldest)
+            return total_reads, total_images
 
 
 def _unlink(settings: Settings, rows) -> int:
@@ -72,7 +86,8 @@ async def run_forever(db: Database, settings: Settings) -> None:
     while True:
         try:
             result = await purge(db, settings)
-            log.info("retention purge: %d reads, %d images", result.reads, result.images)
+            log.info("retention purge: %d reads, %d images, %d sessions, %d challenges",
+                     result.reads, result.images, result.sessions, result.challenges)
         except Exception:
             log.exception("retention purge failed; retrying next interval")
         await asyncio.sleep(settings.purge_interval_s)

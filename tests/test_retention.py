@@ -39,6 +39,7 @@ def test_purge_removes_rows_and_files_past_retention_only(dept, tmp_path):
 
     result = asyncio.run(run_purge())
     assert (result.reads, result.images) == (1, 1)
+    assert (result.sessions, result.challenges) == (0, 0)  # alice's token is still valid
     with sqlite3.connect(dept.settings.db_path) as conn:
         assert sorted(r for (r,) in conn.execute("SELECT id FROM reads")) == [edge, new]
         assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (0,)  # followed its read
