@@ -25,6 +25,7 @@ from server.api import API_HANDLERS
 from server.pages import PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, enrol_redirect, html_error, login_redirect
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
+from server.pages_history import HISTORY_HANDLERS
 from server.pages_reasons import REASON_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
 from server.pages_signin import SIGNIN_HANDLERS
@@ -118,8 +119,8 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *API_HANDLERS, *SIGNIN_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS,
-            *DASHBOARD_HANDLERS,
+            *API_HANDLERS, *SIGNIN_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS, *REASON_HANDLERS,
+            *ADMIN_HANDLERS, *DASHBOARD_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

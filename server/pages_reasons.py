@@ -1,6 +1,6 @@
 """The department's list of search reasons (admins): add one, retire one. Officers choose one for
-every search and plate history (pages_search.py); a retired reason keeps its row, so audit lines
-that name it keep their meaning."""
+every search and plate history (pages_search.py, pages_history.py); a retired reason keeps its row, so
+audit lines that name it keep their meaning."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Search (justified and audited), plate history and recent reads per camera.
+"""Search (justified and audited) and recent reads per camera; the justification and paging
+helpers that plate history (pages_history.py) shares.
 
 Nothing is searched until the officer gives a reason from the department's list and a case
 number. The search runs, then its audit line (criteria, reason, case number, result count)
@@ -12,7 +13,9 @@ A search shows its newest reads; "Show older reads" asks for the next page of th
 again by the same code (a reason retired since is refused; the range is cut to the retention
 window as it stands now), and they must be those of a search the same officer ran: the `search`
 audit line the request names. Each page is a `search.more` audit line pointing at that line; the
-dashboard counts `search` lines only, so paging never counts as further searches.
+dashboard counts `search` lines only, so paging never counts as further searches. A plate's
+history pages the same way, with the same cursor and the same checks (`page_cursor`,
+`continued_line`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,19 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from server import audit
 from server import queries_search as qs
 from server.clock import from_ms, local, local_to_ms, now_ms, shown
 from server.db import Database
-from server.matching import fold, normalize
+from server.matching import fold
 from server.pages import page_role
 from server.settings import Settings
 
@@ -58,13 +61,21 @@ class Justification:
     case: str
 
 
-def _partial(request: Request) -> bool:
+class Cursor(NamedTuple):
+    """Where a further page starts: the audit line of what it continues, the last read shown
+    (captured_at, id) and how many were shown before."""
+    line: int
+    after: tuple[int, int]
+    shown: int
+
+
+def partial(request: Request) -> bool:
     return bool(request.headers.get("hx-request")) and not request.headers.get("hx-history-restore-request")
 
 
-def _render(request: Request, page: str, fragment: str, context: dict, status: int = 200) -> Template:
+def render(request: Request, page: str, fragment: str, context: dict, status: int = 200) -> Template:
     """The whole page, or the fragment htmx asked for (a history restore wants the page)."""
-    name = fragment if _partial(request) else page
+    name = fragment if partial(request) else page
     return Template(name, context={**context, "user": request.user}, status_code=status)
 
 
@@ -73,7 +84,7 @@ def _local(ms: int, zone: tzinfo) -> str:
     return local(ms, zone).strftime("%Y-%m-%dT%H:%M")
 
 
-async def _justification(db: Database, form) -> tuple[Justification | None, list[str]]:
+async def check_justification(db: Database, form) -> tuple[Justification | None, list[str]]:
     """The reason (from the department's active list) and case number, or what is wrong."""
     reason_id, case = str(form.get("reason", "")).strip(), str(form.get("case", "")).strip()
     errors = []
@@ -152,7 +163,7 @@ async def _asked(request: Request, db: Database, settings: Settings) -> Asked:
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in SEARCH_FIELDS}
     context = {**await _form_context(db), "values": values}
-    justification, errors = await _justification(db, form)
+    justification, errors = await check_justification(db, form)
     cameras = {c["id"]: c for c in context["cameras"]}
     criteria, criteria_errors, note = _criteria(values, cameras, int(settings.retention_days * DAY_MS), now_ms(),
                                                 settings.zone)
@@ -191,14 +202,14 @@ async def search_page(request: Request, db: NamedDependency[Database], settings:
                       ) -> Template:
     """The form only: nothing is searched without a justification."""
     values = dict.fromkeys(SEARCH_FIELDS, "") | {"since": _local(now_ms() - DEFAULT_DAYS * DAY_MS, settings.zone)}
-    return _render(request, "search.html", "_search_panel.html", {**await _form_context(db), "values": values})
+    return render(request, "search.html", "_search_panel.html", {**await _form_context(db), "values": values})
 
 
 @post("/search", include_in_schema=False, guards=[page_role("officer")], status_code=200)
 async def search_run(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
     asked = await _asked(request, db, settings)
     if asked.errors:  # nothing is searched, nothing shown
-        return _render(request, "search.html", "_search_panel.html", {**asked.context, "errors": asked.errors},
+        return render(request, "search.html", "_search_panel.html", {**asked.context, "errors": asked.errors},
                        status=422)
     rows, more = await qs.search_reads(db.reader, asked.criteria)
     justification = asked.justification
@@ -241,37 +252,46 @@ def _results(request: Request, asked: Asked, rows: list, more: bool, search_id: 
     context = {
         **asked.context, "results": [read_view(row, asked.cameras, match_kind(row, criteria.pattern)) for row in rows],
         "more": more, "next_page": _next_page(asked, search_id, rows[-1], total, zone) if more else None,
-        "first": shown_before + 1, "shown": total, "appended": shown_before > 0 and _partial(request),
+        "first": shown_before + 1, "shown": total, "appended": shown_before > 0 and partial(request),
         "limit": qs.SEARCH_LIMIT, "note": asked.note, "criteria": criteria, "since": criteria.since,
         "until": criteria.until, "camera_name": camera["name"] if camera else None,
         "justification": asked.justification}
     if shown_before:
         context["values"] = _form_values(asked, zone)
     fragment = "_search_more_page.html" if shown_before else "_search_panel.html"
-    return _render(request, "search.html", fragment, context)
+    return render(request, "search.html", fragment, context)
 
 
-def _cursor(form) -> tuple[int, tuple[int, int], int] | None:
-    """The search a further page continues (its audit line), the last read shown, how many were."""
-    search, count = str(form.get("search", "")), str(form.get("shown", ""))
+def page_cursor(form, line_field: str) -> Cursor | None:
+    """A further page's cursor as posted: `line_field` names the audit line it continues."""
+    line, count = str(form.get(line_field, "")), str(form.get("shown", ""))
     after = CURSOR.fullmatch(str(form.get("after", "")))
-    if not (NUMBER.fullmatch(search) and NUMBER.fullmatch(count) and after) or int(count) < 1:
+    if not (NUMBER.fullmatch(line) and NUMBER.fullmatch(count) and after) or int(count) < 1:
         return None
-    return int(search), (int(after[1]), int(after[2])), int(count)
+    return Cursor(int(line), (int(after[1]), int(after[2])), int(count))
 
 
-async def _continues(db: Database, username: str, asked: Asked, cursor: tuple[int, tuple[int, int], int]) -> bool:
+async def continued_line(db: Database, line_id: int, action: str, username: str,
+                         justification: Justification) -> dict | None:
+    """The detail of the audit line a further page names, when it is this officer's `action` line
+    with this justification (reason and case number); None when it is not."""
+    line = await qs.audit_line(db.reader, line_id)
+    if line is None or line["action"] != action or line["actor"] != username:
+        return None
+    detail = msgspec.json.decode(line["detail"])
+    same = (detail.get("reason_id"), detail.get("case")) == (justification.reason_id, justification.case)
+    return detail if same else None
+
+
+async def _continues(db: Database, username: str, asked: Asked, cursor: Cursor) -> bool:
     """Whether the cursor continues this officer's search (its audit line) with this justification
     and these criteria, from within its range. A later start is allowed: a further page's range is
     cut to the retention window again."""
-    search_id, (after_at, _), _ = cursor
-    line = await qs.audit_line(db.reader, search_id)
-    if line is None or line["action"] != SEARCH or line["actor"] != username or after_at > asked.criteria.until:
+    detail = await continued_line(db, cursor.line, SEARCH, username, asked.justification)
+    if detail is None or cursor.after[0] > asked.criteria.until:
         return False
-    detail, justification = msgspec.json.decode(line["detail"]), asked.justification
     logged, asked_now = detail.get("criteria") or {}, _logged_criteria(asked)
-    same = ((detail.get("reason_id"), detail.get("case")) == (justification.reason_id, justification.case)
-            and {**logged, "from": None} == {**asked_now, "from": None})
+    same = {**logged, "from": None} == {**asked_now, "from": None}
     try:
         return same and datetime.fromisoformat(asked_now["from"]) >= datetime.fromisoformat(logged["from"])
     except (KeyError, TypeError, ValueError):
@@ -284,12 +304,12 @@ async def search_more(request: Request, db: NamedDependency[Database], settings:
     """Older reads of a search: the page after the last read shown. Refused, as a search is,
     unless the justification and criteria check out and continue a search this officer ran."""
     asked = await _asked(request, db, settings)
-    cursor = _cursor(asked.form)
+    cursor = page_cursor(asked.form, "search")
     errors = asked.errors or ([] if cursor and await _continues(db, request.user.username, asked, cursor)
                               else [NOT_CONTINUED])
     if errors:  # nothing is searched, nothing shown; the reads already shown stay
         context = {**asked.context, "values": _form_values(asked, settings.zone), "errors": errors}
-        return _render(request, "search.html", "_search_more.html", context, status=422)
+        return render(request, "search.html", "_search_more.html", context, status=422)
     search_id, after, shown_before = cursor
     rows, more = await qs.search_reads(db.reader, asked.criteria, after=after)
     justification = asked.justification
@@ -300,47 +320,6 @@ async def search_more(request: Request, db: NamedDependency[Database], settings:
             after={"at": from_ms(after[0]).isoformat(), "read": after[1]}, results=len(rows), truncated=more,
             criteria=_logged_criteria(asked))
     return _results(request, asked, rows, more, search_id, shown_before, settings.zone)
-
-
-def _plate_or_404(plate: str) -> str:
-    norm = normalize(plate)
-    if not norm or len(norm) > PATTERN_MAX:
-        raise NotFoundException(f"“{plate}” is not a plate")
-    return norm
-
-
-@get("/plates/{plate:str}", include_in_schema=False, guards=[page_role("officer")])
-async def history_page(request: Request, plate: FromPath[str], db: NamedDependency[Database],
-                       reason: FromQuery[str] = "", case: FromQuery[str] = "") -> Template:
-    """The justification form, prefilled when coming from search results; nothing is read yet."""
-    context = {"plate": _plate_or_404(plate), "reasons": await qs.search_reasons(db.reader),
-               "values": {"reason": reason, "case": case[:CASE_MAX]}}
-    return _render(request, "history.html", "_search_history.html", context)
-
-
-@post("/plates/{plate:str}", include_in_schema=False, guards=[page_role("officer")], status_code=200)
-async def history_run(request: Request, plate: FromPath[str], db: NamedDependency[Database],
-                      settings: NamedDependency[Settings]) -> Template:
-    norm = _plate_or_404(plate)
-    raw = await request.form()
-    values = {name: str(raw.get(name, "")).strip() for name in ("reason", "case")}
-    context = {"plate": norm, "reasons": await qs.search_reasons(db.reader), "values": values}
-    justification, errors = await _justification(db, raw)
-    if errors:
-        return _render(request, "history.html", "_search_history.html", {**context, "errors": errors}, status=422)
-    rows, truncated = await qs.plate_history(db.reader, norm, now_ms() - int(settings.retention_days * DAY_MS))
-    async with db.transaction() as conn:
-        await audit.record(conn, request.user.username, "plate.history", plate=norm, reason=justification.label,
-                           reason_id=justification.reason_id, case=justification.case, results=len(rows),
-                           truncated=truncated)
-    cameras = {c["id"]: c for c in await qs.cameras(db.reader)}
-    sightings = [read_view(row, cameras, "exact" if row["plate_norm"] == norm else "lookalike") for row in rows]
-    places: dict[str, int] = {}
-    for sighting in sightings:
-        places[sighting["camera"]] = places.get(sighting["camera"], 0) + 1
-    return _render(request, "history.html", "_search_history.html", {
-        **context, "sightings": sightings, "places": places, "truncated": truncated, "limit": qs.HISTORY_LIMIT,
-        "justification": justification, "retention_days": settings.retention_days})
 
 
 @get("/reads", include_in_schema=False, guards=[page_role("officer")])
@@ -357,7 +336,7 @@ async def reads_page(request: Request, db: NamedDependency[Database], camera: Fr
     context = {"cameras": cameras, "chosen": chosen, "limit": qs.RECENT_LIMIT, "refreshed": now_ms(),
                "reads": [read_view(row, {chosen["id"]: chosen}) for row in rows] if chosen else []}
     fragment = "_reads_list.html" if refresh else "_reads_panel.html"
-    return _render(request, "reads.html", fragment, context)
+    return render(request, "reads.html", fragment, context)
 
 
-SEARCH_HANDLERS = [search_page, search_run, search_more, history_page, history_run, reads_page]
+SEARCH_HANDLERS = [search_page, search_run, search_more, reads_page]

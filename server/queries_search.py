@@ -6,10 +6,11 @@ database has no statistics (no ANALYZE), and without them SQLite's planner is lu
 camera's index for an exact plate; at 10 million reads that is the difference between a
 millisecond and seconds. tests/test_search_queries.py holds each shape to its plan.
 
-Results page newest first by (captured_at, id), and a further page continues strictly after the
-last read shown (keyset, never OFFSET): its time is the new upper bound of the range, so every
-shape keeps its index and its bounds, and the read id (in every index, as the rowid) breaks the
-ties of reads captured in the same millisecond. A deep page costs no more than the first.
+Results (of a search or of a plate's history) page newest first by (captured_at, id), and a
+further page continues strictly after the last read shown (keyset, never OFFSET): its time is
+the new upper bound of the range, so every shape keeps its index and its bounds, and the read id
+(in every index, as the rowid) breaks the ties of reads captured in the same millisecond. A deep
+page costs no more than the first.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ READ_COLUMNS = ("id, camera_id, captured_at, plate, plate_norm, plate_folded, co
 # The characters a folded plate can hold: one-character edits are made from these.
 FOLDED_ALPHABET = "".join(sorted(set(fold(string.ascii_uppercase + string.digits))))
 WILDCARDS = "*?"
+# After the last read shown (captured_at, id): what is left at its own time comes after it by id.
+# The time also caps the range's upper bound, so the index seeks straight to it.
+KEYSET = "(captured_at < ? OR id < ?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +112,8 @@ def search_sql(c: Criteria, limit: int, after: tuple[int, int] | None = None) ->
     if c.colour:
         where.append("color = ?")
         params.append(c.colour)
-    if after is not None:  # what is left at the last read's own time comes after it by id
-        where.append("(captured_at < ? OR id < ?)")
+    if after is not None:
+        where.append(KEYSET)
         params.extend(after)
     sql = (f"SELECT {READ_COLUMNS} FROM reads INDEXED BY {index} WHERE {' AND '.join(where)} "
            "ORDER BY captured_at DESC, id DESC LIMIT ?")
@@ -127,11 +131,20 @@ async def search_reads(conn, criteria: Criteria, limit: int = SEARCH_LIMIT,
 
 HISTORY_SQL = (f"SELECT {READ_COLUMNS} FROM reads INDEXED BY reads_folded_time "
                "WHERE plate_folded = ? AND captured_at >= ? ORDER BY captured_at DESC, id DESC LIMIT ?")
+HISTORY_AFTER_SQL = (f"SELECT {READ_COLUMNS} FROM reads INDEXED BY reads_folded_time "
+                     f"WHERE plate_folded = ? AND captured_at BETWEEN ? AND ? AND {KEYSET} "
+                     "ORDER BY captured_at DESC, id DESC LIMIT ?")
 
 
-async def plate_history(conn, plate_norm: str, since: int, limit: int = HISTORY_LIMIT) -> tuple[list[Row], bool]:
-    """Every read of the plate, and of plates that differ only by look-alike characters."""
-    rows = list(await conn.execute_fetchall(HISTORY_SQL, (fold(plate_norm), since, limit + 1)))
+async def plate_history(conn, plate_norm: str, since: int, limit: int = HISTORY_LIMIT,
+                        after: tuple[int, int] | None = None) -> tuple[list[Row], bool]:
+    """Every read of the plate, and of plates that differ only by look-alike characters, newest
+    first (older than `after`, the last one shown, when given), and whether more remain."""
+    if after is None:
+        sql, params = HISTORY_SQL, (fold(plate_norm), since, limit + 1)
+    else:
+        sql, params = HISTORY_AFTER_SQL, (fold(plate_norm), since, after[0], *after, limit + 1)
+    rows = list(await conn.execute_fetchall(sql, params))
     return rows[:limit], len(rows) > limit
 
 

@@ -19,7 +19,8 @@ SERVER_RANKS = {
     "hotlists": 5,
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
     "pages_signin": 8,
-    "app": 9, "demo": 10, "cli": 11,
+    "pages_history": 9,  # shares pages_search's justification and paging helpers
+    "app": 10, "demo": 11, "cli": 12,
 }
 
 

@@ -56,6 +56,8 @@ def test_search_uses_an_index_bounded_by_time(schema, name):
 
 @pytest.mark.parametrize("sql, params, index", [
     (qs.HISTORY_SQL, ("7A8C123", 1, 501), "reads_folded_time (plate_folded=? AND captured_at>?)"),
+    (qs.HISTORY_AFTER_SQL, ("7A8C123", 1, 2, 2, 7, 501),  # a further page: the same seek, capped above
+     "reads_folded_time (plate_folded=? AND captured_at>? AND captured_at<?)"),
     (qs.RECENT_SQL, (1, 50), "reads_camera_time (camera_id=?)"),
 ])
 def test_history_and_recent_reads_use_indexes(schema, sql, params, index):
@@ -193,6 +195,30 @@ def test_pages_hold_every_match_once_newest_first(paging_db, name):
     everything, pages = asyncio.run(go())
     assert len(everything) > 3 * size  # several pages
     assert everything == sorted(everything, reverse=True) and len(set(everything)) == len(everything)
+    assert [key for page in pages for key in page] == everything  # each once, in order, nothing skipped
+    assert all(len(page) == size for page in pages[:-1]) and pages[-1]
+    assert any(page[-1][0] == later[0][0] for page, later in zip(pages, pages[1:]))  # a tie split by a page
+
+
+@pytest.mark.parametrize("since", [0, NOW - 5 * DAY])
+def test_history_pages_hold_every_sighting_once_newest_first(paging_db, since):
+    size = 7
+
+    async def go():
+        async with Database(paging_db) as db:
+            everything, more = await qs.plate_history(db.reader, "7ABC123", since, limit=10_000)
+            assert not more
+            pages, after = [], None
+            while True:
+                rows, more = await qs.plate_history(db.reader, "7ABC123", since, limit=size, after=after)
+                pages.append([(row["captured_at"], row["id"], row["plate_norm"]) for row in rows])
+                if not more:
+                    return [(row["captured_at"], row["id"], row["plate_norm"]) for row in everything], pages
+                after = pages[-1][-1][:2]
+    everything, pages = asyncio.run(go())
+    assert len(everything) > 3 * size and {plate for _, _, plate in everything} == {"7ABC123", "7A8C123"}
+    assert min(at for at, _, _ in everything) >= since  # the window holds on every page
+    assert everything == sorted(everything, reverse=True) and len({key[:2] for key in everything}) == len(everything)
     assert [key for page in pages for key in page] == everything  # each once, in order, nothing skipped
     assert all(len(page) == size for page in pages[:-1]) and pages[-1]
     assert any(page[-1][0] == later[0][0] for page, later in zip(pages, pages[1:]))  # a tie split by a page
