@@ -29,6 +29,7 @@ from server.pages_history import HISTORY_HANDLERS
 from server.pages_reasons import REASON_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
 from server.pages_signin import SIGNIN_HANDLERS
+from server.pages_transparency import TRANSPARENCY_HANDLERS
 from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
@@ -88,12 +89,13 @@ def _provider(name: str) -> Provide:
 def template_config(settings: Settings) -> TemplateConfig:
     """Jinja with the department's clock: `{{ ms_or_datetime | local_time }}` shows a time in
     settings.time_zone (`local_time('iso')` for <time datetime>, or any strftime format), and
-    `time_zone` names the zone."""
+    `time_zone` names the zone. `transparency_public` says whether pages may link the public report."""
     zone = settings.zone
 
     def setup(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters["local_time"] = lambda moment, *fmt: shown(moment, zone, *fmt)
         engine.engine.globals["time_zone"] = settings.time_zone
+        engine.engine.globals["transparency_public"] = settings.transparency_public
 
     return TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine, engine_callback=setup)
 
@@ -120,7 +122,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *API_HANDLERS, *SIGNIN_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS, *REASON_HANDLERS,
-            *ADMIN_HANDLERS, *DASHBOARD_HANDLERS,
+            *ADMIN_HANDLERS, *DASHBOARD_HANDLERS, *TRANSPARENCY_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

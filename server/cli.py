@@ -24,7 +24,7 @@ from worker.config import READERS
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", type=Path, default=None, help="data dir (DB, images, keys); default ./data")
-    parser = argparse.ArgumentParser(prog="platewatch", description="Self-hosted licence plate reader")
+    parser = argparse.ArgumentParser(prog="platewatch", description="Self-hosted license plate reader")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", parents=[common], help="run the web server")

@@ -70,8 +70,9 @@ ERROR_TITLES = {403: "Not allowed", 404: "Not found"}
 
 
 def html_error(request: Request, exc: HTTPException) -> Response:
-    """Pages answer refusals with a page (the JSON API keeps Litestar's JSON body)."""
-    if request.url.path.startswith("/api/") or request.headers.get("hx-request"):
+    """Pages answer refusals with a page (the JSON API and other .json paths keep Litestar's JSON body)."""
+    path = request.url.path
+    if path.startswith("/api/") or path.endswith(".json") or request.headers.get("hx-request"):
         return Response({"status_code": exc.status_code, "detail": exc.detail}, status_code=exc.status_code)
     user = request.scope.get("user")
     return Template("error.html", status_code=exc.status_code, context={

@@ -27,6 +27,7 @@ from server.settings import Settings
 DAYS = 30
 AUDIT_PAGE = 50
 TOP_REASONS = 8
+NO_REASON, OTHER_REASONS = "(no reason given)", "all other reasons"  # the reasons chart's own buckets
 OUTCOMES = {"confirmed": "Confirmed", "not_match": "Not a match", "invalid": "No longer valid", "open": "Open"}
 KIND_NAMES = {kind: kind.replace("_", " ") for kind in LIST_KINDS}
 CHART_WIDTH = 360  # viewBox units: about one unit per CSS pixel on a phone, so labels stay readable
@@ -135,10 +136,10 @@ async def dashboard_numbers(reader, now: int, zone: tzinfo) -> dict:
     statuses = {row["status"]: row["n"] for row in await queries_admin.hit_outcomes(reader, since, until)}
     outcomes = {key: statuses.get(key, 0) for key in ("confirmed", "not_match", "invalid")}
     outcomes["open"] = statuses.get("new", 0) + statuses.get("acknowledged", 0)
-    reasons = [(row["reason"] or "(no reason given)", row["n"])
+    reasons = [(row["reason"] or NO_REASON, row["n"])
                for row in await queries_admin.searches_by_reason(reader, since, until)]
     if len(reasons) > TOP_REASONS:  # a long tail of one-off reasons would drown the chart
-        reasons = reasons[:TOP_REASONS - 1] + [("all other reasons", sum(n for _, n in reasons[TOP_REASONS - 1:]))]
+        reasons = reasons[:TOP_REASONS - 1] + [(OTHER_REASONS, sum(n for _, n in reasons[TOP_REASONS - 1:]))]
     return {"days": [shown(d, zone, "date") for d in bounds[:-1]], "reads": reads, "hits": hits,
             "outcomes": outcomes, "reasons": reasons}
 

@@ -205,3 +205,23 @@ async def searches_by_reason(conn, since: int, until: int) -> list[Row]:
     return await all_rows(conn, "SELECT coalesce(json_extract(detail, '$.reason'), '') AS reason, count(*) AS n "
                             "FROM audit_log WHERE action IN ('search', 'plate.history') AND at >= ? AND at < ? "
                             "GROUP BY reason ORDER BY n DESC, reason", (since, until))
+
+
+# --- the public transparency report: counts only, never names -------------------------------
+
+async def cameras_in_service(conn) -> int:
+    row = await one(conn, "SELECT count(*) FROM cameras WHERE NOT disabled")
+    return row[0]
+
+
+async def people_by_role(conn) -> list[Row]:
+    """Enabled accounts per role: who can sign in today."""
+    return await all_rows(conn, "SELECT role, count(*) AS n FROM users WHERE NOT disabled GROUP BY role")
+
+
+LAST_ACTION_SQL = "SELECT max(at) FROM audit_log WHERE action = ?"  # audit_action_time answers it alone
+
+
+async def last_action_time(conn, action: str) -> int | None:
+    row = await one(conn, LAST_ACTION_SQL, (action,))
+    return row[0] if row else None

@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mfa_required_roles: tuple[Literal["officer", "supervisor", "admin"], ...] = ()
     # The name authenticator apps list the account under.
     mfa_issuer: str = "Platewatch"
+    # The public transparency report (/transparency and /transparency.json): policy and counts for
+    # anyone, signed in or not. False answers 404 there; supervisors keep the dashboard.
+    transparency_public: bool = True
 
     def __post_init__(self) -> None:
         try:

@@ -20,6 +20,7 @@ SERVER_RANKS = {
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
     "pages_signin": 8,
     "pages_history": 9,  # shares pages_search's justification and paging helpers
+    "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
     "app": 10, "demo": 11, "cli": 12,
 }
 

@@ -74,9 +74,11 @@ def chief(dept, tmp_path, capsys):
 
 
 def main_pages(page: Page, url: str, alert_id: int) -> Iterator[str]:
-    """The sign-in page, then signed in: the feed, an alert, the offline page and every nav link."""
-    page.goto(f"{url}/login")
-    yield f"{url}/login"
+    """The sign-in page and the public transparency report, then signed in: the feed, an alert, the
+    offline page and every nav link."""
+    for public in (f"{url}/login", f"{url}/transparency"):
+        assert page.goto(public).status == 200, public
+        yield public
     sign_in(page, url, "chief", "chief's pass 1")
     nav = page.locator("nav a").evaluate_all("links => links.map((a) => a.href)")
     assert len(nav) >= 6, nav  # an admin sees every section
@@ -120,7 +122,8 @@ def test_controls_named_and_touch_targets_large_on_a_phone(dept, chief, page):
 
 
 def contrast_on_key_pages(page: Page, url: str, alert_id: int) -> list[dict]:
-    """Sign-in error, the feed (live, with an open and a closed alert), an alert and the offline page."""
+    """Sign-in error, the feed (live, with an open and a closed alert), an alert, the offline page and
+    the transparency report (with a hit, its charts and tables)."""
     page.goto(f"{url}/login")
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("wrong")
@@ -130,7 +133,7 @@ def contrast_on_key_pages(page: Page, url: str, alert_id: int) -> list[dict]:
     page.goto(f"{url}/")
     expect(page.locator("#live")).to_have_text("live")
     results += page.evaluate(CONTRAST_JS, TEXT)
-    for path in (f"/alerts/{alert_id}", "/offline"):
+    for path in (f"/alerts/{alert_id}", "/offline", "/transparency"):
         page.goto(f"{url}{path}")
         results += page.evaluate(CONTRAST_JS, TEXT)
     return results
