@@ -159,15 +159,16 @@ class SignInRefused(Exception):
         self.locked = locked
 
 
-async def check_sign_in(db, username: str, password: str, via: str):
+async def check_sign_in(db, username: str, password: str, via: str, **detail):
     """The user's row when the password is right and the account enabled; otherwise SignInRefused,
-    with the failure committed to the audit log (which is also what the throttle counts). A user
-    with an authenticator (row["totp_secret"]) still owes mfa.second_factor before any session."""
+    with the failure committed to the audit log (which is also what the throttle counts), `detail`
+    added. A user with an authenticator (row["totp_secret"]) still owes mfa.second_factor before
+    any session. The account page uses it too, to ask a signed-in user for the password again."""
     if await signin_locked(db.reader, username, now_ms()):
         raise SignInRefused(locked=True)
     user = await queries.user_by_name(db.reader, username) if username else None
     if not verify_password(user["password_hash"] if user else None, password) or user["disabled"]:
         async with db.transaction() as conn:
-            await audit.record(conn, username or "?", "auth.failed", via=via)
+            await audit.record(conn, username or "?", "auth.failed", via=via, **detail)
         raise SignInRefused(locked=False)
     return user

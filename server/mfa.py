@@ -8,6 +8,9 @@ and one-time recovery codes, as the FBI CJIS Security Policy asks of access to c
   accepts it. A code from the previous, current or next step is accepted (pyotp valid_window=1),
   once: its step must be later than the last one accepted for that user. Wrong codes are
   `auth.failed` audit lines, so they count towards the same lock-out as wrong passwords.
+- Self-service on the account page, re-authenticated because a session on a phone left unlocked
+  must not be enough: new recovery codes take a current app code or the password; turning
+  two-factor off takes the password and a code. Failures there are `auth.failed` lines too.
 - Never logged: secrets, codes, recovery codes.
 
 The TOTP secret is stored as is (the server must compute codes from it). A slow hash of the
@@ -25,7 +28,7 @@ import segno
 from pyotp.exceptions import OTPVerificationError
 
 from server import audit, queries_admin, queries_mfa
-from server.auth import SignInRefused, new_token, signin_locked, token_hash
+from server.auth import SignInRefused, check_sign_in, new_token, signin_locked, token_hash
 from server.clock import now_ms
 
 VALID_WINDOW = 1  # steps either side of now: phones' clocks drift, people type slowly
@@ -36,6 +39,7 @@ RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/i/l to misread
 RECOVERY_LENGTH = 12  # about 59 bits; shown as xxxx-xxxx-xxxx (fits the API's 16-character otp)
 CODE_REFUSED = "That code is wrong or was already used. Enter the current one from your app."
+PASSWORD_REFUSED = "That password is wrong."
 
 
 def new_secret() -> str:
@@ -83,11 +87,12 @@ def recovery_hash(user_id: int, code: str) -> str:
     return hashlib.sha256(f"{user_id}:{plain}".encode()).hexdigest()
 
 
-async def _accept(conn, user, code: str, now: int) -> tuple[str | None, str]:
-    """('totp' | 'recovery', '') when the code is good (and now spent); (None, why) otherwise."""
+async def _accept(conn, user, code: str, now: int, recovery: bool) -> tuple[str | None, str]:
+    """('totp' | 'recovery', '') when the code is good (and now spent); (None, why) otherwise.
+    With recovery=False only an app's code will do."""
     if user["totp_secret"] is None:
         return None, "not_enrolled"
-    if six_digits(code):  # an app's code; anything else may be a recovery code
+    if six_digits(code) or not recovery:  # an app's code; anything else may be a recovery code
         step = matching_step(user["totp_secret"], code, now)
         if step is None:
             return None, "wrong"
@@ -97,17 +102,17 @@ async def _accept(conn, user, code: str, now: int) -> tuple[str | None, str]:
     return None, "wrong"
 
 
-async def second_factor(db, user, code: str | None, via: str) -> str:
+async def second_factor(db, user, code: str | None, via: str, *, recovery: bool = True, **detail) -> str:
     """Checks the user's code (or a recovery code) and spends it: 'totp' or 'recovery'.
     SignInRefused when locked out, or when the code is wrong or reused (an `auth.failed` line
-    with factor=otp, counted by the lock-out like a wrong password)."""
+    with factor=otp and `detail`, counted by the lock-out like a wrong password)."""
     now = now_ms()
     if await signin_locked(db.reader, user["username"], now):
         raise SignInRefused(locked=True)
     async with db.transaction() as conn:
-        method, why = await _accept(conn, user, code or "", now)
+        method, why = await _accept(conn, user, code or "", now, recovery)
         if method is None:
-            await audit.record(conn, user["username"], "auth.failed", via=via, factor="otp", reason=why)
+            await audit.record(conn, user["username"], "auth.failed", via=via, factor="otp", reason=why, **detail)
         elif method == "recovery":
             left = await queries_mfa.recovery_codes_left(conn, user["id"])
             await audit.record(conn, user["username"], "mfa.recovery_used", via=via, left=left)
@@ -174,4 +179,54 @@ async def reset(conn, user_id: int, username: str, actor: str) -> int | None:
         return None
     ended = await queries_admin.delete_user_sessions(conn, user_id)
     await audit.record(conn, actor, "mfa.reset", user=username, sessions_ended=ended)
+    return ended
+
+
+# --- self-service on the account page -----------------------------------------------------------
+
+async def _password_again(db, username: str, password: str, purpose: str):
+    """The user's row when the password is right: sign-in's own check, so a wrong one counts
+    towards the same lock-out (its `auth.failed` line names the purpose)."""
+    try:
+        return await check_sign_in(db, username, password, via="web", purpose=purpose)
+    except SignInRefused as refused:
+        if refused.locked:
+            raise
+        raise SignInRefused(locked=False, reason=PASSWORD_REFUSED) from None
+
+
+async def renew_recovery_codes(db, user_id: int, username: str, *, otp: str = "",
+                               password: str = "") -> list[str] | None:
+    """A fresh set of recovery codes, shown once; the old ones stop working in the same commit.
+    Confirmed by a current app code (not a recovery code) or else the password; SignInRefused
+    otherwise. None when the user has no authenticator (reset meanwhile)."""
+    if otp:
+        row = await queries_mfa.user_mfa(db.reader, user_id)
+        reauth = await second_factor(db, row, otp, via="web", recovery=False, purpose="mfa.codes")
+    else:
+        await _password_again(db, username, password, "mfa.codes")
+        reauth = "password"
+    codes = new_recovery_codes()
+    async with db.transaction() as conn:
+        if (await queries_mfa.user_mfa(conn, user_id))["totp_secret"] is None:
+            return None
+        await queries_mfa.replace_recovery_codes(conn, user_id, [recovery_hash(user_id, c) for c in codes], now_ms())
+        await audit.record(conn, username, "mfa.codes.renewed", via="web", reauth=reauth, recovery_codes=len(codes))
+    return codes
+
+
+async def turn_off(db, user_id: int, username: str, *, password: str, code: str, keep_session: str) -> int | None:
+    """The user turns their own two-factor sign-in off with the password and a current (or
+    recovery) code, checked in that order so a wrong password spends no code. The authenticator
+    and recovery codes are forgotten and every other session and API token ends, as after an
+    admin's reset. The number of sessions ended; None when there was nothing to turn off.
+    Whether the role may go without it is the caller's to decide."""
+    user = await _password_again(db, username, password, "mfa.off")
+    method = await second_factor(db, user, code, via="web", purpose="mfa.off")
+    async with db.transaction() as conn:
+        if not await queries_mfa.clear_totp(conn, user_id):
+            return None
+        ended = await queries_admin.delete_other_sessions(conn, user_id, token_hash(keep_session))
+        await audit.record(conn, username, "mfa.disabled", user=username, via="web", reauth=f"password+{method}",
+                           sessions_ended=ended)
     return ended

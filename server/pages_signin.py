@@ -5,6 +5,9 @@ the same form, or on the code page that a right password alone leads to (that fo
 to `/login` again; a challenge cookie, not a session, says whose password was right). A user
 whose role must use two-factor sign-in and has none is sent from the password to the enrolment
 page, holding only such a challenge, and gets a session once a code from the new app matches.
+
+On `/account` an enrolled user gets new recovery codes (`POST /account/mfa/codes`) or turns
+two-factor sign-in off (`POST /account/mfa/off`), each after proving again who they are.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from server.settings import Settings
 LOCKED = "Too many failed sign-ins. Wait a few minutes."
 TIMED_OUT = "That sign-in has timed out. Sign in again."
 ENROL_REFUSED = "That code doesn't match. Check the app shows the account you just added, then type its current code."
+REAUTH_MISSING = "Type the current code from your app, or your password."
+OFF_REQUIRED = ("Your role ({role}) must use two-factor sign-in, so it can't be turned off. "
+                "Lost or replaced your phone? Ask an admin to reset it.")
 
 
 def _cookie_options(settings: Settings) -> dict:
@@ -144,13 +150,66 @@ async def logout(request: Request, db: NamedDependency[Database]) -> Response:
 
 # --- account and enrolment -----------------------------------------------------------------------
 
-@get("/account", include_in_schema=False, guards=[page_role("officer")])
-async def account_page(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
+async def _account(request: Request, db: Database, settings: Settings, status: int = 200, **messages) -> Template:
+    """The account page; `messages` are notice, codes_error or off_error."""
     row = await queries_mfa.user_mfa(db.reader, request.user.id)
     context = {"user": request.user, "active": "account", "enrolled_at": row["totp_enrolled_at"],
                "codes_left": await queries_mfa.recovery_codes_left(db.reader, request.user.id),
-               "required": request.user.role in settings.mfa_required_roles}
-    return Template("account.html", context=context)
+               "required": request.user.role in settings.mfa_required_roles, **messages}
+    return Template("account.html", status_code=status, context=context)
+
+
+@get("/account", include_in_schema=False, guards=[page_role("officer")])
+async def account_page(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
+    return await _account(request, db, settings)
+
+
+def _refused(refused: SignInRefused) -> tuple[int, str]:
+    return (429, LOCKED) if refused.locked else (401, str(refused))
+
+
+@post("/account/mfa/codes", include_in_schema=False, status_code=200, guards=[page_role("officer")])
+async def renew_codes(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
+    """Ten new recovery codes, shown once; the old ones stop working. A current code from the app
+    or the password first: a session on a phone left unlocked is not enough."""
+    if not request.user.mfa:
+        return Redirect("/account", status_code=303)
+    form = await request.form()
+    otp, password = str(form.get("otp", "")).strip()[:32], str(form.get("password", ""))
+    if not otp and not password:
+        return await _account(request, db, settings, 422, codes_error=REAUTH_MISSING)
+    try:
+        codes = await mfa.renew_recovery_codes(db, request.user.id, request.user.username, otp=otp, password=password)
+    except SignInRefused as refused:
+        status, error = _refused(refused)
+        return await _account(request, db, settings, status, codes_error=error)
+    if codes is None:
+        return Redirect("/account", status_code=303)
+    context = {"user": request.user, "codes": codes, "next": "/account", "renewed": True}
+    return _no_store(Template("mfa_codes.html", context=context))
+
+
+@post("/account/mfa/off", include_in_schema=False, status_code=200, guards=[page_role("officer")])
+async def turn_off(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
+    """The user turns their own two-factor sign-in off with the password and a code, unless their
+    role must use it; their other sessions and API tokens end, as after an admin's reset."""
+    user = request.user
+    if not user.mfa:
+        return Redirect("/account", status_code=303)
+    if user.role in settings.mfa_required_roles:
+        return await _account(request, db, settings, 403, off_error=OFF_REQUIRED.format(role=user.role))
+    form = await request.form()
+    try:
+        ended = await mfa.turn_off(db, user.id, user.username, password=str(form.get("password", "")),
+                                   code=str(form.get("otp", "")).strip()[:32],
+                                   keep_session=request.cookies.get(SESSION_COOKIE, ""))
+    except SignInRefused as refused:
+        status, error = _refused(refused)
+        return await _account(request, db, settings, status, off_error=error)
+    notice = "Two-factor sign-in is off: your password alone now signs you in."
+    if ended:  # API tokens count as sessions here, as in the admin's reset
+        notice += f" {ended} other session{'' if ended == 1 else 's'} signed out."
+    return await _account(request, db, settings, notice=notice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,4 +272,4 @@ async def enrol_confirm(request: Request, db: NamedDependency[Database], setting
     return response
 
 
-SIGNIN_HANDLERS = [login_page, login, logout, account_page, enrol_page, enrol_confirm]
+SIGNIN_HANDLERS = [login_page, login, logout, account_page, enrol_page, enrol_confirm, renew_codes, turn_off]

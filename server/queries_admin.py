@@ -150,6 +150,12 @@ async def delete_user_sessions(conn, user_id: int) -> int:
     return cur.rowcount
 
 
+async def delete_other_sessions(conn, user_id: int, keep_hash: str) -> int:
+    """Signs the user out everywhere but the browser they are using: its session stays."""
+    cur = await conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?", (user_id, keep_hash))
+    return cur.rowcount
+
+
 # --- audit log -------------------------------------------------------------------------------
 
 def _like_prefix(text: str) -> str:
