@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from server import audit, mfa, queries
+from server import audit, backup, mfa, queries
 from server.clock import now_ms
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
 from server.db import Database
@@ -61,10 +61,29 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--reader", choices=READERS, default=None,
                           help="plate: our own recognizer; ppocr: PP-OCRv4 views; ppocr+plate: both fused")
     evaluate.add_argument("--verbose", action="store_true", help="list every wrong read")
+    _add_backup(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     return parser
+
+
+def _add_backup(commands, common: argparse.ArgumentParser) -> None:
+    backup_cmd = commands.add_parser("backup", parents=[common],
+                                     help="write a consistent backup to DEST/platewatch-YYYYMMDD-HHMMSS")
+    backup_cmd.add_argument("dest", type=Path, help="an existing folder (a mounted drive, a share)")
+    backup_cmd.add_argument("--keep-days", type=_days, default=None,
+                            help="delete this command's backups in DEST older than this; default retention_days")
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not days >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (0 or more)")
+    return days
 
 
 def settings_for(args: argparse.Namespace, **overrides) -> Settings:
@@ -123,6 +142,22 @@ async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_backup(settings: Settings, dest: Path, keep_days: float | None) -> int:
+    keep_days = settings.retention_days if keep_days is None else keep_days
+    try:
+        result, failures = backup.backup_and_prune(settings, dest, keep_days)
+    except backup.BackupError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for failure in failures:
+        print(f"error: could not remove an old backup: {failure}", file=sys.stderr)
+    gone = f" ({result.missing_images} named in the database were gone, purged meanwhile)" \
+        if result.missing_images else ""
+    print(f"backed up {result.reads} reads and {result.images} images{gone}")
+    print(f"removed {result.pruned} backup(s) older than {keep_days:g} days from {dest}")
+    print(result.folder)
+    return 1 if failures else 0
+
+
 def read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -163,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         print(token)
     elif command == ("hotlist", "import"):
         return asyncio.run(import_hotlist(settings_for(args), args))
+    elif args.command == "backup":
+        return run_backup(settings_for(args), args.dest, args.keep_days)
     elif args.command == "demo":
         from server.demo import run_demo
 
