@@ -5,13 +5,20 @@ sign-in challenges (which name a user whose password was right) past theirs.
 Reads go in small batches so the single writer is never held for long; the sign-in tables are
 small, one statement each. Every purge is written to the audit log with how much went (reads,
 images, sessions, challenges) and the oldest read that remains.
+
+Image folders are named by UTC capture day. Once a whole day is past the cutoff, its folder is
+removed with anything left in it: an image whose read never committed (the upload failed after
+the file was written) or one put there by hand must not outlive the retention period either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from server import audit, queries, queries_mfa
 from server.clock import now_ms
@@ -20,6 +27,7 @@ from server.settings import Settings
 
 log = logging.getLogger("platewatch.retention")
 BATCH = 5000
+DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")  # images/YYYY-MM-DD, as server/ingest.py names them
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +37,14 @@ class PurgeResult:
     oldest_remaining: int | None
     sessions: int
     challenges: int
+    stray_images: int = 0  # files in day folders past the cutoff that no read named
 
 
 async def purge(db: Database, settings: Settings, now: int | None = None) -> PurgeResult:
     now = now_ms() if now is None else now
     cutoff = now - int(settings.retention_days * 86_400_000)
     reads, images = await _purge_reads(db, settings, cutoff)
+    strays = await asyncio.to_thread(_remove_expired_day_folders, settings, cutoff)
     async with db.transaction() as conn:
         # Nothing else sweeps expired sessions, and challenges only go when someone signs in.
         sessions = await queries.delete_expired_sessions(conn, now)
@@ -43,9 +53,9 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
         await audit.record(
             conn, "system", "retention.purge", reads=reads, images=images,
             cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
-            sessions=sessions, challenges=challenges,
+            sessions=sessions, challenges=challenges, stray_images=strays,
         )
-    return PurgeResult(reads, images, oldest, sessions, challenges)
+    return PurgeResult(reads, images, oldest, sessions, challenges, strays)
 
 
 async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[int, int]:
@@ -75,6 +85,24 @@ def _unlink(settings: Settings, rows) -> int:
     return count
 
 
+def _remove_expired_day_folders(settings: Settings, cutoff: int) -> int:
+    """Removes image day folders whose whole day is before `cutoff`; the files that were left."""
+    if not settings.images_dir.is_dir():
+        return 0
+    cutoff_at, strays = datetime.fromtimestamp(cutoff / 1000, UTC), 0
+    for folder in settings.images_dir.iterdir():
+        if not (folder.is_dir() and DAY_FOLDER.fullmatch(folder.name)):
+            continue
+        try:
+            day_end = datetime.strptime(folder.name, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+        except ValueError:  # the shape of a date, not a date: not one of ours
+            continue
+        if day_end <= cutoff_at:
+            strays += sum(1 for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder)
+    return strays
+
+
 def _remove_if_empty(folder) -> None:
     try:
         folder.rmdir()  # only succeeds when empty
@@ -86,8 +114,8 @@ async def run_forever(db: Database, settings: Settings) -> None:
     while True:
         try:
             result = await purge(db, settings)
-            log.info("retention purge: %d reads, %d images, %d sessions, %d challenges",
-                     result.reads, result.images, result.sessions, result.challenges)
+            log.info("retention purge: %d reads, %d images (%d stray), %d sessions, %d challenges",
+                     result.reads, result.images, result.stray_images, result.sessions, result.challenges)
         except Exception:
             log.exception("retention purge failed; retrying next interval")
         await asyncio.sleep(settings.purge_interval_s)

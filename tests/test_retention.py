@@ -101,3 +101,40 @@ def test_running_server_purges_on_its_own(tmp_path, capsys):
         dept.close()
     finally:
         live.stop()
+
+
+def test_purge_removes_stray_images_once_their_day_is_past(dept):
+    """An image with no read (its upload failed after the file was written, or one put there by
+    hand) goes with its capture day's folder once that whole day is past retention."""
+    now = datetime.now(UTC)
+    days = dept.settings.retention_days
+    images = dept.settings.images_dir
+
+    def stray(day: datetime, name: str = "stray-plate.jpg"):
+        path = images / day.strftime("%Y-%m-%d") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not a read's image")
+        return path
+
+    old = stray(now - timedelta(days=days + 2))
+    old_too = stray(now - timedelta(days=days + 2), "another.jpg")
+    recent = stray(now - timedelta(days=days - 1))  # its day is not past yet: it stays for now
+    kept = images / "not-a-day" / "notes.txt"  # not a folder this server makes: left alone
+    kept.parent.mkdir(parents=True)
+    kept.write_text("keep")
+    newer_read = post_with_image(dept, "NEW1", now - timedelta(minutes=5))
+
+    async def run_purge():
+        async with Database(dept.settings.db_path) as db:
+            return await purge(db, dept.settings)
+
+    result = asyncio.run(run_purge())
+    assert result.stray_images == 2 and result.reads == 0
+    assert not old.parent.exists() and not old_too.exists()
+    assert recent.exists() and kept.exists()
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        [(path,)] = conn.execute("SELECT plate_image FROM reads WHERE id = ?", (newer_read,)).fetchall()
+        [(detail,)] = conn.execute(
+            "SELECT detail FROM audit_log WHERE action = 'retention.purge' ORDER BY id DESC LIMIT 1").fetchall()
+    assert (dept.settings.data_dir / path).exists()
+    assert json.loads(detail)["stray_images"] == 2
