@@ -17,6 +17,7 @@ import pytest
 from server.clock import day_starts, end_of_day, midnight
 from server.db import Database
 from server.pages_dashboard import dashboard_numbers
+from server.retention import purge
 from server.settings import CONFIG_NAME, Settings, load_settings
 from tests.conftest import make_settings, run, run_cli
 from tests.test_web_admin import add_user, db_rows, web_client
@@ -117,6 +118,30 @@ def test_search_reads_the_form_as_local_time(dept):
         assert abs(since - expected) < timedelta(minutes=2)
         early = officer.search(plate="7ABC123", since="1990-01-01T00:00").text
         assert re.search(r"searched from \d{4}-\d\d-\d\d \d\d:\d\d C[SD]T\.", early)
+
+
+
+def test_audit_page_shows_logged_times_in_local_time(dept):
+    """Audit lines keep UTC as written; the page shows a search's range and a purge's cutoff locally."""
+    officer = Officer(dept.live.url)
+    with closing(officer.http):
+        officer.search(plate="7ABC123", since="2026-07-04T12:00", until="2026-07-04T13:00")
+    purge_at = utc_ms(2026, 11, 20, 14, 15, 3)
+    run(_purge_at(dept, purge_at))
+    add_user(dept, "sam", "supervisor")
+    with closing(web_client(dept, "sam", "long enough pw")) as client:
+        search = client.get("/audit", params={"action": "search"}).text
+        purge = client.get("/audit", params={"action": "retention.purge"}).text
+    assert "2026-07-04 12:00:00 CDT" in search and "2026-07-04 13:00:00 CDT" in search
+    assert "+00:00" not in search
+    cutoff = purge_at - int(dept.settings.retention_days * 86_400_000)
+    assert datetime.fromtimestamp(cutoff / 1000, tz=CHICAGO).strftime("%Y-%m-%d %H:%M:%S %Z") in purge
+    assert str(cutoff) not in purge
+
+
+async def _purge_at(dept, now: int) -> None:
+    async with Database(dept.settings.db_path) as db:
+        await purge(db, dept.settings, now)
 
 
 # --- dashboard days ------------------------------------------------------------------------------
