@@ -43,16 +43,16 @@ COLLECTED = (
      ("plate", "candidates", "confidence")),
     ("The date and time", ("captured_at",)),
     ("Which camera read it", ("camera",)),
-    ("The vehicle's colour", ("color", "color_confidence")),
+    ("The vehicle's color", ("color", "color_confidence")),
     ("Where the plate was in the camera's picture", ("box",)),
     ("A picture cropped to the plate", ("plate_image",)),
-    ("A picture cropped to the rear of the vehicle (bumper, boot lid and lights): it stops below the "
+    ("A picture cropped to the rear of the vehicle (bumper, trunk lid and lights): it stops below the "
      "rear window, so occupants and bystanders stay out of it", ("vehicle_image",)),
     ("A random number the camera gives the read, so a read sent twice is stored once", ("id",)),
 )
 NOT_COLLECTED = (
     "No faces or people: images are cropped to the plate and the vehicle, never the whole scene.",
-    "No facial recognition: the software reads plates and a vehicle's colour, nothing else.",
+    "No facial recognition: the software reads plates and a vehicle's color, nothing else.",
     "No owner details: Platewatch does not look up who a vehicle belongs to.",
 )
 SHARING = (
