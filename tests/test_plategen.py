@@ -120,6 +120,15 @@ def test_make_batch_is_deterministic_for_a_seed():
     assert [t for _, t in a] != [t for _, t in c]
 
 
+def test_make_batch_views_degrade_each_plate_several_times():
+    pairs = pg.make_batch(9, seed=7, views=2)
+    labels = [t for _, t in pairs]
+    assert len(pairs) == 9 and labels[0::2][:4] == labels[1::2][:4]  # plates in pairs, the last alone
+    assert len(set(labels)) == 5
+    assert any(not np.array_equal(pairs[i][0], pairs[i + 1][0]) for i in range(0, 8, 2))  # views differ
+    assert labels[:2] != [t for _, t in pg.make_batch(2, seed=7)]  # views=1: one view per plate
+
+
 def test_make_batch_resizes_to_the_requested_size():
     for img, label in pg.make_batch(10, seed=1, size=(128, 32)):
         assert img.shape == (32, 128, 3) and img.dtype == np.uint8

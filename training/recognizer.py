@@ -1,12 +1,19 @@
 """Train our plate recognizer (issue 5): a small CRNN with CTC loss on rendered plates.
 
-    python -m training.recognizer [--steps N] [--seed S] [--out PATH] [--log PATH]
+    python -m training.recognizer [--steps N] [--seed S] [--out PATH] [--log PATH] [--bf16] [--views V]
 
 Every batch is fresh: `worker.plategen` renders it from (seed, batch index) in a helper
 process while the model trains, so no plate is seen twice and the run is the same on every
 machine with the same fonts, library versions and thread count. Never train on ../shared/data:
 it is the yardstick. PyTorch is a development extra (`pip install -e .[train]`); the worker
 runs the exported ONNX file with onnxruntime.
+
+Two options make a run cheaper, for experiments (the defaults reproduce the committed weights):
+`--bf16` runs the forward pass under bfloat16 autocast (CPUs with AMX or AVX-512 BF16 do the
+convolutions and the LSTM in about half the time; weights, loss and the exported model stay
+float32), and `--views 2` degrades each drawn plate twice, halving the drawing that otherwise
+keeps the other core as busy as training. Measured speeds and a first check of what they cost
+in accuracy: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -76,15 +83,15 @@ def encode(labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(targets, dtype=torch.long), torch.tensor([len(s) for s in labels], dtype=torch.long)
 
 
-def make_batch(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+def make_batch(args: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
     """One training batch from its own seed: (N, 1, H, W) float32 and labels."""
-    size, seed = args
-    pairs = plategen.make_batch(size, seed)
+    size, seed, views = args
+    pairs = plategen.make_batch(size, seed, views=views)
     return np.stack([preprocess(img) for img, _ in pairs]), [label for _, label in pairs]
 
 
-def batches(seed: int, size: int, steps: int, pool) -> Iterator[tuple[np.ndarray, list[str]]]:
-    return pool.imap(make_batch, ((size, seed * 1_000_003 + i) for i in range(steps)), chunksize=4)
+def batches(seed: int, size: int, steps: int, views: int, pool) -> Iterator[tuple[np.ndarray, list[str]]]:
+    return pool.imap(make_batch, ((size, seed * 1_000_003 + i, views) for i in range(steps)), chunksize=4)
 
 
 def validate(model: CRNN, images: torch.Tensor, labels: list[str]) -> float:
@@ -95,14 +102,14 @@ def validate(model: CRNN, images: torch.Tensor, labels: list[str]) -> float:
     return sum(t == y for t, y in zip(texts, labels)) / len(labels)
 
 
-def train(seed: int, steps: int, batch: int, log_path: Path) -> CRNN:
+def train(seed: int, steps: int, batch: int, log_path: Path, bf16: bool = False, views: int = 1) -> CRNN:
     torch.manual_seed(seed)
     torch.set_num_threads(THREADS)
     model = CRNN()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    val_x, val_y = make_batch((1000, VALIDATION_SEED))
+    val_x, val_y = make_batch((1000, VALIDATION_SEED, 1))
     val_images = torch.from_numpy(val_x)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started, running = time.perf_counter(), []
@@ -110,8 +117,9 @@ def train(seed: int, steps: int, batch: int, log_path: Path) -> CRNN:
     with ctx.Pool(1) as pool, open(log_path, "w", newline="") as fh:
         log = csv.writer(fh)
         log.writerow(["step", "minutes", "samples", "loss", "lr", "val_exact"])
-        for step, (x, labels) in enumerate(batches(seed, batch, steps, pool), start=1):
-            logp = model(torch.from_numpy(x))
+        for step, (x, labels) in enumerate(batches(seed, batch, steps, views, pool), start=1):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logp = model(torch.from_numpy(x)).float()
             targets, lengths = encode(labels)
             steps_in = torch.full((len(labels),), logp.shape[1], dtype=torch.long)
             loss = ctc(logp.transpose(0, 1), targets, steps_in, lengths)
@@ -147,11 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--log", type=Path, default=Path("training/logs/recognizer.csv"))
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast forward pass (experiments)")
+    parser.add_argument("--views", type=int, default=1, help="degraded views of each rendered plate")
     args = parser.parse_args(argv)
     if missing := platefonts.missing_fonts():
         sys.exit("training needs every font in worker/platefonts.py (same seed, same data); missing:\n  "
                  + "\n  ".join(missing))
-    model = train(args.seed, args.steps, args.batch, args.log)
+    model = train(args.seed, args.steps, args.batch, args.log, args.bf16, args.views)
     export(model, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0
