@@ -15,7 +15,7 @@ from datetime import datetime
 
 import msgspec
 from litestar import get
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
@@ -220,7 +220,10 @@ async def transparency_page(db: NamedDependency[Database], settings: NamedDepend
     return Template("transparency.html", context=context)
 
 
-@get("/transparency.json", **PUBLIC)
+# Anyone's page may fetch the figures (a newsroom's chart, a civic dashboard): they are public and
+# the same for everyone, and no cookie or credential is ever honoured on this path.
+@get("/transparency.json", response_headers=[ResponseHeader(name="Access-Control-Allow-Origin", value="*")],
+     **PUBLIC)
 async def transparency_json(db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TransparencyReport:
     """The public transparency report's figures: counts for the last 30 local days and the policy."""
     _public_or_404(settings)

@@ -193,6 +193,7 @@ def test_page_and_json_agree_and_reveal_nothing_private(dept, seeded):
         assert "set-cookie" not in resp.headers  # nothing per visitor in a response caches may share
         leaked = [value for value in seeded if value.lower() in resp.text.lower()]
         assert leaked == [], leaked
+    assert data.headers["access-control-allow-origin"] == "*" and "access-control-allow-origin" not in page.headers
     html, report = page.text, data.json()
     tables = Tables(html).rows
     assert by_id(html, "cameras-in-service") == str(report["cameras_in_service"])
