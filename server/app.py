@@ -28,6 +28,7 @@ from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_history import HISTORY_HANDLERS
 from server.pages_reasons import REASON_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
+from server.pages_password import PASSWORD_HANDLERS
 from server.pages_signin import SIGNIN_HANDLERS
 from server.pages_transparency import TRANSPARENCY_HANDLERS
 from server.clock import now_ms, shown
@@ -121,8 +122,8 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *API_HANDLERS, *SIGNIN_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS, *REASON_HANDLERS,
-            *ADMIN_HANDLERS, *DASHBOARD_HANDLERS, *TRANSPARENCY_HANDLERS,
+            *API_HANDLERS, *SIGNIN_HANDLERS, *PASSWORD_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS,
+            *REASON_HANDLERS, *ADMIN_HANDLERS, *DASHBOARD_HANDLERS, *TRANSPARENCY_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

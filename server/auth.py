@@ -30,10 +30,16 @@ MAX_FAILED_SIGNINS = 5
 FAILED_SIGNIN_WINDOW_MS = 5 * 60 * 1000
 CAMERA_TOKEN_PREFIX = "pwc_"
 USER_TOKEN_PREFIX = "pwu_"
+MIN_PASSWORD = 8  # the one password rule, wherever a password is set (web, CLI, the user's own change)
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused ("needs at least 8 characters"), or None when it will do."""
+    return f"needs at least {MIN_PASSWORD} characters" if len(password) < MIN_PASSWORD else None
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

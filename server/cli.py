@@ -13,7 +13,7 @@ import msgspec
 
 from server import audit, backup, mfa, queries
 from server.clock import now_ms
-from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
+from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem
 from server.db import Database
 from server.hotlists import InvalidHotlist, import_list, parse_csv
 from server.migrations import LIST_KINDS, ROLES
@@ -165,8 +165,8 @@ def read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Again: "):
             raise SystemExit("error: passwords differ")
-    if len(password) < 8:
-        raise SystemExit("error: a password needs at least 8 characters")
+    if problem := password_problem(password):
+        raise SystemExit(f"error: a password {problem}")
     return password
 
 

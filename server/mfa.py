@@ -184,9 +184,10 @@ async def reset(conn, user_id: int, username: str, actor: str) -> int | None:
 
 # --- self-service on the account page -----------------------------------------------------------
 
-async def _password_again(db, username: str, password: str, purpose: str):
+async def password_again(db, username: str, password: str, purpose: str):
     """The user's row when the password is right: sign-in's own check, so a wrong one counts
-    towards the same lock-out (its `auth.failed` line names the purpose)."""
+    towards the same lock-out (its `auth.failed` line names the purpose). The account page's
+    password change (pages_password.py) asks with it too."""
     try:
         return await check_sign_in(db, username, password, via="web", purpose=purpose)
     except SignInRefused as refused:
@@ -204,7 +205,7 @@ async def renew_recovery_codes(db, user_id: int, username: str, *, otp: str = ""
         row = await queries_mfa.user_mfa(db.reader, user_id)
         reauth = await second_factor(db, row, otp, via="web", recovery=False, purpose="mfa.codes")
     else:
-        await _password_again(db, username, password, "mfa.codes")
+        await password_again(db, username, password, "mfa.codes")
         reauth = "password"
     codes = new_recovery_codes()
     async with db.transaction() as conn:
@@ -221,7 +222,7 @@ async def turn_off(db, user_id: int, username: str, *, password: str, code: str,
     and recovery codes are forgotten and every other session and API token ends, as after an
     admin's reset. The number of sessions ended; None when there was nothing to turn off.
     Whether the role may go without it is the caller's to decide."""
-    user = await _password_again(db, username, password, "mfa.off")
+    user = await password_again(db, username, password, "mfa.off")
     method = await second_factor(db, user, code, via="web", purpose="mfa.off")
     async with db.transaction() as conn:
         if not await queries_mfa.clear_totp(conn, user_id):

@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from server import audit, mfa, queries, queries_admin
-from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
+from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem
 from server.clock import now_ms
 from server.db import Database
 from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
@@ -33,7 +33,6 @@ PAGE_SIZE = 50
 DAY_MS = 86_400_000
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-MIN_PASSWORD = 8
 SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
 
 
@@ -299,8 +298,8 @@ async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
         error = "A username is 1 to 64 letters, digits or . _ @ -"
     elif values["role"] not in ROLES:
         error = "Choose a role."
-    elif len(password) < MIN_PASSWORD:
-        error = f"The initial password needs at least {MIN_PASSWORD} characters."
+    elif problem := password_problem(password):
+        error = f"The initial password {problem}."
     async with db.transaction() as conn:
         if error is None and await queries_admin.username_taken(conn, values["username"]):
             error = f"User '{values['username']}' already exists."

@@ -7,7 +7,8 @@ whose role must use two-factor sign-in and has none is sent from the password to
 page, holding only such a challenge, and gets a session once a code from the new app matches.
 
 On `/account` an enrolled user gets new recovery codes (`POST /account/mfa/codes`) or turns
-two-factor sign-in off (`POST /account/mfa/off`), each after proving again who they are.
+two-factor sign-in off (`POST /account/mfa/off`), each after proving again who they are
+(changing the password, `POST /account/password`, is in pages_password.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from server import audit, mfa, queries_mfa
-from server.auth import SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token, token_hash
+from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token,
+                         token_hash)
 from server.clock import now_ms
 from server.db import Database
 from server.pages import page_role, safe_next
@@ -150,21 +152,23 @@ async def logout(request: Request, db: NamedDependency[Database]) -> Response:
 
 # --- account and enrolment -----------------------------------------------------------------------
 
-async def _account(request: Request, db: Database, settings: Settings, status: int = 200, **messages) -> Template:
-    """The account page; `messages` are notice, codes_error or off_error."""
+async def account_view(request: Request, db: Database, settings: Settings, status: int = 200, **messages) -> Template:
+    """The account page; `messages` are notice, codes_error, off_error, password_notice or
+    password_error (pages_password.py renders it too)."""
     row = await queries_mfa.user_mfa(db.reader, request.user.id)
     context = {"user": request.user, "active": "account", "enrolled_at": row["totp_enrolled_at"],
                "codes_left": await queries_mfa.recovery_codes_left(db.reader, request.user.id),
-               "required": request.user.role in settings.mfa_required_roles, **messages}
+               "required": request.user.role in settings.mfa_required_roles, "min_password": MIN_PASSWORD,
+               **messages}
     return Template("account.html", status_code=status, context=context)
 
 
 @get("/account", include_in_schema=False, guards=[page_role("officer")])
 async def account_page(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
-    return await _account(request, db, settings)
+    return await account_view(request, db, settings)
 
 
-def _refused(refused: SignInRefused) -> tuple[int, str]:
+def refusal(refused: SignInRefused) -> tuple[int, str]:
     return (429, LOCKED) if refused.locked else (401, str(refused))
 
 
@@ -177,12 +181,12 @@ async def renew_codes(request: Request, db: NamedDependency[Database], settings:
     form = await request.form()
     otp, password = str(form.get("otp", "")).strip()[:32], str(form.get("password", ""))
     if not otp and not password:
-        return await _account(request, db, settings, 422, codes_error=REAUTH_MISSING)
+        return await account_view(request, db, settings, 422, codes_error=REAUTH_MISSING)
     try:
         codes = await mfa.renew_recovery_codes(db, request.user.id, request.user.username, otp=otp, password=password)
     except SignInRefused as refused:
-        status, error = _refused(refused)
-        return await _account(request, db, settings, status, codes_error=error)
+        status, error = refusal(refused)
+        return await account_view(request, db, settings, status, codes_error=error)
     if codes is None:
         return Redirect("/account", status_code=303)
     context = {"user": request.user, "codes": codes, "next": "/account", "renewed": True}
@@ -197,19 +201,19 @@ async def turn_off(request: Request, db: NamedDependency[Database], settings: Na
     if not user.mfa:
         return Redirect("/account", status_code=303)
     if user.role in settings.mfa_required_roles:
-        return await _account(request, db, settings, 403, off_error=OFF_REQUIRED.format(role=user.role))
+        return await account_view(request, db, settings, 403, off_error=OFF_REQUIRED.format(role=user.role))
     form = await request.form()
     try:
         ended = await mfa.turn_off(db, user.id, user.username, password=str(form.get("password", "")),
                                    code=str(form.get("otp", "")).strip()[:32],
                                    keep_session=request.cookies.get(SESSION_COOKIE, ""))
     except SignInRefused as refused:
-        status, error = _refused(refused)
-        return await _account(request, db, settings, status, off_error=error)
+        status, error = refusal(refused)
+        return await account_view(request, db, settings, status, off_error=error)
     notice = "Two-factor sign-in is off: your password alone now signs you in."
     if ended:  # API tokens count as sessions here, as in the admin's reset
         notice += f" {ended} other session{'' if ended == 1 else 's'} signed out."
-    return await _account(request, db, settings, notice=notice)
+    return await account_view(request, db, settings, notice=notice)
 
 
 @dataclass(frozen=True, slots=True)

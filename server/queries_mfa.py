@@ -85,5 +85,10 @@ async def challenge_by_hash(conn, token_hash: str, now: int) -> Row | None:
         (token_hash, now))
 
 
+async def delete_user_challenges(conn, user_id: int) -> int:
+    cur = await conn.execute("DELETE FROM signin_challenges WHERE user_id = ?", (user_id,))
+    return cur.rowcount
+
+
 async def delete_challenge(conn, token_hash: str) -> None:
     await conn.execute("DELETE FROM signin_challenges WHERE token_hash = ?", (token_hash,))

@@ -21,6 +21,7 @@ SERVER_RANKS = {
     "pages_signin": 8,
     "pages_history": 9,  # shares pages_search's justification and paging helpers
     "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
+    "pages_password": 9,  # renders the account page of pages_signin
     "app": 10, "demo": 11, "cli": 12,
 }
 
