@@ -177,6 +177,7 @@ def test_eval_end_to_end_folder_with_bad_items(tmp_path, capsys):
     assert {"images", "exact", "within1", "detected", "ms_median", "ms_p90"} <= set(totals)
     assert (totals["images"], totals["exact"], totals["within1"], totals["detected"]) == (2, 2, 2, 2)
     assert totals["errors"] == 2 and totals["ms_p90"] >= totals["ms_median"] > 0
+    assert totals["frames_720p"] == 2 and totals["cpu_ms_720p_p90"] >= totals["cpu_ms_720p_median"] > 0
     assert "bad.txt" in captured.err and "6 TAB-separated fields" in captured.err
     assert "gone.jpg" in captured.err
 
@@ -194,6 +195,7 @@ def test_eval_crops_folder(tmp_path, capsys):
     totals = last_json_line(captured.out)
     assert (totals["images"], totals["exact"], totals["within1"]) == (2, 2, 2)
     assert totals["detected"] is None and totals["errors"] == 1
+    assert totals["frames_720p"] == 0 and totals["cpu_ms_720p_median"] is None  # crops are no frames
     assert "groundtruth.csv line 3" in captured.err
 
 
