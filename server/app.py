@@ -31,6 +31,7 @@ from server.pages_search import SEARCH_HANDLERS
 from server.pages_password import PASSWORD_HANDLERS
 from server.pages_signin import SIGNIN_HANDLERS
 from server.pages_transparency import TRANSPARENCY_HANDLERS
+from server.pages_users import USER_HANDLERS
 from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
@@ -123,7 +124,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *API_HANDLERS, *SIGNIN_HANDLERS, *PASSWORD_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS,
-            *REASON_HANDLERS, *ADMIN_HANDLERS, *DASHBOARD_HANDLERS, *TRANSPARENCY_HANDLERS,
+            *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS, *TRANSPARENCY_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

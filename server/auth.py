@@ -17,7 +17,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from server import audit, queries
+from server import audit, queries, queries_admin, queries_mfa
 from server.clock import now_ms
 from server.migrations import ROLES
 
@@ -40,6 +40,18 @@ def hash_password(password: str) -> str:
 def password_problem(password: str) -> str | None:
     """Why a new password is refused ("needs at least 8 characters"), or None when it will do."""
     return f"needs at least {MIN_PASSWORD} characters" if len(password) < MIN_PASSWORD else None
+
+
+async def reset_password(conn, user_id: int, username: str, password: str, actor: str) -> int:
+    """An admin's reset (web or CLI) for a user who forgot their password: the new hash, and every
+    session, API token and half-done sign-in of the user ended, since whoever may know the old
+    password must not stay in. Runs in the caller's transaction; the caller has checked the
+    password with password_problem. The number of sessions and tokens ended."""
+    await queries.set_password_hash(conn, user_id, hash_password(password))
+    ended = await queries_admin.delete_user_sessions(conn, user_id)
+    await queries_mfa.delete_user_challenges(conn, user_id)
+    await audit.record(conn, actor, "password.reset", user=username, sessions_ended=ended)
+    return ended
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

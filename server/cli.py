@@ -13,7 +13,7 @@ import msgspec
 
 from server import audit, backup, mfa, queries
 from server.clock import now_ms
-from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem
+from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem, reset_password
 from server.db import Database
 from server.hotlists import InvalidHotlist, import_list, parse_csv
 from server.migrations import LIST_KINDS, ROLES
@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     user_reset = user.add_parser("mfa-reset", parents=[common],
                                  help="forget a user's authenticator app (lost phone); signs them out everywhere")
     user_reset.add_argument("name")
+    user_password = user.add_parser("password", parents=[common],
+                                    help="set a temporary password (forgotten one); signs them out everywhere")
+    user_password.add_argument("name")
+    user_password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     camera = commands.add_parser("camera", help="manage cameras").add_subparsers(dest="action", required=True)
     camera_add = camera.add_parser("add", parents=[common], help="add a camera; prints its token once")
@@ -107,6 +111,14 @@ async def reset_mfa(settings: Settings, name: str) -> int | None:
         if user is None:
             raise SystemExit(f"error: no user '{name}'")
         return await mfa.reset(conn, user["id"], name, actor="cli")
+
+
+async def reset_user_password(settings: Settings, name: str, password: str) -> int:
+    async with Database(settings.db_path) as db, db.transaction() as conn:
+        user = await queries.user_by_name(conn, name)
+        if user is None:
+            raise SystemExit(f"error: no user '{name}'")
+        return await reset_password(conn, user["id"], name, password, actor="cli")
 
 
 async def add_camera(settings: Settings, name: str, location: str) -> str:
@@ -192,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         ended = asyncio.run(reset_mfa(settings_for(args), args.name))
         print(f"user '{args.name}' has no two-factor sign-in to reset" if ended is None else
               f"two-factor sign-in reset for '{args.name}'; {ended} session(s) ended")
+    elif command == ("user", "password"):
+        ended = asyncio.run(reset_user_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        print(f"password set for '{args.name}'; {ended} session(s) ended: give it to them in person")
     elif command == ("camera", "add"):
         token = asyncio.run(add_camera(settings_for(args), args.name, args.location))
         print(f"camera '{args.name}' added; its token is shown only now:")

@@ -1,4 +1,5 @@
-"""Supervisor and admin pages: hot lists (entries, CSV import), cameras (health, tokens) and users.
+"""Supervisor and admin pages: hot lists (entries, CSV import) and cameras (health, tokens).
+Users are managed in pages_users.py.
 
 Each URL answers a whole page, or the fragment htmx asks for (HX-Request). Forms work without
 JavaScript; a change answers with the updated page, or the form again with status 422 and an
@@ -18,8 +19,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from server import audit, mfa, queries, queries_admin
-from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem
+from server import audit, queries, queries_admin
+from server.auth import CAMERA_TOKEN_PREFIX, new_token
 from server.clock import now_ms
 from server.db import Database
 from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
@@ -32,7 +33,6 @@ from server.settings import Settings
 PAGE_SIZE = 50
 DAY_MS = 86_400_000
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look
-USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
 
 
@@ -276,106 +276,7 @@ async def camera_enable(request: Request, camera_id: FromPath[int], db: NamedDep
     return await _set_camera(request, db, camera_id, False)
 
 
-# --- users -----------------------------------------------------------------------------------
-
-async def _users_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
-    users = await queries_admin.users_overview(db.reader)
-    return _page(request, "users.html", "_users.html", {"users": users, "form": {}, **extra}, status)
-
-
-@get("/users", include_in_schema=False, guards=ADMIN)
-async def users_page(request: Request, db: NamedDependency[Database]) -> Template:
-    return await _users_page(request, db)
-
-
-@post("/users", include_in_schema=False, guards=ADMIN, status_code=200)
-async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
-    form = await request.form()
-    values = {"username": _field(form, "username", 200), "role": _field(form, "role")}
-    password = str(form.get("password", ""))
-    error = None
-    if not USERNAME.fullmatch(values["username"]):
-        error = "A username is 1 to 64 letters, digits or . _ @ -"
-    elif values["role"] not in ROLES:
-        error = "Choose a role."
-    elif problem := password_problem(password):
-        error = f"The initial password {problem}."
-    async with db.transaction() as conn:
-        if error is None and await queries_admin.username_taken(conn, values["username"]):
-            error = f"User '{values['username']}' already exists."
-        if error is None:
-            await queries.insert_user(conn, values["username"], hash_password(password), values["role"], now_ms())
-            await audit.record(conn, request.user.username, "user.add", user=values["username"], role=values["role"])
-    if error:
-        return await _users_page(request, db, status=422, error=error, form=values)
-    return await _users_page(request, db, notice=f"Added {values['username']} as {values['role']}.")
-
-
-async def _change_user(request: Request, db: Database, user_id: int, *, role: str | None = None,
-                       disabled: bool | None = None) -> Template:
-    """Role or enabled/disabled; an admin can't lock themself out (so an admin always remains)."""
-    me = request.user
-    if user_id == me.id and (disabled or (role and role != "admin")):
-        what = "disable your own account" if disabled else "change your own role"
-        return await _users_page(request, db, status=422, error=f"You can't {what}: ask another admin.")
-    if role is not None and role not in ROLES:
-        return await _users_page(request, db, status=422, error="Choose a role.")
-    async with db.transaction() as conn:
-        target = await queries_admin.user_by_id(conn, user_id)
-        if target is None:
-            raise NotFoundException(f"no user {user_id}")
-        name = target["username"]
-        if role is not None and await queries_admin.set_user_role(conn, user_id, role):
-            await audit.record(conn, me.username, "user.role", user=name, old=target["role"], new=role)
-            notice = f"{name} is now {role}."
-        elif disabled and await queries_admin.set_user_disabled(conn, user_id, True):
-            ended = await queries_admin.delete_user_sessions(conn, user_id)  # signed out everywhere, now
-            await audit.record(conn, me.username, "user.disable", user=name, sessions_ended=ended)
-            notice = f"{name} is disabled and signed out everywhere."
-        elif disabled is False and await queries_admin.set_user_disabled(conn, user_id, False):
-            await audit.record(conn, me.username, "user.enable", user=name)
-            notice = f"{name} is enabled."
-        else:
-            notice = f"Nothing to change for {name}."
-    return await _users_page(request, db, notice=notice)
-
-
-@post("/users/{user_id:int}/role", include_in_schema=False, guards=ADMIN, status_code=200)
-async def user_role(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
-    form = await request.form()
-    return await _change_user(request, db, user_id, role=_field(form, "role"))
-
-
-@post("/users/{user_id:int}/disable", include_in_schema=False, guards=ADMIN, status_code=200)
-async def user_disable(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
-    return await _change_user(request, db, user_id, disabled=True)
-
-
-@post("/users/{user_id:int}/enable", include_in_schema=False, guards=ADMIN, status_code=200)
-async def user_enable(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
-    return await _change_user(request, db, user_id, disabled=False)
-
-
-@post("/users/{user_id:int}/mfa-reset", include_in_schema=False, guards=ADMIN, status_code=200)
-async def user_mfa_reset(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
-    """Lost phone: the user's authenticator and recovery codes are forgotten, they are signed out
-    everywhere, and they set up a new one (`platewatch user mfa-reset` does it for the last admin)."""
-    if user_id == request.user.id:
-        error = "You can't reset your own two-factor sign-in: ask another admin."
-        return await _users_page(request, db, status=422, error=error)
-    async with db.transaction() as conn:
-        target = await queries_admin.user_by_id(conn, user_id)
-        if target is None:
-            raise NotFoundException(f"no user {user_id}")
-        ended = await mfa.reset(conn, user_id, target["username"], request.user.username)
-    if ended is None:
-        return await _users_page(request, db, notice=f"{target['username']} has no two-factor sign-in to reset.")
-    return await _users_page(request, db, notice=f"Two-factor sign-in reset for {target['username']}: signed out "
-                                                 "everywhere. They set up their new phone on their Account page.")
-
-
 ADMIN_HANDLERS = [
     hotlists_page, hotlist_create, hotlist_page, entry_add, entry_remove, hotlist_import,
     cameras_page, camera_add, camera_disable, camera_enable,
-    users_page, user_add, user_role, user_disable, user_enable, user_mfa_reset,
 ]
