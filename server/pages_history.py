@@ -8,10 +8,14 @@ same code (a reason retired since is refused; the range is cut to the retention 
 stands now), and they must be those of a `plate.history` line the same officer wrote for the
 same plate: the cursor names it, as a further page of a search names its `search` line. Each
 page is a `plate.history.more` audit line pointing at that line; the dashboard counts
-`plate.history` lines only, so paging never counts as further look-ups.
+`plate.history` lines only, so paging never counts as further look-ups. The `plate.history` line
+records the newest time the history covers (`to`), and a further page must start no later, as a
+further page of a search must start within its range: a cursor forged past it is refused.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -25,8 +29,8 @@ from server.clock import from_ms, now_ms
 from server.db import Database
 from server.matching import normalize
 from server.pages import page_role
-from server.pages_search import (CASE_MAX, DAY_MS, PATTERN_MAX, Justification, check_justification, continued_line,
-                                 page_cursor, partial, read_view, render)
+from server.pages_search import (CASE_MAX, DAY_MS, PATTERN_MAX, Cursor, Justification, check_justification,
+                                 continued_line, page_cursor, partial, read_view, render)
 from server.settings import Settings
 
 HISTORY, MORE = "plate.history", "plate.history.more"  # audit actions: a history, and a further page of one
@@ -51,6 +55,24 @@ async def _form(request: Request, db: Database, plate: str) -> tuple[object, dic
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in ("reason", "case")}
     return form, {"plate": plate, "reasons": await qs.search_reasons(db.reader), "values": values}
+
+
+def _covered(opened: int, rows: list) -> str:
+    """The newest time a history covers, as its audit line records it: when it was opened, or its
+    newest sighting where that is later (a camera whose clock runs fast dates reads ahead)."""
+    return from_ms(max([opened] + [row["captured_at"] for row in rows[:1]])).isoformat()
+
+
+async def _continues(db: Database, username: str, plate: str, justification: Justification, cursor: Cursor) -> bool:
+    """Whether the cursor continues this officer's history of this plate with this justification,
+    from no later than that history covered. A line without `to` (none is written so) is refused."""
+    detail = await continued_line(db, cursor.line, HISTORY, username, justification)
+    if detail is None or detail.get("plate") != plate:
+        return False
+    try:  # compared as datetimes, as written: no float rounding at the bound
+        return from_ms(cursor.after[0]) <= datetime.fromisoformat(detail["to"])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _places(sightings: list[dict]) -> dict[str, int]:
@@ -94,11 +116,13 @@ async def history_run(request: Request, plate: FromPath[str], db: NamedDependenc
     justification, errors = await check_justification(db, form)
     if errors:
         return render(request, "history.html", "_search_history.html", {**context, "errors": errors}, status=422)
+    opened = now_ms()
     rows, more = await qs.plate_history(db.reader, context["plate"], _since(settings))
     async with db.transaction() as conn:  # committed before any sighting leaves, even for none
         line = await audit.record(
             conn, request.user.username, HISTORY, plate=context["plate"], reason=justification.label,
-            reason_id=justification.reason_id, case=justification.case, results=len(rows), truncated=more)
+            reason_id=justification.reason_id, case=justification.case, results=len(rows), truncated=more,
+            to=_covered(opened, rows))
     return await _sightings(request, db, context, justification, rows, more, line, 0, settings)
 
 
@@ -106,13 +130,14 @@ async def history_run(request: Request, plate: FromPath[str], db: NamedDependenc
 async def history_more(request: Request, plate: FromPath[str], db: NamedDependency[Database],
                        settings: NamedDependency[Settings]) -> Template:
     """Older sightings: the page after the last one shown. Refused, as a history is, unless the
-    justification checks out and continues a history of this plate that this officer ran."""
+    justification checks out and continues a history of this plate that this officer ran, from
+    within it."""
     form, context = await _form(request, db, _plate_or_404(plate))
     justification, errors = await check_justification(db, form)
     cursor = page_cursor(form, "history")
     if not errors:
-        detail = cursor and await continued_line(db, cursor.line, HISTORY, request.user.username, justification)
-        errors = [] if detail and detail.get("plate") == context["plate"] else [NOT_CONTINUED]
+        continues = cursor and await _continues(db, request.user.username, context["plate"], justification, cursor)
+        errors = [] if continues else [NOT_CONTINUED]
     if errors:  # nothing is read, nothing shown; the sightings already shown stay
         return render(request, "history.html", "_history_more.html", {**context, "errors": errors}, status=422)
     rows, more = await qs.plate_history(db.reader, context["plate"], _since(settings), after=cursor.after)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
+from datetime import datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -156,6 +157,42 @@ def test_a_page_without_the_history_s_own_justification_is_refused(dept, sightin
     genuine = sightings.post("/plates/7ABC123/more", form, headers={"HX-Request": "true"})  # as it was: accepted
     assert genuine.status_code == 200 and len(READ_IDS.findall(genuine.text)) == 500
     assert [line["results"] for line in audit_lines(dept, "plate.history.more")] == [500]
+
+
+def covered_ms(history: dict) -> int:
+    """The newest time a history's audit line says it covers, in epoch ms."""
+    return round(datetime.fromisoformat(history["to"]).timestamp() * 1000)
+
+
+def test_a_cursor_later_than_the_history_covered_is_refused(dept, sightings):
+    form = next_page_form(sightings.post("/plates/7ABC123", JUSTIFIED).text)
+    [history] = audit_lines(dept, "plate.history")
+    covered = covered_ms(history)
+    assert now_ms() - 60_000 <= covered <= now_ms()  # when it was opened: no sighting is later
+    for at in (covered + 1, now_ms() + DAY_MS, 10**15 - 1):  # just past it, tomorrow, far ahead
+        resp = sightings.post("/plates/7ABC123/more", {**form, "after": f"{at}:1"}, headers={"HX-Request": "true"})
+        assert resp.status_code == 422 and NOT_CONTINUED in resp.text and 'class="read-card"' not in resp.text, at
+    assert audit_lines(dept, "plate.history.more") == []  # nothing read, nothing logged
+    bound = sightings.post("/plates/7ABC123/more", {**form, "after": f"{covered}:999999999"},
+                           headers={"HX-Request": "true"})  # no later than it covered: accepted
+    assert bound.status_code == 200
+    assert [int(i) for i in READ_IDS.findall(bound.text)] == expected(dept, "7ABC123")[:500]
+    assert [line["results"] for line in audit_lines(dept, "plate.history.more")] == [500]
+
+
+def test_sightings_dated_ahead_by_a_fast_camera_clock_page_on(dept):
+    """A whole page dated after the history was opened (a camera clock running fast): the history
+    covers up to its newest sighting, so its own cursor is not taken for a forgery."""
+    now = now_ms()
+    add_reads(dept, [("5FST555", now + HOUR_MS + i * 1000) for i in range(510)]
+              + [("5FST555", now - HOUR_MS - i * 1000) for i in range(10)])
+    officer = Officer(dept.live.url)
+    first = officer.post("/plates/5FST555", JUSTIFIED)
+    [history] = audit_lines(dept, "plate.history")
+    assert covered_ms(history) == now + HOUR_MS + 509_000  # its newest sighting, not when it was opened
+    ids, responses = page_through(officer, first, "5FST555")
+    assert ids == expected(dept, "5FST555") and len(ids) == 520 and len(responses) == 2
+    officer.http.close()
 
 
 def test_a_reason_retired_since_the_first_page_is_refused(dept, sightings):
