@@ -24,6 +24,7 @@ from server import retention
 from server.api import API_HANDLERS
 from server.pages import PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, enrol_redirect, html_error, login_redirect
 from server.pages_admin import ADMIN_HANDLERS
+from server.pages_audit import AUDIT_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_history import HISTORY_HANDLERS
 from server.pages_reasons import REASON_HANDLERS
@@ -124,7 +125,8 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *API_HANDLERS, *SIGNIN_HANDLERS, *PASSWORD_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS,
-            *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS, *TRANSPARENCY_HANDLERS,
+            *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS, *AUDIT_HANDLERS,
+            *TRANSPARENCY_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

@@ -1,4 +1,4 @@
-"""The chief's dashboard and the audit log, for supervisors and admins.
+"""The chief's dashboard, for supervisors and admins (the audit log is pages_audit.py).
 
 Charts are SVG drawn on the server: this module works out the geometry, `_chart.html` draws it.
 No chart library, nothing to download, readable without JavaScript; every chart's numbers are
@@ -9,12 +9,10 @@ midnight on its clocks, 23 or 25 hours long when daylight saving time starts or 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
-import msgspec
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
 from litestar.response import Template
 
 from server import queries_admin
@@ -25,7 +23,6 @@ from server.pages import page_role
 from server.settings import Settings
 
 DAYS = 30
-AUDIT_PAGE = 50
 TOP_REASONS = 8
 NO_REASON, OTHER_REASONS = "(no reason given)", "all other reasons"  # the reasons chart's own buckets
 OUTCOMES = {"confirmed": "Confirmed", "not_match": "Not a match", "invalid": "No longer valid", "open": "Open"}
@@ -188,53 +185,4 @@ async def dashboard(request: Request, db: NamedDependency[Database], settings: N
     return Template("dashboard.html", context=context)
 
 
-# Audit detail fields that hold epoch milliseconds (retention's cutoff and oldest read kept).
-EPOCH_MS_FIELDS = {"cutoff", "oldest_remaining"}
-
-
-def audit_detail(text: str, zone: tzinfo) -> list[tuple[str, str]]:
-    """An audit line's detail as (field, value) pairs to show. Lines keep UTC (ISO strings and
-    epoch ms, as written); the page shows those times in the department's local time."""
-    try:
-        detail = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return [("detail", text)]
-    if not isinstance(detail, dict):
-        return [("detail", text)]
-    readable = {key: _local_times(value, zone, key) for key, value in detail.items()}
-    return [(key, value if isinstance(value, str) else msgspec.json.encode(value).decode())
-            for key, value in readable.items() if value not in (None, "")]
-
-
-def _local_times(value, zone: tzinfo, field: str = ""):
-    """`value` with its times (ISO strings with an offset, epoch ms in EPOCH_MS_FIELDS) made local."""
-    if isinstance(value, dict):
-        return {key: _local_times(inner, zone, key) for key, inner in value.items()}
-    if isinstance(value, int) and not isinstance(value, bool) and field in EPOCH_MS_FIELDS:
-        return shown(value, zone)
-    if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and "T" in value:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        return shown(moment, zone) if moment.tzinfo else value
-    return value
-
-
-@get("/audit", include_in_schema=False, guards=[page_role("supervisor")])
-async def audit_log(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings],
-                    action: FromQuery[str] = "", actor: FromQuery[str] = "",
-                    before: FromQuery[int | None] = None) -> Template:
-    """Newest first, filtered by action prefix (e.g. "hotlist.") and actor; 50 lines a page."""
-    action, actor = action.strip()[:64], actor.strip()[:64]
-    rows = await queries_admin.audit_page(db.reader, action_prefix=action, actor=actor, before_id=before,
-                                          limit=AUDIT_PAGE + 1)
-    lines = [{"id": r["id"], "at": r["at"], "actor": r["actor"], "action": r["action"],
-              "detail": audit_detail(r["detail"], settings.zone)} for r in rows[:AUDIT_PAGE]]
-    older = lines[-1]["id"] if len(rows) > AUDIT_PAGE else None
-    context = {"lines": lines, "action": action, "actor": actor, "older": older, "paged": before is not None,
-               "user": request.user}
-    return Template("audit.html", context=context)
-
-
-DASHBOARD_HANDLERS = [dashboard, audit_log]
+DASHBOARD_HANDLERS = [dashboard]

@@ -1,8 +1,9 @@
-"""SQL for hot-list, camera and user administration, the audit view and the dashboard.
+"""SQL for hot-list, camera and user administration, the audit view and its export, and the dashboard.
 Small async functions taking a connection, like queries.py; no business rules."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
@@ -162,20 +163,62 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit lines: an action prefix and an actor ("" for any), and times (epoch ms, inclusive)."""
+    action_prefix: str = ""
+    actor: str = ""
+    since: int | None = None
+    until: int | None = None
+
+
+def _audit_where(which: AuditFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if which.action_prefix:
+        where.append("action LIKE ? ESCAPE '\\'")
+        params.append(_like_prefix(which.action_prefix))
+    if which.actor:
+        where.append("actor = ?")
+        params.append(which.actor)
+    if which.since is not None:
+        where.append("at >= ?")
+        params.append(which.since)
+    if which.until is not None:
+        where.append("at <= ?")
+        params.append(which.until)
+    return where, params
+
+
 async def audit_page(conn, *, action_prefix: str, actor: str, before_id: int | None, limit: int) -> list[Row]:
     """Newest first; `before_id` pages back (keyset, so deep pages cost no more than the first)."""
-    where, params = [], []
-    if action_prefix:
-        where.append("action LIKE ? ESCAPE '\\'")
-        params.append(_like_prefix(action_prefix))
-    if actor:
-        where.append("actor = ?")
-        params.append(actor)
+    where, params = _audit_where(AuditFilter(action_prefix, actor))
     if before_id:
         where.append("id < ?")
         params.append(before_id)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return await all_rows(conn, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
+
+
+async def last_audit_id(conn) -> int:
+    row = await one(conn, "SELECT coalesce(max(id), 0) FROM audit_log")
+    return row[0]
+
+
+async def count_audit(conn, which: AuditFilter, through_id: int) -> int:
+    where, params = _audit_where(which)
+    row = await one(conn, f"SELECT count(*) FROM audit_log WHERE {' AND '.join([*where, 'id <= ?'])}",
+                    [*params, through_id])
+    return row[0]
+
+
+async def audit_chunk(conn, which: AuditFilter, *, after_id: int, through_id: int, limit: int) -> list[Row]:
+    """Oldest first: the matching lines with after_id < id <= through_id (keyset over the rowid,
+    so each chunk seeks straight to where the last one ended)."""
+    where, params = _audit_where(which)
+    return await all_rows(conn, "SELECT id, at, actor, action, detail FROM audit_log "
+                                f"WHERE {' AND '.join([*where, 'id > ?', 'id <= ?'])} ORDER BY id LIMIT ?",
+                          [*params, after_id, through_id, limit])
 
 
 # --- dashboard: counts per day. `bounds` are the days' starts then the last day's end (epoch ms):

@@ -18,7 +18,7 @@ SERVER_RANKS = {
     "ingest": 4, "mfa": 4,
     "hotlists": 5,
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
-    "pages_signin": 8, "pages_users": 8,
+    "pages_signin": 8, "pages_users": 8, "pages_audit": 8,
     "pages_history": 9,  # shares pages_search's justification and paging helpers
     "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
     "pages_password": 9,  # renders the account page of pages_signin
