@@ -27,6 +27,7 @@ from server.pages_admin import ADMIN_HANDLERS
 from server.pages_audit import AUDIT_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
 from server.pages_history import HISTORY_HANDLERS
+from server.pages_holds import HOLD_HANDLERS
 from server.pages_reasons import REASON_HANDLERS
 from server.pages_search import SEARCH_HANDLERS
 from server.pages_password import PASSWORD_HANDLERS
@@ -92,13 +93,15 @@ def _provider(name: str) -> Provide:
 def template_config(settings: Settings) -> TemplateConfig:
     """Jinja with the department's clock: `{{ ms_or_datetime | local_time }}` shows a time in
     settings.time_zone (`local_time('iso')` for <time datetime>, or any strftime format), and
-    `time_zone` names the zone. `transparency_public` says whether pages may link the public report."""
+    `time_zone` names the zone. `transparency_public` says whether pages may link the public report;
+    `retention_days` is the retention period."""
     zone = settings.zone
 
     def setup(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters["local_time"] = lambda moment, *fmt: shown(moment, zone, *fmt)
         engine.engine.globals["time_zone"] = settings.time_zone
         engine.engine.globals["transparency_public"] = settings.transparency_public
+        engine.engine.globals["retention_days"] = settings.retention_days  # what an evidence hold outlasts
 
     return TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine, engine_callback=setup)
 
@@ -126,7 +129,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             *API_HANDLERS, *SIGNIN_HANDLERS, *PASSWORD_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS,
             *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS, *AUDIT_HANDLERS,
-            *TRANSPARENCY_HANDLERS,
+            *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         template_config=template_config(settings),

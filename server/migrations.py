@@ -178,6 +178,26 @@ def m006_totp(db: sqlite_utils.Database) -> None:
         created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)""")
 
 
+@migrations()
+def m007_evidence_holds(db: sqlite_utils.Database) -> None:
+    """Evidence holds: a read kept past the retention period for a case, placed and released by
+    named officers. At most one active (unreleased) hold per read, enforced by a partial unique
+    index; a trigger refuses to delete a read under one, so no purge can take evidence whatever
+    its query says. A hold row goes with its read (the audit log keeps its story). The bounds are
+    those the form checks: a search's case number (pages_search.CASE_MAX) and a note's length."""
+    db.execute("""CREATE TABLE holds (
+        id INTEGER PRIMARY KEY, read_id INTEGER NOT NULL REFERENCES reads(id) ON DELETE CASCADE,
+        case_number TEXT NOT NULL CHECK (length(case_number) BETWEEN 1 AND 40),
+        note TEXT NOT NULL DEFAULT '' CHECK (length(note) <= 500),
+        placed_by TEXT NOT NULL, placed_at INTEGER NOT NULL, released_by TEXT, released_at INTEGER,
+        CHECK ((released_by IS NULL) = (released_at IS NULL)))""")
+    db.execute("CREATE UNIQUE INDEX holds_active_read ON holds(read_id) WHERE released_at IS NULL")
+    db.execute("CREATE INDEX holds_read ON holds(read_id)")  # deleting a read finds its released holds
+    db.execute("""CREATE TRIGGER reads_held_no_delete BEFORE DELETE ON reads
+        WHEN EXISTS (SELECT 1 FROM holds WHERE read_id = OLD.id AND released_at IS NULL)
+        BEGIN SELECT RAISE(ABORT, 'read is under an evidence hold'); END""")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

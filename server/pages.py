@@ -5,8 +5,9 @@ whole page, or just the fragment when htmx asks (HX-Request)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from litestar import Request, Response, get, post
@@ -17,8 +18,9 @@ from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
 from server import audit, queries
+from server import queries_holds as qh
 from server.auth import User, mfa_missing
-from server.clock import now_ms
+from server.clock import from_ms, now_ms
 from server.db import Database
 from server.api import store_subscription
 from server.notify import Notifier, alert_view
@@ -28,6 +30,7 @@ from server.settings import Settings
 WEB = Path(__file__).resolve().parent.parent / "web"  # templates/ and static/
 OUTCOMES = {"confirmed": "Confirmed hit", "not_match": "Not a match", "invalid": "Entry no longer valid"}
 VERIFIED_WITH = ("NCIC", "State system", "Dispatch")
+UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-(plate|vehicle)\.jpg")
 
 
 class LoginRequired(Exception):
@@ -119,8 +122,11 @@ async def _alert_context(db: Database, settings: Settings, alert_id: int) -> dic
     row = await queries.alert_by_id(db.reader, alert_id)
     if row is None:
         raise NotFoundException(f"no alert {alert_id}")
+    # The read behind the alert, as an evidence hold's block shows it (web/templates/_hold.html).
+    hold = await qh.active_hold_for_read(db.reader, row["read_id"])
+    read = {"id": row["read_id"], "plate_norm": row["read_plate"], "hold": hold}
     return {"alert": alert_view(row, settings.base_url), "row": row, "outcomes": OUTCOMES,
-            "verified_with": VERIFIED_WITH}
+            "verified_with": VERIFIED_WITH, "r": read}
 
 
 @get("/alerts/{alert_id:int}", include_in_schema=False, guards=[page_role("officer")])
@@ -176,13 +182,31 @@ async def _after_action(request: Request, alert_id: int, db: Database, settings:
 
 
 @get("/images/{path:path}", include_in_schema=False, guards=[page_role("officer")])
-async def image(path: FromPath[str], settings: NamedDependency[Settings]) -> File:
+async def image(path: FromPath[str], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> File:
     """Plate and vehicle crops, only to signed-in users, only from the images folder."""
     root = settings.images_dir.resolve()
     target = (settings.data_dir / path.lstrip("/")).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
+    if not target.is_relative_to(root):
         raise NotFoundException("no such image")
+    if not target.is_file():
+        target = await _held_since(db, settings, path.lstrip("/"))
     return File(target, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def _held_since(db: Database, settings: Settings, path: str) -> Path:
+    """Where an image named by a page drawn before its read was kept as evidence is now: a hold
+    moves a read's images into images/held/ (server/holds.py), and a card on screen keeps the old URL."""
+    name = PurePosixPath(path).name  # <read uuid>-plate.jpg, as server/ingest.py names it
+    read = await qh.read_by_uuid(db.reader, name[:36]) if UUID_NAME.fullmatch(name) else None
+    if read is None or path != f"images/{from_ms(read['captured_at']):%Y-%m-%d}/{name}":  # its day folder
+        raise NotFoundException("no such image")
+    held = settings.held_images_dir.resolve()
+    for moved in (read["plate_image"], read["vehicle_image"]):
+        if moved and PurePosixPath(moved).name == name:
+            target = (settings.data_dir / moved).resolve()
+            if target.is_relative_to(held) and target.is_file():
+                return target
+    raise NotFoundException("no such image")
 
 
 @post("/push/subscribe", include_in_schema=False, guards=[page_role("officer")], status_code=201)

@@ -30,7 +30,7 @@ from server.db import Database
 from server.matching import normalize
 from server.pages import page_role
 from server.pages_search import (CASE_MAX, DAY_MS, PATTERN_MAX, Cursor, Justification, check_justification,
-                                 continued_line, page_cursor, partial, read_view, render)
+                                 continued_line, page_cursor, partial, read_view, render, with_holds)
 from server.settings import Settings
 
 HISTORY, MORE = "plate.history", "plate.history.more"  # audit actions: a history, and a further page of one
@@ -88,7 +88,8 @@ async def _sightings(request: Request, db: Database, context: dict, justificatio
     """A page of sightings: the first, below the heading; or a further one, appended below the
     last (htmx) or on a page of its own."""
     plate, cameras = context["plate"], {c["id"]: c for c in await qs.cameras(db.reader)}
-    sightings = [read_view(row, cameras, "exact" if row["plate_norm"] == plate else "lookalike") for row in rows]
+    sightings = await with_holds(
+        db, [read_view(row, cameras, "exact" if row["plate_norm"] == plate else "lookalike") for row in rows])
     total = shown_before + len(rows)
     next_page = {"reason": str(justification.reason_id), "case": justification.case, "history": str(line),
                  "after": f"{rows[-1]['captured_at']}:{rows[-1]['id']}", "shown": str(total)} if more else None

@@ -1,5 +1,6 @@
 """Search (justified and audited) and recent reads per camera; the justification and paging
-helpers that plate history (pages_history.py) shares.
+helpers that plate history (pages_history.py) shares, and the case-number check that evidence
+holds (pages_holds.py) share. Result cards show their read's evidence hold, or offer to place one.
 
 Nothing is searched until the officer gives a reason from the department's list and a case
 number. The search runs, then its audit line (criteria, reason, case number, result count)
@@ -33,6 +34,7 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from server import audit
+from server import queries_holds as qh
 from server import queries_search as qs
 from server.clock import from_ms, local, local_to_ms, now_ms, shown
 from server.db import Database
@@ -84,6 +86,17 @@ def _local(ms: int, zone: tzinfo) -> str:
     return local(ms, zone).strftime("%Y-%m-%dT%H:%M")
 
 
+def case_problem(case: str, purpose: str) -> str | None:
+    """What is wrong with a case number (a search's, an evidence hold's), or None."""
+    if not case:
+        return f"Give the case number {purpose}."
+    if len(case) > CASE_MAX:
+        return f"The case number is too long: at most {CASE_MAX} characters."
+    if not case.isprintable():
+        return "The case number may not contain control characters."
+    return None
+
+
 async def check_justification(db: Database, form) -> tuple[Justification | None, list[str]]:
     """The reason (from the department's active list) and case number, or what is wrong."""
     reason_id, case = str(form.get("reason", "")).strip(), str(form.get("case", "")).strip()
@@ -91,12 +104,8 @@ async def check_justification(db: Database, form) -> tuple[Justification | None,
     reason = await qs.active_reason(db.reader, int(reason_id)) if NUMBER.fullmatch(reason_id) else None
     if reason is None:
         errors.append("Choose the reason for this search from the list.")
-    if not case:
-        errors.append("Give the case number this search is for.")
-    elif len(case) > CASE_MAX:
-        errors.append(f"The case number is too long: at most {CASE_MAX} characters.")
-    elif not case.isprintable():
-        errors.append("The case number may not contain control characters.")
+    if problem := case_problem(case, "this search is for"):
+        errors.append(problem)
     if errors:
         return None, errors
     return Justification(reason["id"], reason["label"], case), []
@@ -192,6 +201,13 @@ def read_view(row, cameras: dict, match: str = "exact") -> dict:
             "swatch": row["color"] if row["color"] in COLOURS else None}
 
 
+async def with_holds(db: Database, views: list[dict]) -> list[dict]:
+    """Cards with their read's active evidence hold (or None): a held read's card says who keeps it
+    for which case; the others offer to keep it (pages_holds.py)."""
+    holds = await qh.active_holds_for_reads(db.reader, [view["id"] for view in views])
+    return [{**view, "hold": holds.get(view["id"])} for view in views]
+
+
 async def _form_context(db: Database) -> dict:
     cameras = await qs.cameras(db.reader)
     return {"reasons": await qs.search_reasons(db.reader), "cameras": cameras, "colours": COLOURS}
@@ -217,7 +233,7 @@ async def search_run(request: Request, db: NamedDependency[Database], settings: 
         search_id = await audit.record(
             conn, request.user.username, SEARCH, reason=justification.label, reason_id=justification.reason_id,
             case=justification.case, results=len(rows), truncated=more, criteria=_logged_criteria(asked))
-    return _results(request, asked, rows, more, search_id, 0, settings.zone)
+    return await _results(request, db, asked, rows, more, search_id, 0, settings.zone)
 
 
 def _exact(ms: int, zone: tzinfo) -> str:
@@ -243,14 +259,15 @@ def _form_values(asked: Asked, zone: tzinfo) -> dict[str, str]:
     return {**asked.values, "since": _local(asked.criteria.since, zone), "until": _local(asked.criteria.until, zone)}
 
 
-def _results(request: Request, asked: Asked, rows: list, more: bool, search_id: int, shown_before: int,
-             zone: tzinfo) -> Template:
+async def _results(request: Request, db: Database, asked: Asked, rows: list, more: bool, search_id: int,
+                   shown_before: int, zone: tzinfo) -> Template:
     """A page of results: the first, below the form; or a further one, appended below the last (htmx)
     or on a page of its own."""
     criteria, total = asked.criteria, shown_before + len(rows)
     camera = asked.cameras.get(criteria.camera_id)
+    results = await with_holds(db, [read_view(row, asked.cameras, match_kind(row, criteria.pattern)) for row in rows])
     context = {
-        **asked.context, "results": [read_view(row, asked.cameras, match_kind(row, criteria.pattern)) for row in rows],
+        **asked.context, "results": results,
         "more": more, "next_page": _next_page(asked, search_id, rows[-1], total, zone) if more else None,
         "first": shown_before + 1, "shown": total, "appended": shown_before > 0 and partial(request),
         "limit": qs.SEARCH_LIMIT, "note": asked.note, "criteria": criteria, "since": criteria.since,
@@ -319,7 +336,7 @@ async def search_more(request: Request, db: NamedDependency[Database], settings:
             reason_id=justification.reason_id, case=justification.case,
             after={"at": from_ms(after[0]).isoformat(), "read": after[1]}, results=len(rows), truncated=more,
             criteria=_logged_criteria(asked))
-    return _results(request, asked, rows, more, search_id, shown_before, settings.zone)
+    return await _results(request, db, asked, rows, more, search_id, shown_before, settings.zone)
 
 
 @get("/reads", include_in_schema=False, guards=[page_role("officer")])

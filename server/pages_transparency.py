@@ -20,7 +20,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from server import queries, queries_admin
+from server import queries_admin
+from server import queries_holds as qh
 from server import queries_search as qs
 from server.clock import local, now_ms
 from server.db import Database
@@ -70,6 +71,11 @@ SEARCH_RULES = (
     f"Officers may also look at a camera's latest {qs.RECENT_LIMIT} reads without a case number; each "
     "look is written to the audit log too.",
 )
+EVIDENCE_HOLDS = (
+    "A read is kept past the retention period only under an evidence hold naming a case: an officer places "
+    "it and a supervisor releases it, both by name, and each is written to the audit log. Once released, "
+    "the read is deleted with its pictures at the next purge past the retention period.",
+)
 
 
 class DayReads(msgspec.Struct):
@@ -109,7 +115,9 @@ class Retention(msgspec.Struct):
     days: float
     purge_every_hours: float
     last_purge_at: datetime | None
-    oldest_read_age_days: float | None  # None: no reads stored
+    oldest_read_age_days: float | None  # of the reads no evidence hold keeps; None: none stored
+    held_past_retention: int  # reads older than the retention period, kept by an evidence hold
+    oldest_hold_age_days: float | None  # how long the oldest active hold has stood; None: no holds
 
 
 class Policy(msgspec.Struct):
@@ -117,6 +125,7 @@ class Policy(msgspec.Struct):
     not_collected: list[str]
     data_sharing: list[str]
     search_rules: list[str]
+    evidence_holds: list[str]
     search_reasons: list[str]  # the department's list, as officers choose from it today
     two_factor_sign_in_required_for: list[str]
 
@@ -164,11 +173,14 @@ async def _hotlists_by_kind(reader, now: int) -> list[HotlistKind]:
 
 async def _retention(reader, settings: Settings, now: int) -> Retention:
     last_purge = await queries_admin.last_action_time(reader, "retention.purge")
-    oldest = await queries.oldest_read_time(reader)
+    oldest = await qh.oldest_unheld_read_time(reader)
+    oldest_hold = await qh.oldest_active_hold(reader)
     return Retention(
         days=settings.retention_days, purge_every_hours=round(settings.purge_interval_s / 3600, 2),
         last_purge_at=local(last_purge, settings.zone) if last_purge is not None else None,
-        oldest_read_age_days=round((now - oldest) / DAY_MS, 2) if oldest is not None else None)
+        oldest_read_age_days=round((now - oldest) / DAY_MS, 2) if oldest is not None else None,
+        held_past_retention=await qh.held_past(reader, now - int(settings.retention_days * DAY_MS)),
+        oldest_hold_age_days=round((now - oldest_hold) / DAY_MS, 2) if oldest_hold is not None else None)
 
 
 async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
@@ -176,7 +188,8 @@ async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
     reasons = await qs.search_reasons(reader, include_retired=True)
     policy = Policy(
         collected=[text for text, _ in COLLECTED], not_collected=list(NOT_COLLECTED), data_sharing=list(SHARING),
-        search_rules=list(SEARCH_RULES), search_reasons=[r["label"] for r in reasons if r["retired_at"] is None],
+        search_rules=list(SEARCH_RULES), evidence_holds=list(EVIDENCE_HOLDS),
+        search_reasons=[r["label"] for r in reasons if r["retired_at"] is None],
         two_factor_sign_in_required_for=[role for role in ROLES if role in settings.mfa_required_roles])
     return policy, {r["label"] for r in reasons}
 

@@ -86,22 +86,9 @@ async def reads_by_folded(conn, folded: Iterable[str], since: int) -> list[Row]:
     return await all_rows(conn, READS_BY_FOLDED_SQL.format(marks=_marks(folded)), [*folded, since])
 
 
-async def reads_before(conn, cutoff: int, limit: int) -> list[Row]:
-    return await all_rows(
-        conn,
-        "SELECT id, plate_image, vehicle_image FROM reads WHERE captured_at < ? ORDER BY captured_at LIMIT ?",
-        (cutoff, limit),
-    )
-
-
 async def delete_reads(conn, ids: Sequence[int]) -> None:
     if ids:
         await conn.execute(f"DELETE FROM reads WHERE id IN ({_marks(ids)})", list(ids))
-
-
-async def oldest_read_time(conn) -> int | None:
-    row = await one(conn, "SELECT min(captured_at) FROM reads")
-    return row[0] if row else None
 
 
 # --- hot lists -------------------------------------------------------------------------------

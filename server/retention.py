@@ -9,6 +9,12 @@ images, sessions, challenges) and the oldest read that remains.
 Image folders are named by UTC capture day. Once a whole day is past the cutoff, its folder is
 removed with anything left in it: an image whose read never committed (the upload failed after
 the file was written) or one put there by hand must not outlive the retention period either.
+
+A read under an evidence hold (holds.py) is never purged, whatever its age, and its alerts stay
+with it; its images live in images/held/<read id>/, which the day sweep never matches. Files
+there that their read does not name (a hold whose transaction never committed) are swept once
+they are an hour old. The audit line counts the reads kept past the cutoff by holds (`held`);
+`oldest_remaining` is the oldest read no hold keeps, the one retention answers for.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import asyncio
 import logging
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from server import audit, queries, queries_mfa
+from server import queries_holds as qh
 from server.clock import now_ms
 from server.db import Database
 from server.settings import Settings
@@ -28,6 +36,9 @@ from server.settings import Settings
 log = logging.getLogger("platewatch.retention")
 BATCH = 5000
 DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")  # images/YYYY-MM-DD, as server/ingest.py names them
+READ_FOLDER = re.compile(r"[0-9]{1,18}")  # images/held/<read id>, as server/holds.py names them
+HELD_GRACE_S = 3600  # a hold being placed names its copies within milliseconds of writing them
+CHUNK = 500  # held folders looked up per query
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +48,8 @@ class PurgeResult:
     oldest_remaining: int | None
     sessions: int
     challenges: int
-    stray_images: int = 0  # files in day folders past the cutoff that no read named
+    stray_images: int = 0  # files in day folders past the cutoff (or held folders) that no read named
+    held: int = 0  # reads kept past the cutoff by an evidence hold
 
 
 async def purge(db: Database, settings: Settings, now: int | None = None) -> PurgeResult:
@@ -45,25 +57,28 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
     cutoff = now - int(settings.retention_days * 86_400_000)
     reads, images = await _purge_reads(db, settings, cutoff)
     strays = await asyncio.to_thread(_remove_expired_day_folders, settings, cutoff)
+    strays += await _sweep_held_folders(db, settings)
     async with db.transaction() as conn:
         # Nothing else sweeps expired sessions, and challenges only go when someone signs in.
         sessions = await queries.delete_expired_sessions(conn, now)
         challenges = await queries_mfa.delete_expired_challenges(conn, now)
-        oldest = await queries.oldest_read_time(conn)
+        oldest = await qh.oldest_unheld_read_time(conn)
+        held = await qh.held_past(conn, cutoff)
         await audit.record(
             conn, "system", "retention.purge", reads=reads, images=images,
             cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
-            sessions=sessions, challenges=challenges, stray_images=strays,
+            sessions=sessions, challenges=challenges, stray_images=strays, held=held,
         )
-    return PurgeResult(reads, images, oldest, sessions, challenges, strays)
+    return PurgeResult(reads, images, oldest, sessions, challenges, strays, held)
 
 
 async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[int, int]:
-    """Reads captured before `cutoff`, batch by batch, then their image files: (reads, images)."""
+    """Reads captured before `cutoff` that no hold keeps, batch by batch, then their image files:
+    (reads, images)."""
     total_reads = total_images = 0
     while True:
         async with db.transaction() as conn:
-            batch = await queries.reads_before(conn, cutoff, BATCH)
+            batch = await qh.purgeable_reads(conn, cutoff, BATCH)
             await queries.delete_reads(conn, [row["id"] for row in batch])
         # Files go after the rows commit: a crash in between leaves a file, never a dangling row.
         total_images += await asyncio.to_thread(_unlink, settings, batch)
@@ -101,6 +116,39 @@ def _remove_expired_day_folders(settings: Settings, cutoff: int) -> int:
             strays += sum(1 for f in folder.rglob("*") if f.is_file())
             shutil.rmtree(folder)
     return strays
+
+
+async def _sweep_held_folders(db: Database, settings: Settings) -> int:
+    """Removes files in held/<read id>/ that the read does not name, once older than HELD_GRACE_S,
+    and the folders left empty; how many files went. Other names there are not ours: left alone."""
+    folders = await asyncio.to_thread(_held_folders, settings)
+    named: set[str] = set()
+    ids = sorted(folders)
+    for start in range(0, len(ids), CHUNK):
+        for row in await qh.read_images(db.reader, ids[start:start + CHUNK]):
+            named.update(path for path in (row["plate_image"], row["vehicle_image"]) if path)
+    return await asyncio.to_thread(_remove_unnamed, settings, folders, named)
+
+
+def _held_folders(settings: Settings) -> dict[int, object]:
+    root = settings.held_images_dir
+    if not root.is_dir():
+        return {}
+    return {int(folder.name): folder for folder in root.iterdir()
+            if folder.is_dir() and READ_FOLDER.fullmatch(folder.name)}
+
+
+def _remove_unnamed(settings: Settings, folders: dict, named: set[str]) -> int:
+    removed, settled = 0, time.time() - HELD_GRACE_S  # younger: a hold may be being placed
+    for folder in folders.values():
+        for path in folder.iterdir():
+            rel = path.relative_to(settings.data_dir).as_posix()
+            if path.is_file() and rel not in named and path.stat().st_mtime < settled:
+                path.unlink()
+                removed += 1
+        if folder.stat().st_mtime < settled:
+            _remove_if_empty(folder)
+    return removed
 
 
 def _remove_if_empty(folder) -> None:

@@ -75,6 +75,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def images_dir(self) -> Path:
         return self.data_dir / "images"
 
+    @property
+    def held_images_dir(self) -> Path:
+        """Images of reads under an evidence hold, in a folder per read (held/<read id>/). Not
+        named like a day, so retention's sweep of expired day folders never takes them."""
+        return self.images_dir / "held"
+
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_RANKS = {
     "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
     "queries": 1, "push": 1, "db": 1,
-    "queries_search": 2, "queries_admin": 2, "queries_mfa": 2,  # may use queries.one / all_rows
+    "queries_search": 2, "queries_admin": 2, "queries_mfa": 2, "queries_holds": 2,  # may use queries.one / all_rows
     "audit": 2, "auth": 3,
-    "notify": 3, "retention": 3, "backup": 3,
+    "notify": 3, "retention": 3, "backup": 3, "holds": 3,
     "ingest": 4, "mfa": 4,
     "hotlists": 5,
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
@@ -22,6 +22,7 @@ SERVER_RANKS = {
     "pages_history": 9,  # shares pages_search's justification and paging helpers
     "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
     "pages_password": 9,  # renders the account page of pages_signin
+    "pages_holds": 9,  # checks a hold's case number as pages_search checks a search's
     "app": 10, "demo": 11, "cli": 12,
 }
 

@@ -38,11 +38,11 @@ HOTLISTS = {  # name, kind, CSV
     "AMBER 2211": ("amber", "plate,reason\n6TRJ244,AMBER alert (test)\n"),
     "Operation Nightjar": ("wanted_person", "plate,reason\n7ZQX991,Nightjar informant tip\n"),
 }
-# Seeded, and never to be seen in the report: plates, usernames, a case number, list and camera
-# names, notes and audit detail (camera tokens are added by the seed).
-PRIVATE = ["7ZQX991", "8ABC123", "6TRJ244", "officer_zeb", "chief_qyx", "admin_kee", "gone_officer", "alice",
-           "CASE-4417", "Nightjar", "NCIC stolen", "AMBER 2211", "cam-elm-7731", "main-st", "blue sedan",
-           "verified with", "hunch"]
+# Seeded, and never to be seen in the report: plates, usernames, case numbers (a search's, an
+# evidence hold's), list and camera names, notes and audit detail (camera tokens are added by the seed).
+PRIVATE = ["7ZQX991", "8ABC123", "6TRJ244", "2BBB222", "officer_zeb", "chief_qyx", "admin_kee", "gone_officer",
+           "alice", "CASE-4417", "EVID-8812", "Nightjar", "NCIC stolen", "AMBER 2211", "cam-elm-7731", "main-st",
+           "blue sedan", "verified with", "hunch"]
 
 
 @pytest.fixture
@@ -91,7 +91,8 @@ def seed_people_and_cameras(dept, capsys) -> list[str]:
 
 
 def seed_officer_work(dept, alerts: dict[str, int]) -> None:
-    """officer_zeb closes three hits with notes, runs two searches and a plate history under a case."""
+    """officer_zeb closes three hits with notes, runs two searches and a plate history under a case,
+    and keeps a read as evidence under another."""
     zeb = Officer(dept.live.url, "officer_zeb", PASSWORD)
     for plate, fields in (("8ABC123", {"outcome": "confirmed", "verified_with": "NCIC"}),
                           ("6TRJ244", {"outcome": "not_match"}), ("7ZQX991", {"outcome": "invalid"})):
@@ -100,6 +101,8 @@ def seed_officer_work(dept, alerts: dict[str, int]) -> None:
     for plate in ("7ZQX991", "8ABC*"):
         assert zeb.search(plate=plate, reason="1", case="CASE-4417").status_code == 200
     assert zeb.post("/plates/7ZQX991", {"reason": "7", "case": "CASE-4417"}).status_code == 200
+    [(held,)] = sql(dept, "SELECT id FROM reads WHERE plate = '2BBB222'")
+    assert zeb.post(f"/reads/{held}/hold", {"case": "EVID-8812", "note": "Nightjar stash"}).status_code == 200
     zeb.http.close()
     now = int(datetime.now(UTC).timestamp() * 1000)
     detail = {"reason": "Zeb's hunch about the Nightjar crew", "case": "CASE-4417", "plate": "7ZQX991"}
@@ -183,6 +186,9 @@ def test_anonymous_report_has_the_right_figures(dept, seeded):
     assert "Wanted person / warrant" in policy["search_reasons"] and policy["two_factor_sign_in_required_for"] == []
     assert any("No facial recognition" in line for line in policy["not_collected"])
     assert report["retention"]["days"] == RETENTION_DAYS and report["retention"]["purge_every_hours"] == 1
+    assert report["retention"]["held_past_retention"] == 0  # the held read is 3 days old
+    assert 0 <= report["retention"]["oldest_hold_age_days"] < 0.01
+    assert any("evidence hold naming a case" in line for line in policy["evidence_holds"])
 
 
 def test_page_and_json_agree_and_reveal_nothing_private(dept, seeded):

@@ -111,6 +111,16 @@ htmx.config.responseHandling = [
   { code: "[45]..", swap: false, error: true },
 ];
 
+// A refusal the server words as HTML (a read already kept as evidence, or no longer stored) takes
+// the place of the form that asked, as a 422 does. Other errors come as JSON: reported below.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const xhr = event.detail.xhr;
+  if ([404, 409].includes(xhr.status) && (xhr.getResponseHeader("content-type") || "").startsWith("text/html")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
 // Copy buttons (the camera token): shown only where JavaScript runs; selecting is the fallback.
 function setupCopyButtons() {
   document.querySelectorAll("button[data-copy]").forEach((button) => {
