@@ -14,7 +14,8 @@ from worker import plategen as pg
 from worker import synth
 from worker.config import ConfigError, load_config
 from worker.eval import main as eval_main
-from worker.platerec import CLASSES, MODEL_PATH, PlateReader, preprocess
+from worker.ctc import beam_search
+from worker.platerec import CLASSES, MODEL_PATHS, PlateReader, preprocess
 from worker.config import READERS
 from worker.read import Recognizer
 
@@ -29,20 +30,37 @@ def recognizer() -> Recognizer:
     return Recognizer(reader="plate")
 
 
-def test_the_committed_model_is_small_and_loads(reader):
-    assert MODEL_PATH.stat().st_size < 5_000_000
+def test_the_committed_models_are_small_and_load(reader):
+    assert len(MODEL_PATHS) == 2 and sum(p.stat().st_size for p in MODEL_PATHS) < 5_000_000
     crops = [np.full((60, 120, 3), 200, np.uint8), np.zeros((30, 70), np.uint8)]
     probs = reader.char_probs(crops)
-    assert probs.shape[0] == 2 and probs.shape[2] == CLASSES and probs.shape[1] >= 16
-    assert np.allclose(probs.sum(axis=2), 1.0, atol=1e-4)
+    assert probs.shape[:2] == (2, 2) and probs.shape[3] == CLASSES and probs.shape[2] >= 16
+    assert np.allclose(probs.sum(axis=3), 1.0, atol=1e-4)
+    assert not np.allclose(probs[0], probs[1], atol=1e-3)  # two different models, not one twice
 
 
 def test_a_batch_reads_the_same_as_one_at_a_time(reader):
     rng = random.Random(5)
     crops = [pg.render_training_plate(pg.sample_plate(rng), rng)[0] for _ in range(3)]
     together = reader.char_probs(crops)
-    alone = np.concatenate([reader.char_probs([c]) for c in crops])
+    alone = np.concatenate([reader.char_probs([c]) for c in crops], axis=1)
     assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_the_ensemble_averages_each_models_candidates(reader):
+    rng = random.Random(6)
+    plate = pg.degrade(pg.render_training_plate(pg.sample_plate(rng), rng)[0], rng)
+    alone = [dict(beam_search(PlateReader(models=[path]).char_probs([plate])[0, 0])) for path in MODEL_PATHS]
+    together = reader.readings([plate])[0]
+    assert [p for _, p in together] == sorted((p for _, p in together), reverse=True)
+    for text, p in together:
+        assert p == pytest.approx(sum(a.get(text, 0.0) for a in alone) / 2)
+    assert {t for t, _ in together} == set(alone[0]) | set(alone[1])
+
+
+def test_a_missing_model_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.onnx"):
+        PlateReader(models=[MODEL_PATHS[0], tmp_path / "nowhere.onnx"])
 
 
 def test_preprocess_evens_out_brightness_and_contrast():

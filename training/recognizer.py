@@ -1,6 +1,6 @@
 """Train our plate recognizer (issue 5): a small CRNN with CTC loss on rendered plates.
 
-    python -m training.recognizer [--steps N] [--seed S] [--out PATH] [--log PATH] [--bf16] [--views V]
+    python -m training.recognizer [--seed S] [--steps N] [--out PATH] [--log PATH] [--fp32] [--views V]
 
 Every batch is fresh: `worker.plategen` renders it from (seed, batch index) in a helper
 process while the model trains, so no plate is seen twice and the run is the same on every
@@ -8,12 +8,13 @@ machine with the same fonts, library versions and thread count. Never train on .
 it is the yardstick. PyTorch is a development extra (`pip install -e .[train]`); the worker
 runs the exported ONNX file with onnxruntime.
 
-Two options make a run cheaper, for experiments (the defaults reproduce the committed weights):
-`--bf16` runs the forward pass under bfloat16 autocast (CPUs with AMX or AVX-512 BF16 do the
-convolutions and the LSTM in about half the time; weights, loss and the exported model stay
-float32), and `--views 2` degrades each drawn plate twice, halving the drawing that otherwise
-keeps the other core as busy as training. Measured speeds and a first check of what they cost
-in accuracy: docs/benchmarks.md.
+One run trains one model of the shipped ensemble (`worker.platerec.SEEDS`; `make
+train-recognizer` runs each seed with the defaults, which reproduce the committed weights). The
+forward pass runs under bfloat16 autocast: CPUs with AMX or AVX-512 BF16 do the convolutions and
+the LSTM in about half the time, and weights, loss and the exported model stay float32; `--fp32`
+turns it off (for CPUs without bfloat16, or to compare). `--views 2` (an experiment) degrades
+each drawn plate twice, halving the drawing that otherwise keeps the other core as busy as
+training. Measured speeds and what they cost in accuracy: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from torch import nn
 
 from worker import platefonts, plategen
 from worker.ctc import best_path
-from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATH, preprocess
+from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess
 from worker.plates import ALPHABET
 
 VALIDATION_SEED = 10**9  # far from any training batch seed
@@ -153,17 +154,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
-    parser.add_argument("--log", type=Path, default=Path("training/logs/recognizer.csv"))
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast forward pass (experiments)")
+    parser.add_argument("--out", type=Path, help="default: worker/models/plate_rec_seed<SEED>.onnx")
+    parser.add_argument("--log", type=Path, help="default: training/logs/recognizer_seed<SEED>.csv")
+    parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast (slower on AMX CPUs)")
     parser.add_argument("--views", type=int, default=1, help="degraded views of each rendered plate")
     args = parser.parse_args(argv)
     if missing := platefonts.missing_fonts():
         sys.exit("training needs every font in worker/platefonts.py (same seed, same data); missing:\n  "
                  + "\n  ".join(missing))
-    model = train(args.seed, args.steps, args.batch, args.log, args.bf16, args.views)
-    export(model, args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    out = args.out or model_path(args.seed)
+    log = args.log or Path(f"training/logs/recognizer_seed{args.seed}.csv")
+    model = train(args.seed, args.steps, args.batch, log, not args.fp32, args.views)
+    export(model, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 

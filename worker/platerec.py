@@ -1,23 +1,34 @@
-"""Our own plate recognizer (issue 5): a small CRNN trained on rendered plates, run with onnxruntime.
+"""Our own plate recognizer (issue 5): small CRNNs trained on rendered plates, run with onnxruntime.
 
 It reads a whole plate crop (state name, slogan and frame included: it was taught to ignore
-them) in one pass of a few milliseconds and returns CTC candidates by the same beam search as
-the PP-OCRv4 path, so the plate-format priors rank both alike. `training/recognizer.py` trains
-it; `make train-recognizer` reproduces the committed weights.
+them) in one pass of a few milliseconds a model and returns CTC candidates by the same beam
+search as the PP-OCRv4 path, so the plate-format priors rank both alike. Two models trained
+alike from different seeds are averaged: their mistakes on real plates differ more than their
+accuracy does, so together they read better than either (docs/benchmarks.md).
+`training/recognizer.py` trains them; `make train-recognizer` reproduces the committed weights.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from worker.ctc import Reading, beam_search
+from worker.ctc import Reading, beam_search, fuse
 from worker.detect import make_session
 from worker.plates import ALPHABET
 
-MODEL_PATH = Path(__file__).with_name("models") / "plate_rec.onnx"
+MODELS_DIR = Path(__file__).with_name("models")
+SEEDS = (1, 2)  # the ensemble `make train-recognizer` trains
+
+
+def model_path(seed: int) -> Path:
+    return MODELS_DIR / f"plate_rec_seed{seed}.onnx"
+
+
+MODEL_PATHS = tuple(model_path(seed) for seed in SEEDS)
 INPUT_WIDTH, INPUT_HEIGHT = 128, 48  # a 2:1 plate crop, stretched a little: 32 CTC steps
 CLASSES = 1 + len(ALPHABET)  # CTC blank, then the plate alphabet
 
@@ -36,19 +47,29 @@ def preprocess(crop: np.ndarray) -> np.ndarray:
 
 
 class PlateReader:
-    """Per-step character probabilities for plate crops."""
+    """Per-step character probabilities for plate crops, from each model of the ensemble."""
 
-    def __init__(self, threads: int = 1, model: Path | None = None):
-        self.session = make_session(model or MODEL_PATH, threads)
-        self.input_name = self.session.get_inputs()[0].name
+    def __init__(self, threads: int = 1, models: Sequence[Path] = MODEL_PATHS):
+        if not models:
+            raise ValueError("PlateReader needs at least one model file")
+        if missing := [str(path) for path in models if not path.is_file()]:
+            raise FileNotFoundError(f"plate recognizer model missing: {', '.join(missing)} "
+                                    "(`make train-recognizer` writes it)")
+        self.sessions = [make_session(path, threads) for path in models]
 
     def char_probs(self, crops: list[np.ndarray]) -> np.ndarray:
-        """(N, T, CLASSES) probabilities for N crops; column 0 is the CTC blank."""
+        """(models, N, T, CLASSES) probabilities for N crops; class 0 is the CTC blank."""
         blob = np.stack([preprocess(c) for c in crops])
-        return self.session.run(None, {self.input_name: blob})[0]
+        return np.stack([s.run(None, {s.get_inputs()[0].name: blob})[0] for s in self.sessions])
 
     def readings(self, crops: list[np.ndarray]) -> list[Reading]:
-        """CTC candidates (text, probability), best first, for each crop."""
+        """CTC candidates (text, probability), best first, for each crop: each model's beam
+        search, each text's probability averaged over the models."""
         if not crops:
             return []
-        return [beam_search(probs) for probs in self.char_probs(crops)]
+        per_model = self.char_probs(crops)
+        readings = []
+        for i in range(len(crops)):
+            scores = fuse([beam_search(probs[i]) for probs in per_model])
+            readings.append(sorted(scores.items(), key=lambda kv: kv[1], reverse=True))
+        return readings
