@@ -84,6 +84,11 @@ def html_error(request: Request, exc: HTTPException) -> Response:
     })
 
 
+def form_field(form, name: str, limit: int = 500) -> str:
+    """A form's text field, trimmed and cut to `limit` characters (absent: empty)."""
+    return str(form.get(name, "")).strip()[:limit]
+
+
 def safe_next(target: str | None) -> str:
     """Only same-site paths: an open redirect would help phishing."""
     return target if target and target.startswith("/") and not target.startswith("//") else "/"

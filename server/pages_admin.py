@@ -27,7 +27,7 @@ from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, rai
 from server.matching import fold, normalize
 from server.migrations import LIST_KINDS, ROLES
 from server.notify import Notifier
-from server.pages import page_role
+from server.pages import form_field, page_role
 from server.settings import Settings
 
 PAGE_SIZE = 50
@@ -40,10 +40,6 @@ def _page(request: Request, full: str, fragment: str | None, context: dict, stat
     name = fragment if fragment and request.headers.get("hx-request") else full
     return Template(name, context={**context, "user": request.user, "now": now_ms(),
                                    "kinds": LIST_KINDS, "roles": ROLES}, status_code=status)
-
-
-def _field(form, name: str, limit: int = 500) -> str:
-    return str(form.get(name, "")).strip()[:limit]
 
 
 # --- hot lists -------------------------------------------------------------------------------
@@ -62,7 +58,7 @@ async def hotlists_page(request: Request, db: NamedDependency[Database]) -> Temp
 @post("/hotlists", include_in_schema=False, guards=SUPERVISOR, status_code=303)
 async def hotlist_create(request: Request, db: NamedDependency[Database]) -> Response:
     form = await request.form()
-    values = {"name": _field(form, "name", 200), "kind": _field(form, "kind"), "source": _field(form, "source", 300)}
+    values = {"name": form_field(form, "name", 200), "kind": form_field(form, "kind"), "source": form_field(form, "source", 300)}
     error = None
     if not values["name"] or len(values["name"]) > 80:
         error = "Give the list a name of 1 to 80 characters."
@@ -109,7 +105,7 @@ async def hotlist_page(request: Request, hotlist_id: FromPath[int], db: NamedDep
 def entry_from_form(form, added_by: str, zone: tzinfo) -> tuple[dict | None, str | None, dict]:
     """A hand-added entry, checked like a CSV line; (entry, None, values) or (None, error, values).
     An expiry date ends at the end of that day in the department's time zone."""
-    values = {name: _field(form, name) for name in ("plate", "state", "reason", "expires")}
+    values = {name: form_field(form, name) for name in ("plate", "state", "reason", "expires")}
     plate, state = normalize(values["plate"]), values["state"].upper()
     expires, bad_expiry = None, False
     try:
@@ -183,7 +179,7 @@ async def entry_remove(request: Request, hotlist_id: FromPath[int], entry_id: Fr
         return await _list_page(request, db, hotlist_id, status=422, error="That entry is no longer on the list.")
     if form.get("confirm") != "yes":
         return _page(request, "hotlist_remove.html", None, {"hotlist": hotlist, "entry": entry})
-    note = _field(form, "note")
+    note = form_field(form, "note")
     async with db.transaction() as conn:
         if await queries_admin.delete_entry(conn, entry_id):
             await audit.record(conn, request.user.username, "hotlist.entry_remove", hotlist=hotlist["name"],
@@ -233,7 +229,7 @@ async def cameras_page(request: Request, db: NamedDependency[Database]) -> Templ
 async def camera_add(request: Request, db: NamedDependency[Database]) -> Template:
     """The token is shown on the answer to this request and nowhere else: only its hash is kept."""
     form = await request.form()
-    values = {"name": _field(form, "name", 200), "location": _field(form, "location", 300)}
+    values = {"name": form_field(form, "name", 200), "location": form_field(form, "location", 300)}
     error = None
     if not values["name"] or len(values["name"]) > 64:
         error = "Give the camera a name of 1 to 64 characters."

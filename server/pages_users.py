@@ -22,7 +22,7 @@ from server.auth import hash_password, password_problem, reset_password
 from server.clock import now_ms
 from server.db import Database
 from server.migrations import ROLES
-from server.pages import page_role
+from server.pages import form_field, page_role
 
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 ADMIN = [page_role("admin")]
@@ -36,10 +36,6 @@ async def _users_page(request: Request, db: Database, status: int = 200, **extra
     return Template(name, context=context, status_code=status)
 
 
-def _field(form, name: str, limit: int = 500) -> str:
-    return str(form.get(name, "")).strip()[:limit]
-
-
 @get("/users", include_in_schema=False, guards=ADMIN)
 async def users_page(request: Request, db: NamedDependency[Database]) -> Template:
     return await _users_page(request, db)
@@ -48,7 +44,7 @@ async def users_page(request: Request, db: NamedDependency[Database]) -> Templat
 @post("/users", include_in_schema=False, guards=ADMIN, status_code=200)
 async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
     form = await request.form()
-    values = {"username": _field(form, "username", 200), "role": _field(form, "role")}
+    values = {"username": form_field(form, "username", 200), "role": form_field(form, "role")}
     password = str(form.get("password", ""))
     error = None
     if not USERNAME.fullmatch(values["username"]):
@@ -105,7 +101,7 @@ async def _change_user(request: Request, db: Database, user_id: int, *, role: st
 @post("/users/{user_id:int}/role", include_in_schema=False, guards=ADMIN, status_code=200)
 async def user_role(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
     form = await request.form()
-    return await _change_user(request, db, user_id, role=_field(form, "role"))
+    return await _change_user(request, db, user_id, role=form_field(form, "role"))
 
 
 @post("/users/{user_id:int}/disable", include_in_schema=False, guards=ADMIN, status_code=200)
