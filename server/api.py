@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from server import audit, mfa, queries
+from server import audit, duty, mfa, queries
 from server.clock import from_ms, now_ms, to_ms
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
@@ -22,7 +22,8 @@ from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
 from server.notify import alert_view
 from server.push import Subscription, VapidKeys, check_subscription
 from server.schemas import (
-    Alert, AlertUpdate, CameraHeartbeat, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn, TokenRequest, TokenResponse,
+    Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
+    TokenRequest, TokenResponse,
 )
 from server.settings import Settings
 
@@ -164,6 +165,24 @@ class PushController(Controller):
         return {"removed": removed}
 
 
+class DutyController(Controller):
+    path = "/api/v1/duty"
+
+    @post("/", guards=[requires_role("officer")], status_code=HTTP_200_OK, summary="Go on or off duty",
+          description="Web push alerts reach only officers on duty (the live feed shows every alert "
+                      "regardless). `on: true` starts a shift of the department's `shift_hours` (12 by "
+                      "default) from now, a fresh one if already on duty; the officer is off duty by "
+                      "itself when it ends. `on: false` ends it at once. Answers when the shift ends, or "
+                      "null when off duty. Audited as `duty.on` / `duty.off`.")
+    async def switch(self, request: Request, data: JSONBody[DutyIn], db: NamedDependency[Database],
+                     settings: NamedDependency[Settings]) -> DutyState:
+        user: User = request.user
+        async with db.transaction() as conn:
+            until = await duty.set_duty(conn, user.id, user.username, data.on, now=now_ms(),
+                                        shift_hours=settings.shift_hours, via="api")
+        return DutyState(on_duty_until=from_ms(until) if until is not None else None)
+
+
 class AlertsController(Controller):
     path = "/api/v1/alerts"
     guards = [requires_role("officer")]
@@ -202,4 +221,5 @@ async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
     return {"status": "ok"}
 
 
-API_HANDLERS = [ReadsController, CamerasController, AuthController, PushController, AlertsController, healthz]
+API_HANDLERS = [ReadsController, CamerasController, AuthController, PushController, DutyController, AlertsController,
+                healthz]

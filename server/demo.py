@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
-from server import audit, queries
+from server import audit, duty, queries
 from server.app import create_app
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
 from server.clock import from_ms, now_ms
@@ -39,8 +39,12 @@ async def prepare(settings: Settings) -> str:
     token, hashed = new_token(CAMERA_TOKEN_PREFIX)
     async with Database(settings.db_path) as db:
         async with db.transaction() as conn:
-            if await queries.user_by_name(conn, DEMO_USER) is None:
-                await queries.insert_user(conn, DEMO_USER, hash_password(DEMO_PASSWORD), "admin", now_ms())
+            user = await queries.user_by_name(conn, DEMO_USER)
+            user_id = user["id"] if user else await queries.insert_user(
+                conn, DEMO_USER, hash_password(DEMO_PASSWORD), "admin", now_ms())
+            # On duty, as the web app's switch puts an officer: a phone it subscribes is paged at once.
+            await duty.set_duty(conn, user_id, DEMO_USER, True, now=now_ms(), shift_hours=settings.shift_hours,
+                                via="demo")
             await conn.execute("DELETE FROM cameras WHERE name = ? AND id NOT IN (SELECT camera_id FROM reads)",
                                (DEMO_CAMERA,))
             await conn.execute("UPDATE cameras SET token_hash = ? WHERE name = ?", (hashed, DEMO_CAMERA))
@@ -126,6 +130,8 @@ def run_demo(settings: Settings, duration: float | None = None) -> int:
     server, server_thread = start_server(settings)
     print(f"Server on {settings.base_url} (API docs at {settings.base_url}/schema); "
           f"sign in as '{DEMO_USER}' / '{DEMO_PASSWORD}'.")
+    print(f"'{DEMO_USER}' is on duty for {settings.shift_hours:g} hours, so a phone that turns on phone alerts "
+          "(Alerts page) is paged for each alert; 'Go off duty' there stops it.")
     print(f"Camera '{DEMO_CAMERA}' plays {video} through the worker; sample hot lists: "
           f"{', '.join(name for name, _ in SAMPLE_LISTS)}. Ctrl-C stops.", flush=True)
     worker, worker_thread = start_worker(settings, token, video)

@@ -7,6 +7,7 @@ and free of time-zone ambiguity. Plates are stored as read (`plate`), normalised
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlite_utils
@@ -196,6 +197,18 @@ def m007_evidence_holds(db: sqlite_utils.Database) -> None:
     db.execute("""CREATE TRIGGER reads_held_no_delete BEFORE DELETE ON reads
         WHEN EXISTS (SELECT 1 FROM holds WHERE read_id = OLD.id AND released_at IS NULL)
         BEGIN SELECT RAISE(ABORT, 'read is under an evidence hold'); END""")
+
+
+@migrations()
+def m008_on_duty(db: sqlite_utils.Database) -> None:
+    """On duty or off (server/duty.py): web push reaches only officers on duty. The end of the
+    officer's current shift, epoch ms; NULL is off duty, where a new user starts, and so is a time
+    already past. An upgrade must not silence phones that were getting alerts a minute ago: users
+    with a push subscription start one shift (the default 12 hours) on duty, then switch as
+    everyone does."""
+    db.execute("ALTER TABLE users ADD COLUMN on_duty_until INTEGER")
+    db.execute("UPDATE users SET on_duty_until = ? WHERE id IN (SELECT user_id FROM push_subscriptions)",
+               [int(time.time() * 1000) + 12 * 3_600_000])
 
 
 def connect(path: Path) -> sqlite_utils.Database:

@@ -1,5 +1,6 @@
-"""Fan-out of new alerts: web push to every active subscription, and in-process listeners
-(the live feed). Exactly one sender claims each alert, so a push is never sent twice.
+"""Fan-out of new alerts: web push to the subscriptions of officers on duty (server/duty.py), and
+in-process listeners (the live feed, which every signed-in user sees, on duty or not). Exactly one
+sender claims each alert, so a push is never sent twice.
 
 Ingest hands alert ids over directly for speed; a slow poll also picks up alerts written by
 other processes (the CLI's hot-list import raises retro alerts) or left behind by a crash.
@@ -96,7 +97,8 @@ class Notifier:
                 queue.put_nowait(alert)
 
     async def _push(self, alert: Alert) -> None:
-        rows = await queries.active_subscriptions(self.db.reader)
+        # Who is on duty is read as the push goes out: going off duty stops the next alert's push.
+        rows = await queries.active_subscriptions(self.db.reader, now_ms())
         if not rows:
             return
         subs = [Subscription(endpoint=r["endpoint"], p256dh=r["p256dh"], auth=r["auth"], id=r["id"]) for r in rows]

@@ -1,6 +1,6 @@
-"""HTML pages for officers: the live alert feed (server-sent events) and the alert workflow, and
-the page guards every page module uses (sign-in itself is pages_signin.py). Each URL answers a
-whole page, or just the fragment when htmx asks (HX-Request)."""
+"""HTML pages for officers: the live alert feed (server-sent events), the on-duty switch and the
+alert workflow, and the page guards every page module uses (sign-in itself is pages_signin.py).
+Each URL answers a whole page, or just the fragment when htmx asks (HX-Request)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
-from server import audit, queries
+from server import audit, duty, queries
 from server import queries_holds as qh
 from server.auth import User, mfa_missing
 from server.clock import from_ms, now_ms
@@ -94,11 +94,37 @@ def safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
+def duty_context(until: int | None, settings: Settings, back: str) -> dict:
+    """What the on-duty switch (_duty.html) shows: when the shift ends (None: off duty), how long
+    one lasts, and the page a form post without JavaScript returns to."""
+    return {"duty_until": until, "shift_hours": settings.shift_hours, "duty_next": back}
+
+
+async def current_duty(db: Database, user: User, settings: Settings, back: str) -> dict:
+    return duty_context(await duty.on_duty_until(db.reader, user.id, now_ms()), settings, back)
+
+
 @get("/", include_in_schema=False, guards=[page_role("officer")])
 async def feed(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
     rows = await queries.list_alerts(db.reader, status=None, before_id=None, limit=50)
     alerts = [alert_view(row, settings.base_url) for row in rows]
-    return Template("feed.html", context={"alerts": alerts, "user": request.user})
+    switch = await current_duty(db, request.user, settings, "/")
+    return Template("feed.html", context={"alerts": alerts, "user": request.user, **switch})
+
+
+@post("/duty", include_in_schema=False, guards=[page_role("officer")], status_code=200)
+async def duty_switch(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
+    """Go on duty (`on`=1) or off (`on`=0): the switch's fragment for htmx, else back to the page."""
+    form = await request.form()
+    on, back = str(form.get("on", "")), safe_next(form_field(form, "next"))
+    if on not in ("0", "1"):
+        raise ClientException("on: 1 goes on duty, 0 goes off duty")
+    async with db.transaction() as conn:
+        until = await duty.set_duty(conn, request.user.id, request.user.username, on == "1", now=now_ms(),
+                                    shift_hours=settings.shift_hours, via="web")
+    if request.headers.get("hx-request"):
+        return Template("_duty.html", context={"user": request.user, **duty_context(until, settings, back)})
+    return Redirect(back, status_code=303)
 
 
 @get("/events", include_in_schema=False, guards=[page_role("officer")])
@@ -250,6 +276,6 @@ async def offline() -> Template:
 
 
 PAGE_HANDLERS = [
-    feed, events, alert_page, acknowledge, outcome, image, offline,
+    feed, duty_switch, events, alert_page, acknowledge, outcome, image, offline,
     push_subscribe, push_unsubscribe, service_worker, manifest,
 ]

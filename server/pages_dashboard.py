@@ -181,6 +181,7 @@ async def dashboard(request: Request, db: NamedDependency[Database], settings: N
     drawn = charts(numbers)
     context = {"numbers": numbers, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
                "cameras": await queries_admin.camera_health(db.reader, now), "now": now,
+               "on_duty": await queries_admin.count_on_duty(db.reader, now),  # a count: who is where is not shown
                "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "user": request.user}
     return Template("dashboard.html", context=context)
 

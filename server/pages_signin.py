@@ -25,7 +25,7 @@ from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, chec
                          token_hash)
 from server.clock import now_ms
 from server.db import Database
-from server.pages import page_role, safe_next
+from server.pages import current_duty, page_role, safe_next
 from server.settings import Settings
 
 LOCKED = "Too many failed sign-ins. Wait a few minutes."
@@ -159,7 +159,7 @@ async def account_view(request: Request, db: Database, settings: Settings, statu
     context = {"user": request.user, "active": "account", "enrolled_at": row["totp_enrolled_at"],
                "codes_left": await queries_mfa.recovery_codes_left(db.reader, request.user.id),
                "required": request.user.role in settings.mfa_required_roles, "min_password": MIN_PASSWORD,
-               **messages}
+               **await current_duty(db, request.user, settings, "/account"), **messages}
     return Template("account.html", status_code=status, context=context)
 
 

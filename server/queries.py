@@ -241,6 +241,15 @@ async def user_by_name(conn, username: str) -> Row | None:
     return await one(conn, "SELECT * FROM users WHERE username = ?", (username,))
 
 
+async def set_on_duty_until(conn, user_id: int, until: int | None) -> None:
+    await conn.execute("UPDATE users SET on_duty_until = ? WHERE id = ?", (until, user_id))
+
+
+async def on_duty_until(conn, user_id: int) -> int | None:
+    row = await one(conn, "SELECT on_duty_until FROM users WHERE id = ?", (user_id,))
+    return row[0] if row else None
+
+
 async def set_password_hash(conn, user_id: int, password_hash: str) -> None:
     await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
@@ -280,12 +289,14 @@ async def upsert_subscription(conn, user_id: int, endpoint: str, p256dh: str, au
     return row[0]
 
 
-async def active_subscriptions(conn) -> list[Row]:
-    """Every subscription of an enabled user: all of them get every alert."""
+async def active_subscriptions(conn, now: int) -> list[Row]:
+    """The subscriptions of enabled users on duty at `now`: only they are paged. Those of officers
+    off duty stay stored for their next shift."""
     return await all_rows(
         conn,
         "SELECT p.id, p.endpoint, p.p256dh, p.auth FROM push_subscriptions p "
-        "JOIN users u ON u.id = p.user_id WHERE NOT u.disabled",
+        "JOIN users u ON u.id = p.user_id WHERE NOT u.disabled AND u.on_duty_until > ?",
+        (now,),
     )
 
 

@@ -126,6 +126,12 @@ async def users_overview(conn) -> list[Row]:
         FROM users u ORDER BY u.disabled, u.username""")
 
 
+async def count_on_duty(conn, now: int) -> int:
+    """Enabled users on duty at `now` (a shift that has run out is off duty)."""
+    row = await one(conn, "SELECT count(*) FROM users WHERE NOT disabled AND on_duty_until > ?", (now,))
+    return row[0]
+
+
 async def user_by_id(conn, user_id: int) -> Row | None:
     return await one(conn, "SELECT id, username, role, disabled FROM users WHERE id = ?", (user_id,))
 

@@ -110,3 +110,13 @@ class PushSubscriptionIn(Strict):
     endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2048)]
     keys: SubscriptionKeys
     expirationTime: float | None = None  # noqa: N815 - the browser's spelling
+
+
+class DutyIn(Strict):
+    """POST /api/v1/duty: true starts a shift (settings.shift_hours) from now, false ends it."""
+
+    on: bool
+
+
+class DutyState(msgspec.Struct):
+    on_duty_until: datetime | None  # when the shift ends; null when off duty

@@ -17,6 +17,7 @@ import msgspec
 ENV_PREFIX = "PLATEWATCH_"
 CONFIG_NAME = "platewatch.toml"
 LIST_FIELDS = {"mfa_required_roles"}  # comma-separated in the environment
+SHIFT_HOURS = (1, 24)  # the bounds of shift_hours: an hour at least, a day at most
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -51,8 +52,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The public transparency report (/transparency and /transparency.json): policy and counts for
     # anyone, signed in or not. False answers 404 there; supervisors keep the dashboard.
     transparency_public: bool = True
+    # How long "Go on duty" lasts: web push pages an officer only while on duty, and a switch
+    # forgotten at the end of a shift must not page them on their day off.
+    shift_hours: float = 12.0
 
     def __post_init__(self) -> None:
+        if not SHIFT_HOURS[0] <= self.shift_hours <= SHIFT_HOURS[1]:  # also refuses NaN
+            raise ValueError(f"shift_hours: {self.shift_hours:g} is not between {SHIFT_HOURS[0]} and "
+                             f"{SHIFT_HOURS[1]} hours")
         try:
             ZoneInfo(self.time_zone)
         except (KeyError, ValueError, OSError):  # not found, malformed, a folder such as 'America'

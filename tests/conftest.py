@@ -120,6 +120,13 @@ class Department:
         resp = self.http.post("/api/v1/push/subscriptions", json=subscription, headers=self.user_headers)
         assert resp.status_code == 201, resp.text
 
+    def go_on_duty(self, headers: dict | None = None) -> int:
+        """Put an officer (alice by default) on duty as an API client does; web push pages only
+        officers on duty. When the shift ends, epoch ms."""
+        resp = self.http.post("/api/v1/duty", json={"on": True}, headers=headers or self.user_headers)
+        assert resp.status_code == 200, resp.text
+        return int(datetime.fromisoformat(resp.json()["on_duty_until"]).timestamp() * 1000)
+
     def close(self) -> None:
         self.http.close()
 

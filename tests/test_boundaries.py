@@ -14,7 +14,7 @@ SERVER_RANKS = {
     "queries": 1, "push": 1, "db": 1,
     "queries_search": 2, "queries_admin": 2, "queries_mfa": 2, "queries_holds": 2,  # may use queries.one / all_rows
     "audit": 2, "auth": 3,
-    "notify": 3, "retention": 3, "backup": 3, "holds": 3,
+    "notify": 3, "retention": 3, "backup": 3, "holds": 3, "duty": 3,
     "ingest": 4, "mfa": 4,
     "hotlists": 5,
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,

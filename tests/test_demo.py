@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from tests.conftest import free_port
 PLATEWATCH = Path(sys.executable).with_name("platewatch")
 ALERTS = ("ALERT  8XYZ442   on 'Sample stolen vehicles'", "ALERT  6TRJ244   on 'Sample AMBER alert'")
 OFF_LIST = ("7ABC123", "4GHJ907")  # read, but on no list
+ON_DUTY = "'demo' is on duty for 12 hours"  # web push pages only officers on duty
 DEADLINE_S = 150  # the street video loops every 18 s; a loaded machine drops frames, so allow passes
 
 
@@ -27,7 +29,7 @@ def test_demo_reads_the_street_and_fires_alerts(tmp_path):
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in demo.stdout], daemon=True).start()
-    wanted = {*ALERTS, *(f"read   {plate}" for plate in OFF_LIST)}
+    wanted = {*ALERTS, *(f"read   {plate}" for plate in OFF_LIST), ON_DUTY}
     out, deadline = [], time.monotonic() + DEADLINE_S
     try:
         while wanted and demo.poll() is None and time.monotonic() < deadline:
@@ -44,3 +46,8 @@ def test_demo_reads_the_street_and_fires_alerts(tmp_path):
     assert demo.returncode == 0, stderr[-2000:]
     assert not wanted, f"missing after {DEADLINE_S} s: {sorted(wanted)}\n{text}"
     assert not any(f"ALERT  {plate}" in text for plate in OFF_LIST), text
+    # On duty as the web app's switch puts an officer: until a shift from now, and audited.
+    with sqlite3.connect(tmp_path / "data" / "platewatch.db") as conn:
+        [(until,)] = conn.execute("SELECT on_duty_until FROM users WHERE username = 'demo'").fetchall()
+        [(detail,)] = conn.execute("SELECT detail FROM audit_log WHERE action = 'duty.on' AND actor = 'demo'")
+    assert until > time.time() * 1000 + 11 * 3600_000 and f'"until":{until}' in detail

@@ -26,6 +26,7 @@ def jpeg(size=(120, 60), color=(200, 200, 200)) -> bytes:
 @pytest.fixture
 def push(dept):
     key = dept.http.get("/api/v1/push/key").json()["public_key"]
+    dept.go_on_duty()  # web push pages only officers on duty
     with PushService(expected_key=key) as service:
         dept.subscribe(service.subscription("alice-phone"))
         yield service

@@ -57,6 +57,12 @@ WATCH_SHOWN = """() => {
 }"""
 
 
+def go_on_duty(page: Page) -> None:
+    """The feed's switch: web push pages only officers on duty."""
+    page.get_by_role("button", name="Go on duty").click()
+    expect(page.locator("#duty-state")).to_contain_text("On duty until")
+
+
 def service_worker(page: Page):
     workers = page.context.service_workers  # Playwright may learn of the worker a moment late
     return workers[0] if workers else page.context.wait_for_event("serviceworker")
@@ -88,6 +94,7 @@ def test_server_push_shows_notification_that_opens_the_alert(dept, page, tmp_pat
     origin = dept.live.url
     page.context.grant_permissions(["notifications"], origin=origin)
     signed_in_with_worker(page, origin)
+    go_on_duty(page)
     cdp = page.context.new_cdp_session(page)
     registration = worker_registration(page, cdp, origin)
     worker = service_worker(page)
@@ -146,6 +153,7 @@ def test_push_button_subscribes_with_server_key_and_turns_off(dept, page, tmp_pa
     with PushService(expected_key=key) as service:
         page.add_init_script(PUSH_MANAGER_STAND_IN % json.dumps(service.subscription("alice-phone")))
         signed_in_with_worker(page, dept.live.url)
+        go_on_duty(page)
         button, help_text = page.locator("#push-toggle"), page.locator("#push-help")
         button.click()
         expect(help_text).to_have_text("Phone alerts are on for this device.")
