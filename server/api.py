@@ -128,10 +128,15 @@ class AuthController(Controller):
 
     @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token",
           description="A user with two-factor sign-in also sends `otp`: the authenticator app's current "
-                      "6-digit code, or one of their recovery codes. Without it the answer is 401 and says so.")
+                      "6-digit code, or one of their recovery codes. Without it the answer is 401 and says so. "
+                      "A user whose password an admin set (a reset, or a new user) gets 403 until they change "
+                      "it on the Account page of the web app.")
     async def token(self, data: JSONBody[TokenRequest], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TokenResponse:
         try:
             user = await check_sign_in(db, data.username, data.password, via="api")
+            if user["must_change_password"]:  # before the code: a refused request must not use one up
+                raise PermissionDeniedException("your password was set by an administrator: change it on the "
+                                                "Account page of the web app first")
             method = await token_second_factor(db, settings, user, data.otp)
         except SignInRefused as refused:
             if refused.locked:

@@ -22,7 +22,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
-from server.pages import PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, enrol_redirect, html_error, login_redirect
+from server.pages import (PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect,
+                          html_error, login_redirect, password_redirect)
 from server.pages_admin import ADMIN_HANDLERS
 from server.pages_audit import AUDIT_HANDLERS
 from server.pages_dashboard import DASHBOARD_HANDLERS
@@ -136,7 +137,7 @@ def create_app(settings: Settings) -> Litestar:
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),
         exception_handlers={
-            LoginRequired: login_redirect, EnrolRequired: enrol_redirect,
+            LoginRequired: login_redirect, EnrolRequired: enrol_redirect, PasswordChangeRequired: password_redirect,
             PermissionDeniedException: html_error, NotFoundException: html_error,
         },
         lifespan=[lifespan],

@@ -46,11 +46,13 @@ async def reset_password(conn, user_id: int, username: str, password: str, actor
     """An admin's reset (web or CLI) for a user who forgot their password: the new hash, and every
     session, API token and half-done sign-in of the user ended, since whoever may know the old
     password must not stay in. Runs in the caller's transaction; the caller has checked the
-    password with password_problem. The number of sessions and tokens ended."""
-    await queries.set_password_hash(conn, user_id, hash_password(password))
+    password with password_problem. The admin knows the new password, so until the user chooses
+    their own on /account they can do nothing else (User.must_change_password). The number of
+    sessions and tokens ended."""
+    await queries.set_password_hash(conn, user_id, hash_password(password), must_change=True)
     ended = await queries_admin.delete_user_sessions(conn, user_id)
     await queries_mfa.delete_user_challenges(conn, user_id)
-    await audit.record(conn, actor, "password.reset", user=username, sessions_ended=ended)
+    await audit.record(conn, actor, "password.reset", user=username, sessions_ended=ended, must_change=True)
     return ended
 
 
@@ -81,6 +83,7 @@ class User:
     username: str
     role: str
     mfa: bool = False  # signs in with an authenticator code too (TOTP enrolled)
+    must_change_password: bool = False  # an admin chose the password: only /account until they change it
 
     def has_role(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -156,7 +159,7 @@ async def resolve_principal(
     row = await queries.user_by_token_hash(reader, token_hash(secret), now)
     if row is None or (bearer is None) != (row["kind"] == "session"):
         return None  # a session cookie is not an API token, nor the reverse
-    return User(row["id"], row["username"], row["role"], bool(row["mfa"]))
+    return User(row["id"], row["username"], row["role"], bool(row["mfa"]), bool(row["must_change_password"]))
 
 
 async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> tuple[str, int]:

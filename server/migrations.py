@@ -211,6 +211,15 @@ def m008_on_duty(db: sqlite_utils.Database) -> None:
                [int(time.time() * 1000) + 12 * 3_600_000])
 
 
+@migrations()
+def m009_must_change_password(db: sqlite_utils.Database) -> None:
+    """1 while the user's password is one an admin chose (a reset, or a new user's first on
+    /users): the admin knows it, so the user may only change it until they do. Existing users,
+    and those made with `platewatch user add` on the box, start at 0."""
+    db.execute("ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 "
+               "CHECK (must_change_password IN (0, 1))")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,15 @@ class EnrolRequired(Exception):
     set it up; answered with a redirect to the enrolment page."""
 
 
-def page_role(role: str, *, enforce_mfa: bool = True):
+class PasswordChangeRequired(Exception):
+    """Raised by page guards while the user's password is one an admin chose (auth.reset_password,
+    or a new user's first on /users); answered with a redirect to /account to choose their own."""
+
+
+def page_role(role: str, *, enforce_mfa: bool = True, enforce_password: bool = True):
+    """Guard: a signed-in user of at least `role` who owes nothing first. Two-factor enrolment is
+    checked before the password change because /account, where the password is changed, itself
+    needs it: a user owing both enrols, then changes the password."""
     async def guard(connection, _) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, User):
@@ -51,6 +59,8 @@ def page_role(role: str, *, enforce_mfa: bool = True):
             raise PermissionDeniedException(f"needs the {role} role")
         if enforce_mfa and mfa_missing(user, connection.app.state.settings.mfa_required_roles):
             raise EnrolRequired()
+        if enforce_password and user.must_change_password:
+            raise PasswordChangeRequired()
 
     return guard
 
@@ -67,6 +77,10 @@ def login_redirect(request: Request, _: Exception) -> Response:
 
 def enrol_redirect(request: Request, _: Exception) -> Response:
     return _redirect(request, "/account/mfa")
+
+
+def password_redirect(request: Request, _: Exception) -> Response:
+    return _redirect(request, "/account")
 
 
 ERROR_TITLES = {403: "Not allowed", 404: "Not found"}

@@ -5,7 +5,8 @@ for again: a session on a phone left unlocked must not be enough. That is sign-i
 a wrong one is an `auth.failed` line (purpose "password.change") and counts towards the same
 lock-out. The new password must pass the rule every password passes (auth.password_problem).
 Whoever knew the old password may hold a session, an API token or a half-done sign-in: all of
-them end, as when two-factor sign-in is turned off, and this browser stays signed in.
+them end, as when two-factor sign-in is turned off, and this browser stays signed in. It also
+ends the "must change password" state an admin's reset (or adding the user on /users) begins.
 """
 
 from __future__ import annotations
@@ -43,14 +44,16 @@ async def store_new_password(db: Database, user: User, password: str, keep_sessi
     """The new hash, and every other session, API token and sign-in challenge of the user ended
     in the same commit. The number of sessions and tokens ended."""
     async with db.transaction() as conn:
-        await queries.set_password_hash(conn, user.id, hash_password(password))
+        await queries.set_password_hash(conn, user.id, hash_password(password), must_change=False)
         ended = await queries_admin.delete_other_sessions(conn, user.id, token_hash(keep_session))
         await queries_mfa.delete_user_challenges(conn, user.id)
         await audit.record(conn, user.username, "password.changed", via="web", sessions_ended=ended)
     return ended
 
 
-@post("/account/password", include_in_schema=False, status_code=200, guards=[page_role("officer")])
+# The one form a user whose password an admin chose may post (pages.PasswordChangeRequired).
+@post("/account/password", include_in_schema=False, status_code=200,
+      guards=[page_role("officer", enforce_password=False)])
 async def change_password(request: Request, db: NamedDependency[Database],
                           settings: NamedDependency[Settings]) -> Template:
     form = await request.form()
@@ -69,7 +72,7 @@ async def change_password(request: Request, db: NamedDependency[Database],
     notice = "Your password is changed: use the new one from now on."
     if ended:  # API tokens count as sessions here, as when two-factor sign-in is turned off
         notice += f" {ended} other session{'' if ended == 1 else 's'} signed out."
-    return await account_view(request, db, settings, password_notice=notice)
+    return await account_view(request, db, settings, password_notice=notice, must_change=False)
 
 
 PASSWORD_HANDLERS = [change_password]

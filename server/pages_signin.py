@@ -140,7 +140,8 @@ async def _code_step(request: Request, db: Database, settings: Settings, otp: st
     return _with_session(Redirect(user["c_next"], status_code=303), token, settings)
 
 
-@post("/logout", include_in_schema=False, status_code=303, guards=[page_role("officer", enforce_mfa=False)])
+@post("/logout", include_in_schema=False, status_code=303,
+      guards=[page_role("officer", enforce_mfa=False, enforce_password=False)])
 async def logout(request: Request, db: NamedDependency[Database]) -> Response:
     async with db.transaction() as conn:
         await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(request.cookies.get(SESSION_COOKIE, "")),))
@@ -154,16 +155,18 @@ async def logout(request: Request, db: NamedDependency[Database]) -> Response:
 
 async def account_view(request: Request, db: Database, settings: Settings, status: int = 200, **messages) -> Template:
     """The account page; `messages` are notice, codes_error, off_error, password_notice or
-    password_error (pages_password.py renders it too)."""
+    password_error (pages_password.py renders it too), or must_change=False once the password an
+    admin chose is replaced (request.user still says it as this request began)."""
     row = await queries_mfa.user_mfa(db.reader, request.user.id)
     context = {"user": request.user, "active": "account", "enrolled_at": row["totp_enrolled_at"],
+               "must_change": request.user.must_change_password,
                "codes_left": await queries_mfa.recovery_codes_left(db.reader, request.user.id),
                "required": request.user.role in settings.mfa_required_roles, "min_password": MIN_PASSWORD,
                **await current_duty(db, request.user, settings, "/account"), **messages}
     return Template("account.html", status_code=status, context=context)
 
 
-@get("/account", include_in_schema=False, guards=[page_role("officer")])
+@get("/account", include_in_schema=False, guards=[page_role("officer", enforce_password=False)])
 async def account_page(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
     return await account_view(request, db, settings)
 

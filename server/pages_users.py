@@ -57,11 +57,15 @@ async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
         if error is None and await queries_admin.username_taken(conn, values["username"]):
             error = f"User '{values['username']}' already exists."
         if error is None:
-            await queries.insert_user(conn, values["username"], hash_password(password), values["role"], now_ms())
-            await audit.record(conn, request.user.username, "user.add", user=values["username"], role=values["role"])
+            # The admin chose this password, so the user replaces it on first sign-in.
+            await queries.insert_user(conn, values["username"], hash_password(password), values["role"], now_ms(),
+                                      must_change=True)
+            await audit.record(conn, request.user.username, "user.add", user=values["username"], role=values["role"],
+                               must_change=True)
     if error:
         return await _users_page(request, db, status=422, error=error, form=values)
-    return await _users_page(request, db, notice=f"Added {values['username']} as {values['role']}.")
+    return await _users_page(request, db, notice=f"Added {values['username']} as {values['role']}. "
+                                                 "They choose their own password when they first sign in.")
 
 
 async def _target_or_404(conn, user_id: int):

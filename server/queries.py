@@ -229,10 +229,11 @@ async def unnotified_alert_ids(conn) -> list[int]:
 
 # --- users, sessions, tokens -----------------------------------------------------------------
 
-async def insert_user(conn, username: str, password_hash: str, role: str, now: int) -> int:
+async def insert_user(conn, username: str, password_hash: str, role: str, now: int, *,
+                      must_change: bool = False) -> int:
     cur = await conn.execute(
-        "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
-        (username, password_hash, role, now),
+        "INSERT INTO users (username, password_hash, role, created_at, must_change_password) VALUES (?, ?, ?, ?, ?)",
+        (username, password_hash, role, now, int(must_change)),
     )
     return cur.lastrowid
 
@@ -250,8 +251,10 @@ async def on_duty_until(conn, user_id: int) -> int | None:
     return row[0] if row else None
 
 
-async def set_password_hash(conn, user_id: int, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+async def set_password_hash(conn, user_id: int, password_hash: str, *, must_change: bool) -> None:
+    """must_change: an admin chose this password, so the user must replace it (see pages.page_role)."""
+    await conn.execute("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?",
+                       (password_hash, int(must_change), user_id))
 
 
 async def insert_session(conn, token_hash: str, user_id: int, kind: str, now: int, expires_at: int) -> None:
@@ -264,7 +267,7 @@ async def insert_session(conn, token_hash: str, user_id: int, kind: str, now: in
 async def user_by_token_hash(conn, token_hash: str, now: int) -> Row | None:
     return await one(
         conn,
-        "SELECT u.id, u.username, u.role, u.totp_secret IS NOT NULL AS mfa, s.kind "
+        "SELECT u.id, u.username, u.role, u.totp_secret IS NOT NULL AS mfa, u.must_change_password, s.kind "
         "FROM sessions s JOIN users u ON u.id = s.user_id "
         "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
         (token_hash, now),

@@ -68,7 +68,7 @@ def test_admin_sets_a_temporary_password_and_the_user_is_signed_out_everywhere(d
     assert sessions == 2 and db_rows(dept, "SELECT count(*) FROM sessions WHERE user_id = ?", alice) == [(0,)]
     assert signs_in_with(dept, "alice", OLD) == 401 and signs_in_with(dept, "alice", NEW) == 303
     assert password_hash(dept).startswith("$argon2id$")
-    assert audit(dept, "password.reset") == [("chief", {"user": "alice", "sessions_ended": 2})]
+    assert audit(dept, "password.reset") == [("chief", {"user": "alice", "sessions_ended": 2, "must_change": True})]
     assert NEW not in everything_logged(dept)
 
 
@@ -181,7 +181,7 @@ def test_cli_sets_a_password_and_signs_the_user_out_everywhere(dept, tmp_path):
         assert done.stdout.strip() == "password set for 'alice'; 2 session(s) ended: give it to them in person"
         assert not signed_in(phone) and not api_token_works(dept)
     assert signs_in_with(dept, "alice", OLD) == 401 and signs_in_with(dept, "alice", NEW) == 303
-    assert audit(dept, "password.reset") == [("cli", {"user": "alice", "sessions_ended": 2})]
+    assert audit(dept, "password.reset") == [("cli", {"user": "alice", "sessions_ended": 2, "must_change": True})]
     assert NEW not in everything_logged(dept) and NEW not in done.stdout
 
 

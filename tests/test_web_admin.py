@@ -16,6 +16,7 @@ from tests.browser import screenshot, sign_in
 from tests.conftest import run_cli
 
 ADMIN_PAGES = ["/hotlists", "/cameras", "/users", "/audit", "/dashboard"]
+OLIVES_OWN = "olive's own pw"  # what olive, added on /users, chooses in place of the admin's
 
 
 def add_user(dept, name: str, role: str, password: str = "long enough pw") -> None:
@@ -237,6 +238,11 @@ def test_admin_adds_a_user_who_signs_in_then_is_disabled_and_cannot(dept, page):
     expect(page.get_by_role("status")).to_contain_text("Added olive as officer")
 
     olive = web_client(dept, "olive", "olive's password")
+    # The admin chose that password: olive replaces it first (tests/test_password_must_change.py).
+    assert olive.get("/", follow_redirects=False).headers["location"] == "/account"
+    changed = olive.post("/account/password", data={"current_password": "olive's password",
+                                                    "new_password": OLIVES_OWN, "confirm_password": OLIVES_OWN})
+    assert changed.status_code == 200 and "Your password is changed" in changed.text
     assert olive.get("/").status_code == 200
     page.get_by_label("Role of olive", exact=True).select_option("supervisor")
     page.get_by_role("button", name="Change role of olive").click()
@@ -248,7 +254,7 @@ def test_admin_adds_a_user_who_signs_in_then_is_disabled_and_cannot(dept, page):
     page.get_by_role("button", name="Disable olive").click()
     expect(page.get_by_role("status")).to_contain_text("olive is disabled")
     assert olive.get("/", follow_redirects=False).status_code == 302  # the session ended at once
-    refused = httpx.post(f"{dept.live.url}/api/v1/auth/token", json={"username": "olive", "password": "olive's password"})
+    refused = httpx.post(f"{dept.live.url}/api/v1/auth/token", json={"username": "olive", "password": OLIVES_OWN})
     assert refused.status_code == 401
     olive.close()
 
