@@ -262,7 +262,7 @@ def test_upgrading_keeps_subscribed_phones_paging_for_one_shift(tmp_path):
     old.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) "
                 "SELECT id, 'https://push.example/1', 'k', 'a', 0 FROM users WHERE username = 'sub'")
     old.conn.commit()
-    before = time.time() * 1000
+    before = int(time.time() * 1000)  # as the migration rounds it
     migrations.apply(old)
     until = dict(old.execute("SELECT username, on_duty_until FROM users").fetchall())
     old.close()
