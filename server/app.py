@@ -107,6 +107,11 @@ def template_config(settings: Settings) -> TemplateConfig:
     return TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine, engine_callback=setup)
 
 
+# How long a stopping server waits for open responses. Live feeds (SSE on /events, open on every
+# phone showing the app) never end by themselves: without a bound, a restart waits for them forever.
+SHUTDOWN_GRACE_S = 5
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

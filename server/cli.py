@@ -185,11 +185,12 @@ def read_password(from_stdin: bool) -> str:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import SHUTDOWN_GRACE_S, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # No access log: a line per camera post is noise, and request logs are data that leaves the DB's rules.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from server import audit, duty, queries
-from server.app import create_app
+from server.app import SHUTDOWN_GRACE_S, create_app
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
 from server.clock import from_ms, now_ms
 from server.db import Database
@@ -69,7 +69,7 @@ def street_video(settings: Settings) -> Path:
 
 def start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="warning", access_log=False)
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="server")
     thread.start()

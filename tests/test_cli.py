@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +50,17 @@ def test_commands_share_the_default_data_dir_and_serve_answers(tmp_path):
         assert resp.status_code == 201  # the server found the camera the CLI made: same data dir
         login = httpx.post(f"{url}/api/v1/auth/token", json={"username": "sgt", "password": "a long password"})
         assert login.status_code == 200 and login.json()["role"] == "supervisor"
+        with httpx.Client(base_url=url) as phone:  # a phone showing the live feed keeps /events open
+            csrf = re.search(r'name="_csrf_token" value="([^"]+)"', phone.get("/login").text).group(1)
+            signed_in = phone.post("/login", data={"username": "sgt", "password": "a long password",
+                                                   "_csrf_token": csrf})
+            assert signed_in.status_code == 303
+            with phone.stream("GET", "/events", timeout=30) as feed:
+                assert feed.status_code == 200
+                stopping = time.monotonic()
+                server.terminate()  # as systemd stops it for an upgrade: must not wait on the feed
+                # uvicorn shuts down gracefully, then re-raises the signal so the exit status says so
+                assert server.wait(timeout=20) == -signal.SIGTERM and time.monotonic() - stopping < 15
     finally:
         server.terminate()
         server.wait(timeout=20)
