@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sqlite3
 import threading
 import time
@@ -121,6 +122,17 @@ class Narrator:
         return len(alerts)
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a service manager) both stop the demo cleanly, also where it was started
+    as a background job, which inherits SIGINT ignored and so gets no KeyboardInterrupt of its own."""
+    def stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop)
+
+
 def run_demo(settings: Settings, duration: float | None = None) -> int:
     print(f"Platewatch demo — data in {settings.data_dir.resolve()}")
     # The narrator below tells the story; the parts' own logs would drown it.
@@ -136,6 +148,7 @@ def run_demo(settings: Settings, duration: float | None = None) -> int:
           f"{', '.join(name for name, _ in SAMPLE_LISTS)}. Ctrl-C stops.", flush=True)
     worker, worker_thread = start_worker(settings, token, video)
     narrator, started = Narrator(settings.db_path), time.monotonic()
+    _stop_on_signals()
     try:
         while duration is None or time.monotonic() - started < duration:
             narrator.tell()
