@@ -16,6 +16,10 @@ FORMATS = {
 ISO = "iso"  # for <time datetime=…>: ISO 8601 with the local offset, 2026-11-22T08:15:03-06:00
 
 
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

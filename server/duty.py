@@ -10,8 +10,8 @@ The web app (`POST /duty`), the API (`POST /api/v1/duty`) and the demo all go th
 from __future__ import annotations
 
 from server import audit, queries
+from server.clock import HOUR_MS
 
-HOUR_MS = 3_600_000
 
 
 def shift_end(now: int, shift_hours: float) -> int:

@@ -27,12 +27,11 @@ from pathlib import Path, PurePosixPath
 
 from server import audit, queries
 from server import queries_holds as qh
-from server.clock import from_ms, now_ms
+from server.clock import DAY_MS, from_ms, now_ms
 from server.db import Database
 from server.settings import Settings
 
 log = logging.getLogger("platewatch.holds")
-DAY_MS = 86_400_000
 IMAGE_COLUMNS = ("plate_image", "vehicle_image")
 PLACED, RELEASED = "hold.placed", "hold.released"  # audit actions
 

@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 
 from server import audit, queries, queries_admin
 from server.auth import CAMERA_TOKEN_PREFIX, new_token
-from server.clock import now_ms
+from server.clock import DAY_MS, now_ms
 from server.db import Database
 from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
 from server.matching import fold, normalize
@@ -31,7 +31,6 @@ from server.pages import form_field, page_role
 from server.settings import Settings
 
 PAGE_SIZE = 50
-DAY_MS = 86_400_000
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look
 SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
 
@@ -146,7 +145,7 @@ async def entry_add(request: Request, hotlist_id: FromPath[int], db: NamedDepend
         if error is None:
             now = now_ms()
             await queries_admin.insert_entry(conn, hotlist_id, entry, now)
-            since = now - int(settings.retention_days * DAY_MS)
+            since = settings.retention_cutoff(now)
             retro = await raise_retro_alerts(conn, hotlist_id, {entry["plate_norm"]}, since, now)
             await audit.record(conn, request.user.username, "hotlist.entry_add", hotlist=hotlist["name"],
                                plate=entry["plate_norm"], state=entry["state"], reason=entry["reason"],

@@ -29,7 +29,7 @@ from server.clock import from_ms, now_ms
 from server.db import Database
 from server.matching import normalize
 from server.pages import page_role
-from server.pages_search import (CASE_MAX, DAY_MS, PATTERN_MAX, Cursor, Justification, check_justification,
+from server.pages_search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
                                  continued_line, page_cursor, partial, read_view, render, with_holds)
 from server.settings import Settings
 
@@ -47,7 +47,7 @@ def _plate_or_404(plate: str) -> str:
 
 def _since(settings: Settings) -> int:
     """The oldest time shown: the retention window as it stands now, for every page."""
-    return now_ms() - int(settings.retention_days * DAY_MS)
+    return settings.retention_cutoff(now_ms())
 
 
 async def _form(request: Request, db: Database, plate: str) -> tuple[object, dict]:

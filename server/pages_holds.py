@@ -19,10 +19,10 @@ from litestar.response import Template
 
 from server import holds
 from server import queries_holds as qh
-from server.clock import now_ms
+from server.clock import DAY_MS, now_ms
 from server.db import Database
 from server.pages import page_role
-from server.pages_search import CASE_MAX, DAY_MS, case_problem, render
+from server.pages_search import CASE_MAX, case_problem, render
 from server.settings import Settings
 
 NOTE_MAX = 500  # the holds table's bound
@@ -93,7 +93,7 @@ def _hold_view(row, now: int, cutoff: int) -> dict:
 
 async def _holds_page(request: Request, db: Database, settings: Settings, status: int = 200, **extra) -> Template:
     now = now_ms()
-    cutoff = now - int(settings.retention_days * DAY_MS)
+    cutoff = settings.retention_cutoff(now)
     context = {"holding": [_hold_view(row, now, cutoff) for row in await qh.active_holds(db.reader)],
                "released": [_hold_view(row, now, cutoff) for row in await qh.released_holds(db.reader, RELEASED_SHOWN)],
                "released_limit": RELEASED_SHOWN, **extra}
@@ -116,7 +116,7 @@ async def hold_release(request: Request, hold_id: FromPath[int], db: NamedDepend
             return await _holds_page(request, db, settings, 404, error="No such hold: its read may have been purged.")
         error = f"That hold (case {refused.hold['case_number']}) was released already by {refused.hold['released_by']}."
         return await _holds_page(request, db, settings, 409, error=error)
-    past = hold["captured_at"] < now_ms() - int(settings.retention_days * DAY_MS)
+    past = hold["captured_at"] < settings.retention_cutoff(now_ms())
     after = ("it is past the retention period, so the next purge deletes it and its pictures" if past
              else "it is deleted with its pictures once it reaches the retention period")
     notice = f"Released the hold on {hold['plate_norm']} (case {hold['case_number']}): {after}."

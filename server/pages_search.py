@@ -36,7 +36,7 @@ from litestar.response import Template
 from server import audit
 from server import queries_holds as qh
 from server import queries_search as qs
-from server.clock import from_ms, local, local_to_ms, now_ms, shown
+from server.clock import DAY_MS, from_ms, local, local_to_ms, now_ms, shown
 from server.db import Database
 from server.matching import fold
 from server.pages import page_role
@@ -44,7 +44,6 @@ from server.settings import Settings
 
 # The worker's palette (worker/colour.py PALETTE); the server does not import the worker.
 COLOURS = ("white", "silver", "grey", "black", "red", "orange", "yellow", "green", "blue", "purple", "brown", "beige")
-DAY_MS = 86_400_000
 DEFAULT_DAYS = 7
 CASE_MAX = 40
 PATTERN_MAX = 16

@@ -23,7 +23,7 @@ from litestar.response import Template
 from server import queries_admin
 from server import queries_holds as qh
 from server import queries_search as qs
-from server.clock import local, now_ms
+from server.clock import DAY_MS, local, now_ms
 from server.db import Database
 from server.migrations import LIST_KINDS, ROLES
 from server.pages_dashboard import (
@@ -31,7 +31,6 @@ from server.pages_dashboard import (
 )
 from server.settings import Settings
 
-DAY_MS = 86_400_000
 UNLISTED = "Not on the department's list"
 # Public, cacheable, and the same for everyone: handlers skip the CSRF cookie (a shared cache
 # must never hand one visitor's cookie to another) and render no signed-in nav.
@@ -179,7 +178,7 @@ async def _retention(reader, settings: Settings, now: int) -> Retention:
         days=settings.retention_days, purge_every_hours=round(settings.purge_interval_s / 3600, 2),
         last_purge_at=local(last_purge, settings.zone) if last_purge is not None else None,
         oldest_read_age_days=round((now - oldest) / DAY_MS, 2) if oldest is not None else None,
-        held_past_retention=await qh.held_past(reader, now - int(settings.retention_days * DAY_MS)),
+        held_past_retention=await qh.held_past(reader, settings.retention_cutoff(now)),
         oldest_hold_age_days=round((now - oldest_hold) / DAY_MS, 2) if oldest_hold is not None else None)
 
 

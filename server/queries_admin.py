@@ -11,7 +11,6 @@ import aiosqlite
 from server.queries import all_rows, one
 
 Row = aiosqlite.Row
-DAY_MS = 86_400_000
 # Camera health: the worker heartbeats every 30 s. Nothing heard for 5 minutes is "silent";
 # heard from, but no frame (or read, without heartbeats) for 2 minutes is "stale".
 SILENT_AFTER_MS = 5 * 60_000

@@ -54,7 +54,7 @@ class PurgeResult:
 
 async def purge(db: Database, settings: Settings, now: int | None = None) -> PurgeResult:
     now = now_ms() if now is None else now
-    cutoff = now - int(settings.retention_days * 86_400_000)
+    cutoff = settings.retention_cutoff(now)
     reads, images = await _purge_reads(db, settings, cutoff)
     strays = await asyncio.to_thread(_remove_expired_day_folders, settings, cutoff)
     strays += await _sweep_held_folders(db, settings)

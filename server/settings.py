@@ -82,6 +82,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def images_dir(self) -> Path:
         return self.data_dir / "images"
 
+    def retention_cutoff(self, now: int) -> int:
+        """Epoch ms before which reads are past the retention period (and purged, unless held)."""
+        return now - int(self.retention_days * 86_400_000)
+
     @property
     def held_images_dir(self) -> Path:
         """Images of reads under an evidence hold, in a folder per read (held/<read id>/). Not
