@@ -32,6 +32,7 @@ SETS = {"us": "openalpr-us", "us-crops": "openalpr-us-crops"}
 
 def variants() -> dict[str, dict]:
     """Recognizer settings per variant (imported lazily: it pulls in onnxruntime)."""
+    from worker.platerec import CRNN_PATHS, HEAD_PATH, MODEL_PATHS
     from worker.read import View
 
     plain_middle = View(Band(0.15, 0.90, 0.10))
@@ -59,8 +60,15 @@ def variants() -> dict[str, dict]:
         "plate": {"reader": "plate"},
         # Our recognizer on the plate as first placed only: no second detector pass.
         "plate-norefine": {"reader": "plate", "max_refined": 0},
-        # PP-OCRv4 views with our recognizer's reading of each refined plate fused in.
+        # The same without the head on PP-OCRv4 features: the two CRNNs alone (session 5's reader).
+        "plate-crnn": {"reader": "plate", "plate_models": CRNN_PATHS},
+        "plate-crnn-norefine": {"reader": "plate", "max_refined": 0, "plate_models": CRNN_PATHS},
+        # The head on PP-OCRv4 features alone.
+        "plate-head-norefine": {"reader": "plate", "max_refined": 0, "plate_models": (HEAD_PATH,)},
+        # PP-OCRv4 views with our CRNNs' reading of each refined plate fused in.
         "ppocr+plate": {"reader": "ppocr+plate"},
+        # ... with the head on PP-OCRv4 features fused in too (not only the CRNNs): ~8 ms a plate.
+        "ppocr+plate+head": {"reader": "ppocr+plate", "plate_models": MODEL_PATHS},
     }
 
 

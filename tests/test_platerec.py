@@ -1,21 +1,26 @@
-"""Our own plate recognizer (worker/platerec.py, issue 5): the committed model loads, reads
-rendered plates, and is selectable everywhere a reader is chosen (worker config, eval)."""
+"""Our own plate recognizer (worker/platerec.py, worker/platehead.py, issue 5): the committed
+models load, read rendered plates, and are selectable everywhere a reader is chosen (worker
+config, eval); the head refuses features from a recogniser it was not trained on."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import cv2
 import numpy as np
 import pytest
 
+import onnx
+
+from worker import platehead
 from worker import plategen as pg
 from worker import synth
 from worker.config import ConfigError, load_config
 from worker.eval import main as eval_main
 from worker.ctc import beam_search
-from worker.platerec import CLASSES, MODEL_PATHS, PlateReader, preprocess
+from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
 from worker.config import READERS
 from worker.read import Recognizer
 
@@ -31,31 +36,77 @@ def recognizer() -> Recognizer:
 
 
 def test_the_committed_models_are_small_and_load(reader):
-    assert len(MODEL_PATHS) == 2 and sum(p.stat().st_size for p in MODEL_PATHS) < 5_000_000
+    assert MODEL_PATHS == (*CRNN_PATHS, HEAD_PATH) and len(CRNN_PATHS) == 2
+    assert sum(p.stat().st_size for p in MODEL_PATHS) < 5_000_000
     crops = [np.full((60, 120, 3), 200, np.uint8), np.zeros((30, 70), np.uint8)]
-    probs = reader.char_probs(crops)
-    assert probs.shape[:2] == (2, 2) and probs.shape[3] == CLASSES and probs.shape[2] >= 16
-    assert np.allclose(probs.sum(axis=3), 1.0, atol=1e-4)
-    assert not np.allclose(probs[0], probs[1], atol=1e-3)  # two different models, not one twice
+    per_model = reader.char_probs(crops)
+    assert len(per_model) == 3
+    for probs in per_model:
+        assert probs.shape[0] == 2 and probs.shape[2] == CLASSES and probs.shape[1] >= 16
+        assert np.allclose(probs.sum(axis=2), 1.0, atol=1e-4)
+    assert not np.allclose(per_model[0], per_model[1], atol=1e-3)  # two different CRNNs, not one twice
 
 
 def test_a_batch_reads_the_same_as_one_at_a_time(reader):
     rng = random.Random(5)
     crops = [pg.render_training_plate(pg.sample_plate(rng), rng)[0] for _ in range(3)]
     together = reader.char_probs(crops)
-    alone = np.concatenate([reader.char_probs([c]) for c in crops], axis=1)
-    assert np.allclose(together, alone, atol=1e-4)
+    alone = [reader.char_probs([c]) for c in crops]
+    for m, probs in enumerate(together):
+        assert np.allclose(probs, np.concatenate([a[m] for a in alone]), atol=1e-4)
 
 
 def test_the_ensemble_averages_each_models_candidates(reader):
     rng = random.Random(6)
     plate = pg.degrade(pg.render_training_plate(pg.sample_plate(rng), rng)[0], rng)
-    alone = [dict(beam_search(PlateReader(models=[path]).char_probs([plate])[0, 0])) for path in MODEL_PATHS]
+    alone = [dict(beam_search(PlateReader(models=[path]).char_probs([plate])[0][0])) for path in MODEL_PATHS]
     together = reader.readings([plate])[0]
     assert [p for _, p in together] == sorted((p for _, p in together), reverse=True)
     for text, p in together:
-        assert p == pytest.approx(sum(a.get(text, 0.0) for a in alone) / 2)
-    assert {t for t, _ in together} == set(alone[0]) | set(alone[1])
+        assert p == pytest.approx(sum(a.get(text, 0.0) for a in alone) / len(alone))
+    assert {t for t, _ in together} == set().union(*alone)
+
+
+def test_quick_reads_use_only_the_cheap_crnns(reader):
+    rng = random.Random(7)
+    plate = pg.render_training_plate(pg.sample_plate(rng), rng)[0]
+    crnns = PlateReader(models=CRNN_PATHS)
+    assert len(reader.char_probs([plate], cheap_only=True)) == 2
+    assert reader.readings([plate], cheap_only=True) == crnns.readings([plate])
+    assert reader.readings([plate]) != crnns.readings([plate])  # the head is in the full reading
+
+
+def test_beside_ppocr_only_the_crnns_are_fused_in():
+    """The head costs ~8 ms a plate; with PP-OCRv4's views it would take a 720p frame over
+    budget, so `ppocr+plate` fuses the CRNNs and `plate` all three."""
+    assert len(Recognizer(reader="ppocr+plate").plate_reader.models) == 2
+    assert len(Recognizer(reader="plate").plate_reader.models) == 3
+
+
+def test_the_head_alone_reads_rendered_plates():
+    head = PlateReader(models=[HEAD_PATH])
+    rng = random.Random(24)
+    plates = [pg.render_training_plate(pg.sample_plate(rng), rng, height=70) for _ in range(10)]
+    best = [head.readings([img])[0][0][0] for img, _ in plates]
+    assert sum(text == label for text, (_, label) in zip(best, plates)) >= 8
+
+
+def test_the_head_refuses_another_recogniser_by_name(tmp_path):
+    model = onnx.load(str(HEAD_PATH))
+    props = {p.key: p.value for p in model.metadata_props}
+    trained_on = json.loads(props["backbone"])
+    props["backbone"] = json.dumps({**trained_on, "sha256": "0" * 64})
+    onnx.helper.set_model_props(model, props)
+    other = tmp_path / "plate_head_other.onnx"
+    onnx.save(model, str(other))
+    with pytest.raises(ValueError, match=r"plate_head_other\.onnx was trained on ch_PP-OCRv4_rec_infer\.onnx"):
+        PlateReader(models=[other])
+
+
+def test_cutting_a_model_without_the_feature_tensor_is_refused(tmp_path):
+    shutil.copy(CRNN_PATHS[0], tmp_path / "not_ppocr.onnx")
+    with pytest.raises(ValueError, match=f"not_ppocr.onnx has no tensor {platehead.FEATURES}"):
+        platehead.backbone_model(tmp_path / "not_ppocr.onnx")
 
 
 def test_a_missing_model_file_is_named(tmp_path):

@@ -26,13 +26,15 @@ def bundled_model(name: str) -> Path:
     return path
 
 
-def make_session(model: Path, threads: int) -> ort.InferenceSession:
+def make_session(model: Path | bytes, threads: int) -> ort.InferenceSession:
+    """One-core-friendly onnxruntime session for a model file (or a model's serialized bytes)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts,
+                                providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)

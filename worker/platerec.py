@@ -1,11 +1,13 @@
-"""Our own plate recognizer (issue 5): small CRNNs trained on rendered plates, run with onnxruntime.
+"""Our own plate recognizer (issue 5): an ensemble of models trained on rendered plates, run
+with onnxruntime.
 
-It reads a whole plate crop (state name, slogan and frame included: it was taught to ignore
-them) in one pass of a few milliseconds a model and returns CTC candidates by the same beam
-search as the PP-OCRv4 path, so the plate-format priors rank both alike. Two models trained
-alike from different seeds are averaged: their mistakes on real plates differ more than their
-accuracy does, so together they read better than either (docs/benchmarks.md).
-`training/recognizer.py` trains them; `make train-recognizer` reproduces the committed weights.
+It reads a whole plate crop (state name, slogan and frame included: the models were taught to
+ignore them) and returns CTC candidates by the same beam search as the PP-OCRv4 path, so the
+plate-format priors rank both alike. Members: two small CRNNs trained alike from different seeds
+(a few milliseconds each; `training/recognizer.py`) and our head on PP-OCRv4's recogniser
+features (`worker.platehead`, `training/plate_head.py`). Each member's candidates are averaged:
+their mistakes on real plates differ more than their accuracy does, so together they read
+better than any one (docs/benchmarks.md). `make train-recognizer` reproduces every committed file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from worker import platehead
 from worker.ctc import Reading, beam_search, fuse
 from worker.detect import make_session
 from worker.plates import ALPHABET
@@ -28,7 +31,9 @@ def model_path(seed: int) -> Path:
     return MODELS_DIR / f"plate_rec_seed{seed}.onnx"
 
 
-MODEL_PATHS = tuple(model_path(seed) for seed in SEEDS)
+HEAD_PATH = MODELS_DIR / "plate_head.onnx"
+CRNN_PATHS = tuple(model_path(seed) for seed in SEEDS)
+MODEL_PATHS = (*CRNN_PATHS, HEAD_PATH)
 INPUT_WIDTH, INPUT_HEIGHT = 128, 48  # a 2:1 plate crop, stretched a little: 32 CTC steps
 CLASSES = 1 + len(ALPHABET)  # CTC blank, then the plate alphabet
 
@@ -46,6 +51,27 @@ def preprocess(crop: np.ndarray) -> np.ndarray:
     return ((x - x.mean()) / max(float(x.std()), 8.0))[None]
 
 
+class CrnnModel:
+    """One CRNN file: grey crops -> (N, T, CLASSES) probabilities."""
+
+    cheap = True  # ~2 ms a crop on one core
+
+    def __init__(self, session):
+        self.session = session
+
+    def probs(self, crops: list[np.ndarray]) -> np.ndarray:
+        blob = np.stack([preprocess(c) for c in crops])
+        return self.session.run(None, {self.session.get_inputs()[0].name: blob})[0]
+
+
+def load_model(path: Path, threads: int):
+    """A CRNN or a head on PP-OCRv4 features (told apart by the file's input name)."""
+    session = make_session(path, threads)
+    if session.get_inputs()[0].name == platehead.HEAD_INPUT:
+        return platehead.HeadModel(session, path, threads)
+    return CrnnModel(session)
+
+
 class PlateReader:
     """Per-step character probabilities for plate crops, from each model of the ensemble."""
 
@@ -55,19 +81,20 @@ class PlateReader:
         if missing := [str(path) for path in models if not path.is_file()]:
             raise FileNotFoundError(f"plate recognizer model missing: {', '.join(missing)} "
                                     "(`make train-recognizer` writes it)")
-        self.sessions = [make_session(path, threads) for path in models]
+        self.models = [load_model(path, threads) for path in models]
 
-    def char_probs(self, crops: list[np.ndarray]) -> np.ndarray:
-        """(models, N, T, CLASSES) probabilities for N crops; class 0 is the CTC blank."""
-        blob = np.stack([preprocess(c) for c in crops])
-        return np.stack([s.run(None, {s.get_inputs()[0].name: blob})[0] for s in self.sessions])
+    def char_probs(self, crops: list[np.ndarray], cheap_only: bool = False) -> list[np.ndarray]:
+        """Per model, (N, T, CLASSES) probabilities for N crops (T differs between kinds of
+        model); class 0 is the CTC blank. `cheap_only`: only the CRNNs, where there are any."""
+        models = [m for m in self.models if m.cheap] if cheap_only else []
+        return [model.probs(crops) for model in models or self.models]
 
-    def readings(self, crops: list[np.ndarray]) -> list[Reading]:
+    def readings(self, crops: list[np.ndarray], cheap_only: bool = False) -> list[Reading]:
         """CTC candidates (text, probability), best first, for each crop: each model's beam
-        search, each text's probability averaged over the models."""
+        search, each text's probability averaged over the models (`cheap_only`: the CRNNs')."""
         if not crops:
             return []
-        per_model = self.char_probs(crops)
+        per_model = self.char_probs(crops, cheap_only)
         readings = []
         for i in range(len(crops)):
             scores = fuse([beam_search(probs[i]) for probs in per_model])

@@ -8,6 +8,7 @@ different mistakes, and averaging their candidate probabilities cancels many of 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from worker.detect import (
     whole_image_plate,
 )
 from worker.plates import ALPHABET
-from worker.platerec import PlateReader
+from worker.platerec import CRNN_PATHS, MODEL_PATHS, PlateReader
 
 REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
 
@@ -96,13 +97,17 @@ class Recognizer:
         max_proposals: int = 6,
         max_refined: int = 2,
         reader: str = DEFAULT_READER,
+        plate_models: Sequence[Path] | None = None,
     ):
         if reader not in READERS:
             raise ValueError(f"unknown plate reader {reader!r}: choose one of {', '.join(READERS)}")
         self.detector = TextDetector(threads)
         parts = reader.split("+")
         self.line_reader = LineReader(threads) if "ppocr" in parts else None
-        self.plate_reader = PlateReader(threads) if "plate" in parts else None
+        # Beside PP-OCRv4, our cheap CRNNs only: the head on PP-OCRv4 features adds ~8 ms a plate
+        # and would take a 720p frame over its 250 ms (docs/benchmarks.md).
+        plate_models = plate_models or (CRNN_PATHS if self.line_reader else MODEL_PATHS)
+        self.plate_reader = PlateReader(threads, plate_models) if "plate" in parts else None
         self.limit_side = limit_side
         self.retry_side = retry_side
         self.quick_view = quick_view
@@ -153,17 +158,20 @@ class Recognizer:
 
     def quick_readings(self, image: np.ndarray, proposals: list[PlateProposal]) -> list[Reading]:
         """One reading per proposal, as placed: the quick view for PP-OCRv4, else the whole
-        plate for our reader (one batch)."""
+        plate for our reader (one batch; only its cheap CRNNs where refined reads follow)."""
         if self.line_reader is None:
-            return self.plate_reader.readings([warp_band(image, as_trained(p), PLATE_VIEW) for p in proposals])
+            crops = [warp_band(image, as_trained(p), PLATE_VIEW) for p in proposals]
+            return self.plate_reader.readings(crops, cheap_only=self.max_refined > 0)
         return [self.read_view(image, p, self.quick_view) for p in proposals]
 
     def read_plate_image(self, crop: np.ndarray) -> PlateRead | None:
         """Read an image that is already a plate crop (no frame-wide detection)."""
         crop = as_bgr(crop)
         whole = whole_image_plate(crop)
-        quick = (self.plate_reader.readings([crop])[0] if self.line_reader is None
-                 else self.read_view(crop, whole, self.quick_view))
+        if self.line_reader is None:
+            quick = self.plate_reader.readings([crop], cheap_only=self.max_refined > 0)[0]
+        else:
+            quick = self.read_view(crop, whole, self.quick_view)
         if self.max_refined == 0:
             return self.make_read(crop, whole, [quick])
         plate, readings = self.refined_readings(crop, whole)
