@@ -56,18 +56,18 @@ class Exported(nn.Module):
         return self.head(x).exp()
 
 
-def featurise(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+def featurise(args: tuple[int, int, float]) -> tuple[np.ndarray, list[str]]:
     """One rendered batch as recogniser features (float16: half the memory, same training)."""
     global _backbone
-    size, seed = args
+    size, seed, loose = args
     _backbone = _backbone or platehead.Backbone(threads=1)
-    pairs = plategen.make_batch(size, seed)
+    pairs = plategen.make_batch(size, seed, loose=loose)
     return _backbone.features([img for img, _ in pairs]).astype(np.float16), [label for _, label in pairs]
 
 
-def dataset(seed: int, batches: int) -> tuple[np.ndarray, list[str]]:
+def dataset(seed: int, batches: int, loose: float) -> tuple[np.ndarray, list[str]]:
     feats, labels = [], []
-    jobs = ((BATCH, seed * 1_000_003 + i) for i in range(batches))
+    jobs = ((BATCH, seed * 1_000_003 + i, loose) for i in range(batches))
     with multiprocessing.get_context("fork").Pool(2) as pool:
         for f, y in pool.imap(featurise, jobs, chunksize=2):
             feats.append(f)
@@ -91,7 +91,7 @@ def train(seed: int, x: np.ndarray, labels: list[str], epochs: int, log_path: Pa
     steps = epochs * (len(labels) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    val_x, val_y = featurise((1000, VALIDATION_SEED))
+    val_x, val_y = featurise((1000, VALIDATION_SEED, 0.0))
     val_x = torch.from_numpy(val_x.astype(np.float32))
     order = torch.Generator().manual_seed(seed)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)  # 1 and 2 are the CRNNs' batches
     parser.add_argument("--batches", type=int, default=1000, help="rendered batches of 64 plates")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--loose", type=float, default=0.0, help="share of loosely framed crops (plategen.degrade)")
     parser.add_argument("--out", type=Path, default=HEAD_PATH)
     parser.add_argument("--log", type=Path, default=Path("training/logs/plate_head.csv"))
     args = parser.parse_args(argv)
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.exit("training needs every font in worker/platefonts.py (same seed, same data); missing:\n  "
                  + "\n  ".join(missing))
     started = time.perf_counter()
-    x, labels = dataset(args.seed, args.batches)
+    x, labels = dataset(args.seed, args.batches, args.loose)
     print(f"{len(labels)} plates as features in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     export(train(args.seed, x, labels, args.epochs, args.log), args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")

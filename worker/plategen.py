@@ -223,11 +223,12 @@ def _accessories(img: np.ndarray, spec: PlateSpec, rng: random.Random) -> None:
                         1, cv2.LINE_AA)
 
 
-def degrade(image: np.ndarray, rng: random.Random) -> np.ndarray:
-    """Camera degradations of a plate crop; same shape and dtype out. Each step is optional."""
+def degrade(image: np.ndarray, rng: random.Random, loose: float = 0.0) -> np.ndarray:
+    """Camera degradations of a plate crop; same shape and dtype out. Each step is optional.
+    `loose`: the share of crops framed as loosely as a detector's first guess (see _geometry)."""
     nrng = np.random.default_rng(rng.getrandbits(64))
     h, w = image.shape[:2]
-    out = _geometry(image, rng, nrng)
+    out = _geometry(image, rng, nrng, loose)
     f = out.astype(np.float32)
     if rng.random() < 0.15:  # glare: a bright soft blob
         yy, xx = np.ogrid[:h, :w]
@@ -274,8 +275,10 @@ def degrade(image: np.ndarray, rng: random.Random) -> np.ndarray:
     return out
 
 
-def _geometry(image: np.ndarray, rng: random.Random, nrng: np.random.Generator) -> np.ndarray:
-    """Perspective, rotation (within +-15 degrees) and a crop margin of -5% to +25% per side."""
+def _geometry(image: np.ndarray, rng: random.Random, nrng: np.random.Generator, loose: float = 0.0) -> np.ndarray:
+    """Perspective, rotation (within +-15 degrees) and a crop margin of -5% to +25% per side; with
+    probability `loose`, +25% to +80% (no random draw at all when `loose` is 0, so the default
+    draws exactly the crops it always drew)."""
     h, w = image.shape[:2]
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     yaw, pitch = rng.uniform(-0.25, 0.25), rng.uniform(-0.15, 0.15)  # edge length ratios
@@ -288,6 +291,8 @@ def _geometry(image: np.ndarray, rng: random.Random, nrng: np.random.Generator) 
     x0, y0 = pts.min(0)
     x1, y1 = pts.max(0)
     m = [rng.uniform(-0.05, 0.25) if rng.random() < 0.8 else rng.uniform(-0.05, 0.05) for _ in range(4)]
+    if loose and rng.random() < loose:
+        m = [rng.uniform(0.25, 0.8) for _ in range(4)]
     bx0, bx1 = x0 - m[0] * (x1 - x0), x1 + m[1] * (x1 - x0)
     by0, by1 = y0 - m[2] * (y1 - y0), y1 + m[3] * (y1 - y0)
     dst = (pts - (bx0, by0)) * (w / (bx1 - bx0), h / (by1 - by0))
@@ -301,17 +306,17 @@ def _geometry(image: np.ndarray, rng: random.Random, nrng: np.random.Generator) 
 
 
 def make_batch(n: int, seed: int, size: tuple[int, int] | None = None,
-               clean: float = 0.05, views: int = 1) -> list[tuple[np.ndarray, str]]:
+               clean: float = 0.05, views: int = 1, loose: float = 0.0) -> list[tuple[np.ndarray, str]]:
     """`n` degraded (image, label) pairs, the same for the same seed. `size` (w, h) resizes the
     output; a fraction `clean` of the images are left undegraded. `views` > 1 degrades each
     rendered plate that many times (drawing a plate costs ~6x degrading one); views=1 gives
-    exactly the batches it always gave."""
+    exactly the batches it always gave. `loose`: see `degrade` (0 gives the same batches too)."""
     rng = random.Random(seed)
     batch: list[tuple[np.ndarray, str]] = []
     while len(batch) < n:
         plate, label = render_training_plate(sample_plate(rng), rng)
         for _ in range(min(views, n - len(batch))):
-            img = degrade(plate, rng) if rng.random() >= clean else plate
+            img = degrade(plate, rng, loose) if rng.random() >= clean else plate
             if size is not None:
                 img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
             batch.append((img, label))
