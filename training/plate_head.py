@@ -7,7 +7,7 @@ PP-OCRv4's sequence features once (onnxruntime, one thread per helper process: t
 about 10 minutes for the default 64,000 plates on 2 cores), then trains a bidirectional LSTM and
 a plate-alphabet classifier on them for E epochs with CTC loss (a few minutes). Only the head is
 trained and written: the recogniser stays as the wheel ships it, and the head file records its
-SHA-256. Same seed, fonts, library versions and word list: same file. Never train on
+SHA-256. Same seed, fonts and library versions: same file. Never train on
 ../shared/data: it is the yardstick.
 """
 
@@ -129,9 +129,9 @@ def export(head: Head, out: Path) -> None:
                       dynamic_axes={platehead.HEAD_INPUT: {0: "n", 1: "t"}, "probs": {0: "n", 1: "t"}},
                       opset_version=17, dynamo=False)
     model = onnx.load(str(out))
-    backbone = platehead.Backbone().path
+    backbone = platehead.Backbone()
     onnx.helper.set_model_props(model, {"backbone": json.dumps(
-        {"file": backbone.name, "sha256": platehead.file_sha256(backbone), "features": platehead.FEATURES})})
+        {"file": backbone.path.name, "sha256": backbone.sha256, "features": platehead.FEATURES})})
     onnx.save(model, str(out))
 
 

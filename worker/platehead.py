@@ -32,13 +32,10 @@ HEAD_INPUT = "features"  # the head file's input name (the CRNN files take "imag
 WIDTH, HEIGHT = 128, 48  # a plate crop stretched to 128 x 48: T = 16 feature steps
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def backbone_model(path: Path) -> bytes:
-    """The recogniser with its classifier cut off: FEATURES as its only output."""
-    model = onnx.load(str(path))
+def backbone_model(path: Path, data: bytes | None = None) -> bytes:
+    """The recogniser (the file at `path`, or its bytes `data`) with its classifier cut off:
+    FEATURES as its only output."""
+    model = onnx.load_from_string(data) if data is not None else onnx.load(str(path))
     if FEATURES not in {out for node in model.graph.node for out in node.output}:
         raise ValueError(f"{path} has no tensor {FEATURES}: not the PP-OCRv4 recogniser the plate head was trained on")
     del model.graph.output[:]
@@ -60,7 +57,9 @@ class Backbone:
 
     def __init__(self, threads: int = 1, path: Path | None = None):
         self.path = path or bundled_model(BACKBONE_FILE)
-        self.session = make_session(backbone_model(self.path), threads)
+        data = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.session = make_session(backbone_model(self.path, data), threads)
 
     def features(self, crops: list[np.ndarray]) -> np.ndarray:
         return self.session.run(None, {"x": np.stack([blob(c) for c in crops])})[0]
@@ -75,7 +74,7 @@ class HeadModel:
         self.session = session
         trained_on = json.loads(session.get_modelmeta().custom_metadata_map.get("backbone", "{}"))
         self.backbone = Backbone(threads)
-        found = file_sha256(self.backbone.path)
+        found = self.backbone.sha256
         if trained_on.get("sha256") != found:
             raise ValueError(f"{path.name} was trained on {trained_on.get('file', '?')} with SHA-256 "
                              f"{trained_on.get('sha256', '?')[:12]}…, but {self.backbone.path} has {found[:12]}…: "
