@@ -48,6 +48,9 @@ class Head(nn.Module):
 
 
 class Exported(nn.Module):
+    """What ships: probabilities. Not `training.recognizer.Exported`: its attribute name ends up
+    in the ONNX tensor names, so sharing it would change the committed head's bytes (checked)."""
+
     def __init__(self, head: Head):
         super().__init__()
         self.head = head

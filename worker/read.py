@@ -8,8 +8,8 @@ different mistakes, and averaging their candidate probabilities cancels many of 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
