@@ -68,7 +68,9 @@ def variants() -> dict[str, dict]:
         # PP-OCRv4 views with our CRNNs' reading of each refined plate fused in.
         "ppocr+plate": {"reader": "ppocr+plate"},
         # ... with the head on PP-OCRv4 features fused in too (not only the CRNNs): ~8 ms a plate.
-        "ppocr+plate+head": {"reader": "ppocr+plate", "plate_models": MODEL_PATHS},
+        "ppocr+plate+head-ppocrquick": {"reader": "ppocr+plate", "plate_models": MODEL_PATHS},
+        # ... paid for by quick reads from the CRNNs: PP-OCRv4 views and the head on refined plates.
+        "ppocr+plate+head": {"reader": "ppocr+plate+head"},
     }
 
 

@@ -17,12 +17,12 @@ import onnx
 from worker import platehead
 from worker import plategen as pg
 from worker import synth
-from worker.config import ConfigError, load_config
-from worker.eval import main as eval_main
+from worker.config import READERS, ConfigError, load_config
 from worker.ctc import beam_search
+from worker.detect import warp_band
+from worker.eval import main as eval_main
 from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
-from worker.config import READERS
-from worker.read import Recognizer
+from worker.read import PLATE_VIEW, Recognizer, as_trained
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +76,24 @@ def test_quick_reads_use_only_the_cheap_crnns(reader):
     assert reader.readings([plate]) != crnns.readings([plate])  # the head is in the full reading
 
 
-def test_beside_ppocr_only_the_crnns_are_fused_in():
-    """The head costs ~8 ms a plate; with PP-OCRv4's views it would take a 720p frame over
-    budget, so `ppocr+plate` fuses the CRNNs and `plate` all three."""
+def test_beside_ppocr_only_the_crnns_are_fused_in_unless_the_head_is_asked_for():
+    """The head costs ~8 ms a plate: `ppocr+plate` fuses the CRNNs, `plate` and
+    `ppocr+plate+head` all three."""
     assert len(Recognizer(reader="ppocr+plate").plate_reader.models) == 2
     assert len(Recognizer(reader="plate").plate_reader.models) == 3
+    assert len(Recognizer(reader="ppocr+plate+head").plate_reader.models) == 3
+
+
+def test_with_the_head_quick_reads_come_from_the_crnns_and_ppocr_reads_refined_plates():
+    """`ppocr+plate+head` pays for the head with CRNN quick reads (~2 ms a plate, not ~12)."""
+    frame = synth.make_scene(synth.render_plate("KX47TR", height=60), rng=random.Random(8))
+    recognizer = Recognizer(reader="ppocr+plate+head")
+    reads, proposals = recognizer.recognize_with_proposals(frame)
+    assert proposals and reads[0].text == "KX47TR"
+    crops = [warp_band(frame, as_trained(p), PLATE_VIEW) for p in proposals]
+    assert recognizer.quick_readings(frame, proposals) == recognizer.plate_reader.readings(crops, cheap_only=True)
+    plain = Recognizer(reader="ppocr+plate")
+    assert plain.quick_readings(frame, proposals) != recognizer.quick_readings(frame, proposals)
 
 
 def test_the_head_alone_reads_rendered_plates():

@@ -61,9 +61,10 @@ class Motion(Strict):
     min_changed: Fraction = 0.003  # fraction of changed pixels needed to pass a frame
 
 
-# Which model reads the plates the detector finds (worker.read): "plate" our CRNN trained on
-# rendered plates, "ppocr" PP-OCRv4 views, "ppocr+plate" both fused.
-Reader = Literal["plate", "ppocr", "ppocr+plate"]
+# Which model reads the plates the detector finds (worker.read): "plate" our recognizer trained
+# on rendered plates, "ppocr" PP-OCRv4 views, "ppocr+plate" both fused (our CRNNs only),
+# "ppocr+plate+head" with our head on PP-OCRv4 features fused in too and quick reads by our CRNNs.
+Reader = Literal["plate", "ppocr", "ppocr+plate", "ppocr+plate+head"]
 READERS: tuple[str, ...] = get_args(Reader)
 DEFAULT_READER = "ppocr+plate"  # measured better than ppocr alone on both sets: docs/benchmarks.md
 
