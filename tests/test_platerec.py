@@ -22,7 +22,7 @@ from worker.ctc import beam_search
 from worker.detect import warp_band
 from worker.eval import main as eval_main
 from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
-from worker.read import PLATE_VIEW, Recognizer, as_trained
+from worker.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,8 @@ def test_with_the_head_quick_reads_come_from_the_crnns_and_ppocr_reads_refined_p
     assert recognizer.quick_readings(frame, proposals) == recognizer.plate_reader.readings(crops, cheap_only=True)
     plain = Recognizer(reader="ppocr+plate")
     assert plain.quick_readings(frame, proposals) != recognizer.quick_readings(frame, proposals)
+    _, refined = recognizer.refined_readings(frame, proposals[0])
+    assert len(refined) == len(REFINED_VIEWS) + 1  # PP-OCRv4's views, then our three models fused
 
 
 def test_the_head_alone_reads_rendered_plates():
