@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from worker import platefonts, plategothic
+from worker import platefonts, plategothic, platestacked
 from worker import plategen as pg
 
 US_STATES_AND_DC = 51
@@ -175,3 +175,30 @@ def test_clean_plates_are_legible_to_the_existing_reader(recognizer):
         read = recognizer.read_plate_image(img)
         hits += read is not None and read.text == label
     assert hits >= 6
+
+
+def test_stacked_pairs_are_opt_in_and_leave_the_default_batches_alone():
+    """The committed CRNNs were trained on the default batches; the head's every other batch
+    draws stacked characters as real plates do (worker/platestacked.py)."""
+    default, off = pg.make_batch(6, seed=9), pg.make_batch(6, seed=9, stacked_pairs=False)
+    assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(default, off))
+    rng = random.Random(10)
+    specs = [pg.sample_plate(rng, stacked_pairs=True) for _ in range(300)]
+    stacked = [s for s in specs if s.stacked]
+    assert 20 <= len(stacked) <= 90 and all(s.stacked_face and 2 <= len(s.stacked) <= 3 for s in stacked)
+    assert any(s.stacked_right for s in stacked) and not all(s.stacked_right for s in stacked)
+
+
+def test_stacked_characters_stand_as_tall_as_the_registration_and_stay_out_of_the_label():
+    rng = random.Random(11)
+    spec = dataclasses.replace(pg.sample_plate(rng), text="4434R", stacked="RT", stacked_face=True,
+                               stacked_right=False, ttf=None, gothic=None, art="")
+    mask = platestacked.registration_and_stacked(spec, (800, 400), random.Random(1), pg._registration_mask)
+    columns = np.flatnonzero(mask.max(axis=0))
+    def ink_height(cols):
+        rows = np.flatnonzero(mask[:, cols].max(axis=1))
+        return rows[-1] - rows[0]
+    stack, last_char = columns[: len(columns) // 12], columns[-len(columns) // 12:]
+    assert 0.75 <= ink_height(stack) / ink_height(last_char) <= 1.25
+    img, label = pg.render_training_plate(spec, random.Random(2), height=80)
+    assert label == "4434R" and img.shape == (80, 160, 3)

@@ -19,7 +19,7 @@ from worker import plategen as pg
 from worker import synth
 from worker.config import READERS, ConfigError, load_config
 from worker.ctc import beam_search
-from worker.detect import warp_band
+from worker.detect import Band, warp_band
 from worker.eval import main as eval_main
 from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
 from worker.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
@@ -56,15 +56,20 @@ def test_a_batch_reads_the_same_as_one_at_a_time(reader):
         assert np.allclose(probs, np.concatenate([a[m] for a in alone]), atol=1e-4)
 
 
-def test_the_ensemble_averages_each_models_candidates(reader):
+def test_the_ensemble_averages_the_crnns_into_one_vote_beside_the_heads(reader):
     rng = random.Random(6)
     plate = pg.degrade(pg.render_training_plate(pg.sample_plate(rng), rng)[0], rng)
     alone = [dict(beam_search(PlateReader(models=[path]).char_probs([plate])[0][0])) for path in MODEL_PATHS]
+    crnn1, crnn2, head = alone
     together = reader.readings([plate])[0]
     assert [p for _, p in together] == sorted((p for _, p in together), reverse=True)
     for text, p in together:
-        assert p == pytest.approx(sum(a.get(text, 0.0) for a in alone) / len(alone))
+        crnns = (crnn1.get(text, 0.0) + crnn2.get(text, 0.0)) / 2
+        assert p == pytest.approx((crnns + head.get(text, 0.0)) / 2)
     assert {t for t, _ in together} == set().union(*alone)
+    pair = PlateReader(models=CRNN_PATHS).readings([plate])[0]  # the CRNNs alone: a plain average
+    for text, p in pair:
+        assert p == pytest.approx((crnn1.get(text, 0.0) + crnn2.get(text, 0.0)) / 2)
 
 
 def test_quick_reads_use_only_the_cheap_crnns(reader):
@@ -104,6 +109,24 @@ def test_the_head_alone_reads_rendered_plates():
     plates = [pg.render_training_plate(pg.sample_plate(rng), rng, height=70) for _ in range(10)]
     best = [head.readings([img])[0][0][0] for img, _ in plates]
     assert sum(text == label for text, (_, label) in zip(best, plates)) >= 8
+
+
+def test_the_head_reads_the_band_its_file_names(tmp_path):
+    """The head was trained on the middle band of each plate; its file says so, and a head file
+    that names no band reads the whole crop."""
+    head = PlateReader(models=[HEAD_PATH]).models[0]
+    assert head.band == Band(0.15, 0.90, 0.10)
+    model = onnx.load(str(HEAD_PATH))
+    props = {p.key: p.value for p in model.metadata_props if p.key != "band"}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    whole = tmp_path / "plate_head_whole.onnx"
+    onnx.save(model, str(whole))
+    plate = pg.render_training_plate(pg.sample_plate(random.Random(25)), random.Random(26), height=70)[0]
+    unbanded = PlateReader(models=[whole]).models[0]
+    assert unbanded.band is None
+    assert np.allclose(head.probs([plate]), unbanded.probs([platehead.band_of(plate, head.band)]), atol=1e-5)
+    assert not np.allclose(head.probs([plate]), unbanded.probs([plate]), atol=1e-3)
 
 
 def test_the_head_refuses_another_recogniser_by_name(tmp_path):

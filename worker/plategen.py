@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from worker import plateart, platefonts, plategothic
+from worker import plateart, platefonts, plategothic, platestacked
 from worker.platestates import BGR, STATES, bgr
 from worker.plates import normalise
 from worker.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
@@ -64,7 +64,9 @@ class PlateSpec:
     frame: BGR | None = None  # dealer frame colour
     bolts: bool = False
     sticker: tuple[str, BGR] | None = None  # corner ("tl"/"tr"/...), colour
-    stacked: str = ""  # two small stacked characters left of the registration (not in the label)
+    stacked: str = ""  # small stacked characters beside the registration (not in the label)
+    stacked_face: bool = False  # drawn as real plates do (worker.platestacked), not small and apart
+    stacked_right: bool = False  # (stacked_face) on its right, like a handicap "HH"
     embossed: bool = False
     ttf: str | None = None  # outline font file for the registration
     gothic: plategothic.Style | None = None  # or a stroked plate gothic; neither: the Hershey style.font
@@ -92,9 +94,10 @@ def vanity_format(rng: random.Random) -> str:
     return fmt
 
 
-def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
+def sample_plate(rng: random.Random, state: str | None = None, stacked_pairs: bool = False) -> PlateSpec:
     """A random plate: state (uniform), one of its formats (or a vanity one) and colour
-    schemes, a Hershey or outline font, accessories."""
+    schemes, a Hershey or outline font, accessories. `stacked_pairs`: stacked characters as
+    `worker.platestacked` draws them (False draws exactly the plates it always drew)."""
     state = state or rng.choice(sorted(STATES))
     formats, schemes, slogan = STATES[state]
     fmt = vanity_format(rng) if rng.random() < VANITY_SHARE else rng.choice(formats)
@@ -119,7 +122,9 @@ def sample_plate(rng: random.Random, state: str | None = None) -> PlateSpec:
         bolts=d() < 0.6,
         sticker=(rng.choice(["tl", "tr", "br", "bl"]), bgr(rng.choice(
             ["#e0392b", "#2a7ae0", "#2aa04a", "#f0c020", "#e07020", "#9a40c0", "#f4f4f0"]))) if d() < 0.5 else None,
-        stacked="".join(rng.choices(LETTERS, k=2)) if d() < 0.08 and len(normalise(fmt)) <= 7 else "",
+        stacked=platestacked.stacked_text(rng, len(normalise(fmt)), LETTERS) if stacked_pairs
+        else "".join(rng.choices(LETTERS, k=2)) if d() < 0.08 and len(normalise(fmt)) <= 7 else "",
+        stacked_face=stacked_pairs, stacked_right=stacked_pairs and d() < 0.2,
         embossed=d() < 0.35, ttf=ttf, gothic=gothic, squeeze=rng.uniform(0.5, 1.05),
         bolder=rng.uniform(0.0, 0.06) if d() < 0.4 else 0.0, dots=d() < 0.2,
         art=rng.choices(["", "scene", "outline", "fruit", "emblem", "panel-left", "panel-right"],
@@ -151,7 +156,8 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
     if st.bottom_text:
         blend(plate, text_line(st.bottom_text, cv2.FONT_HERSHEY_SIMPLEX, (w, h),
                                st.bottom_center, st.bottom_height, 0.12), st.bottom_color)
-    left = round(0.17 * w) if spec.stacked else 0
+    small_stack = spec.stacked and not spec.stacked_face
+    left = round(0.17 * w) if small_stack else 0
     panel = (plateart.side_panel(plate, rng, spec.art == "panel-left") * SUPERSAMPLE
              if spec.art.startswith("panel") else 0)
     gaps = [i for i, c in enumerate(spec.text) if c in " -"]
@@ -160,11 +166,12 @@ def render_training_plate(spec: PlateSpec, rng: random.Random,
         plateart.fruit(plate, rng, gap_x)
     elif spec.art == "emblem" and gaps:  # a state shape, star or heart as the separator
         plateart.emblem(plate, rng, gap_x, st.char_center, st.text_color if rng.random() < 0.5 else None)
-    reg = _registration_mask(spec, (w - left - panel, h))
+    reg = (platestacked.registration_and_stacked(spec, (w - panel, h), rng, _registration_mask)
+           if spec.stacked and spec.stacked_face else _registration_mask(spec, (w - left - panel, h)))
     if panel:
         blank = np.zeros((h, panel), np.uint8)
         reg = np.hstack([blank, reg] if spec.art == "panel-left" else [reg, blank])
-    if spec.stacked:
+    if small_stack:
         small = np.zeros((h, left), np.uint8)
         for ch, cy in zip(spec.stacked, (0.43, 0.63)):
             np.maximum(small, text_line(ch, cv2.FONT_HERSHEY_DUPLEX, (left, h), cy, 0.15, 0.12), out=small)
@@ -306,15 +313,17 @@ def _geometry(image: np.ndarray, rng: random.Random, nrng: np.random.Generator, 
 
 
 def make_batch(n: int, seed: int, size: tuple[int, int] | None = None,
-               clean: float = 0.05, views: int = 1, loose: float = 0.0) -> list[tuple[np.ndarray, str]]:
+               clean: float = 0.05, views: int = 1, loose: float = 0.0,
+               stacked_pairs: bool = False) -> list[tuple[np.ndarray, str]]:
     """`n` degraded (image, label) pairs, the same for the same seed. `size` (w, h) resizes the
     output; a fraction `clean` of the images are left undegraded. `views` > 1 degrades each
     rendered plate that many times (drawing a plate costs ~6x degrading one); views=1 gives
-    exactly the batches it always gave. `loose`: see `degrade` (0 gives the same batches too)."""
+    exactly the batches it always gave. `loose`: see `degrade`; `stacked_pairs`: see
+    `sample_plate` (0 and False give the same batches too)."""
     rng = random.Random(seed)
     batch: list[tuple[np.ndarray, str]] = []
     while len(batch) < n:
-        plate, label = render_training_plate(sample_plate(rng), rng)
+        plate, label = render_training_plate(sample_plate(rng, stacked_pairs=stacked_pairs), rng)
         for _ in range(min(views, n - len(batch))):
             img = degrade(plate, rng, loose) if rng.random() >= clean else plate
             if size is not None:

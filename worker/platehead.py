@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from worker.detect import bundled_model, make_session
+from worker.detect import Band, bundled_model, make_session, warp_band, whole_image_plate
 
 BACKBONE_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 FEATURES = "transpose_51.tmp_0"  # (N, T, 120): the recogniser's sequence, before its classifier
@@ -41,6 +41,11 @@ def backbone_model(path: Path, data: bytes | None = None) -> bytes:
     del model.graph.output[:]
     model.graph.output.append(onnx.helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, None))
     return model.SerializeToString()
+
+
+def band_of(crop: np.ndarray, band: Band | None) -> np.ndarray:
+    """The strip of a plate crop the head reads (`None`: all of it). A head file names its band."""
+    return crop if band is None else warp_band(crop, whole_image_plate(crop), band)
 
 
 def blob(crop: np.ndarray) -> np.ndarray:
@@ -72,7 +77,9 @@ class HeadModel:
 
     def __init__(self, session: ort.InferenceSession, path: Path, threads: int):
         self.session = session
-        trained_on = json.loads(session.get_modelmeta().custom_metadata_map.get("backbone", "{}"))
+        meta = session.get_modelmeta().custom_metadata_map
+        self.band = Band(*json.loads(meta["band"])) if "band" in meta else None
+        trained_on = json.loads(meta.get("backbone", "{}"))
         self.backbone = Backbone(threads)
         found = self.backbone.sha256
         if trained_on.get("sha256") != found:
@@ -81,5 +88,6 @@ class HeadModel:
                              "reinstall rapidocr-onnxruntime==1.4.4 or retrain (`make train-recognizer`)")
 
     def probs(self, crops: list[np.ndarray]) -> np.ndarray:
-        return self.session.run(None, {HEAD_INPUT: self.backbone.features(crops)})[0]
+        features = self.backbone.features([band_of(c, self.band) for c in crops])
+        return self.session.run(None, {HEAD_INPUT: features})[0]
 

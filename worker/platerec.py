@@ -5,9 +5,10 @@ It reads a whole plate crop (state name, slogan and frame included: the models w
 ignore them) and returns CTC candidates by the same beam search as the PP-OCRv4 path, so the
 plate-format priors rank both alike. Members: two small CRNNs trained alike from different seeds
 (a few milliseconds each; `training/recognizer.py`) and our head on PP-OCRv4's recogniser
-features (`worker.platehead`, `training/plate_head.py`). Each member's candidates are averaged:
-their mistakes on real plates differ more than their accuracy does, so together they read
-better than any one (docs/benchmarks.md). `make train-recognizer` reproduces every committed file.
+features (`worker.platehead`, `training/plate_head.py`). Candidates are averaged, the two CRNNs
+first into one vote, then that with the head's: the kinds' mistakes on real plates differ more
+than their accuracy does, and the head reads real plates better than either CRNN, so it weighs
+as much as both (docs/benchmarks.md). `make train-recognizer` reproduces every committed file.
 """
 
 from __future__ import annotations
@@ -83,20 +84,28 @@ class PlateReader:
                                     "(`make train-recognizer` writes it)")
         self.models = [load_model(path, threads) for path in models]
 
+    def chosen(self, cheap_only: bool) -> list:
+        """The models that read: all, or with `cheap_only` only the CRNNs, where there are any."""
+        cheap = [m for m in self.models if m.cheap] if cheap_only else []
+        return cheap or self.models
+
     def char_probs(self, crops: list[np.ndarray], cheap_only: bool = False) -> list[np.ndarray]:
         """Per model, (N, T, CLASSES) probabilities for N crops (T differs between kinds of
-        model); class 0 is the CTC blank. `cheap_only`: only the CRNNs, where there are any."""
-        models = [m for m in self.models if m.cheap] if cheap_only else []
-        return [model.probs(crops) for model in models or self.models]
+        model); class 0 is the CTC blank."""
+        return [model.probs(crops) for model in self.chosen(cheap_only)]
 
     def readings(self, crops: list[np.ndarray], cheap_only: bool = False) -> list[Reading]:
         """CTC candidates (text, probability), best first, for each crop: each model's beam
-        search, each text's probability averaged over the models (`cheap_only`: the CRNNs')."""
+        search; each text's probability averaged over the CRNNs, then with the head's."""
         if not crops:
             return []
-        per_model = self.char_probs(crops, cheap_only)
+        models = self.chosen(cheap_only)
+        per_model = [model.probs(crops) for model in models]
         readings = []
         for i in range(len(crops)):
-            scores = fuse([beam_search(probs[i]) for probs in per_model])
+            beams = [(model.cheap, beam_search(probs[i])) for model, probs in zip(models, per_model)]
+            crnns = [beam for cheap, beam in beams if cheap]
+            votes = [list(fuse(crnns).items())] if crnns else []
+            scores = fuse(votes + [beam for cheap, beam in beams if not cheap])
             readings.append(sorted(scores.items(), key=lambda kv: kv[1], reverse=True))
         return readings
