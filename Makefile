@@ -44,7 +44,7 @@ bench: install
 # Reproduces the committed recognizer files from their seeds on CPU and logs the curves to
 # training/logs/: the two CRNNs worker/models/plate_rec_seed{1,2}.onnx (about 52 min each on 2
 # cores with bfloat16) and the head on PP-OCRv4 features worker/models/plate_head.onnx (about
-# 15 min). PyTorch is a development extra only.
+# 23 min). PyTorch is a development extra only.
 train-recognizer: install system-deps
 	$(BIN)/pip install -q -e '.[train]'
 	$(BIN)/python -m training.recognizer --seed 1

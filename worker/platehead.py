@@ -6,11 +6,12 @@ the gap is synthetic -> real. PP-OCRv4's recogniser (shipped in rapidocr-onnxrun
 already run by the `ppocr` path) learnt its features from real text. We keep those features
 frozen, drop its 6,625-class classifier, and train only a small head (a bidirectional LSTM and
 a plate-alphabet classifier) on rendered plates: it learns what a plate reader must output
-(ignore state names, slogans and small stacked letters; 0 for O) without forgetting what real
+(ignore state names, slogans and stacked letters; 0 for O) without forgetting what real
 characters look like. `training/plate_head.py` trains it; `make train-recognizer` reproduces it.
 
-The head file records the SHA-256 of the recogniser it was trained on: another rapidocr model
-would give different features, so it is refused by name rather than read wrong.
+The head file names the band of the plate it reads (the middle band: closer to the text lines
+the recogniser learnt) and records the SHA-256 of the recogniser it was trained on: another
+rapidocr model would give different features, so it is refused by name rather than read wrong.
 """
 
 from __future__ import annotations
