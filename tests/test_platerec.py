@@ -111,22 +111,33 @@ def test_the_head_alone_reads_rendered_plates():
     assert sum(text == label for text, (_, label) in zip(best, plates)) >= 8
 
 
-def test_the_head_reads_the_band_its_file_names(tmp_path):
-    """The head was trained on the middle band of each plate; its file says so, and a head file
-    that names no band reads the whole crop."""
-    head = PlateReader(models=[HEAD_PATH]).models[0]
-    assert head.band == Band(0.15, 0.90, 0.10)
-    model = onnx.load(str(HEAD_PATH))
+def with_band(path, out, band: Band | None):
+    """A copy of a model file that names `band` (None: names none, reads whole crops)."""
+    model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props if p.key != "band"}
+    if band is not None:
+        props["band"] = platehead.band_json(band)
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
-    whole = tmp_path / "plate_head_whole.onnx"
-    onnx.save(model, str(whole))
+    onnx.save(model, str(out))
+    return out
+
+
+def test_the_committed_head_reads_the_middle_band():
+    assert PlateReader(models=[HEAD_PATH]).models[0].band == Band(0.15, 0.90, 0.10)
+
+
+@pytest.mark.parametrize("path", [CRNN_PATHS[0], HEAD_PATH], ids=["crnn", "head"])
+def test_a_model_reads_the_band_its_file_names(tmp_path, path):
+    """A model taught on the middle band of each plate names it in its file and the reader cuts
+    it; a file that names no band reads the whole crop."""
+    band = Band(0.15, 0.90, 0.10)
+    banded = PlateReader(models=[with_band(path, tmp_path / "banded.onnx", band)]).models[0]
+    whole = PlateReader(models=[with_band(path, tmp_path / "whole.onnx", None)]).models[0]
+    assert (banded.band, whole.band) == (band, None)
     plate = pg.render_training_plate(pg.sample_plate(random.Random(25)), random.Random(26), height=70)[0]
-    unbanded = PlateReader(models=[whole]).models[0]
-    assert unbanded.band is None
-    assert np.allclose(head.probs([plate]), unbanded.probs([platehead.band_of(plate, head.band)]), atol=1e-5)
-    assert not np.allclose(head.probs([plate]), unbanded.probs([plate]), atol=1e-3)
+    assert np.allclose(banded.probs([plate]), whole.probs([platehead.band_of(plate, band)]), atol=1e-5)
+    assert not np.allclose(banded.probs([plate]), whole.probs([plate]), atol=1e-3)
 
 
 def test_the_head_refuses_another_recogniser_by_name(tmp_path):

@@ -143,7 +143,7 @@ def export(head: Head, out: Path) -> None:
     backbone = platehead.Backbone()
     onnx.helper.set_model_props(model, {"backbone": json.dumps(
         {"file": backbone.path.name, "sha256": backbone.sha256, "features": platehead.FEATURES}),
-        "band": json.dumps([BAND.top, BAND.bottom, BAND.pad])})
+        "band": platehead.band_json(BAND)})
     onnx.save(model, str(out))
 
 

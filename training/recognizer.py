@@ -1,6 +1,7 @@
 """Train our plate recognizer (issue 5): a small CRNN with CTC loss on rendered plates.
 
     python -m training.recognizer [--seed S] [--steps N] [--out PATH] [--log PATH] [--fp32] [--views V]
+                                  [--band] [--stacked-pairs]
 
 Every batch is fresh: `worker.plategen` renders it from (seed, batch index) in a helper
 process while the model trains, so no plate is seen twice and the run is the same on every
@@ -14,7 +15,10 @@ forward pass runs under bfloat16 autocast: CPUs with AMX or AVX-512 BF16 do the 
 the LSTM in about half the time, and weights, loss and the exported model stay float32; `--fp32`
 turns it off (for CPUs without bfloat16, or to compare). `--views 2` (an experiment) degrades
 each drawn plate twice, halving the drawing that otherwise keeps the other core as busy as
-training. Measured speeds and what they cost in accuracy: docs/benchmarks.md.
+training. `--band` teaches the model the middle band of each plate (as the head reads it; the
+file names its band and the worker cuts it) and `--stacked-pairs` draws every other batch with
+stacked characters as real plates have them (`plategen`'s option). Measured speeds and what they
+cost in accuracy: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,20 +29,32 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from worker import platefonts, plategen
+from worker import platefonts, plategen, platehead
 from worker.ctc import best_path
+from worker.detect import Band
 from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess
 from worker.plates import ALPHABET
 
 VALIDATION_SEED = 10**9  # far from any training batch seed
 LOG_EVERY = 500
 THREADS = 1  # the other core renders the batches
+BAND = Band(0.15, 0.90, 0.10)  # with --band: the head's band (training.plate_head.BAND)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the model is shown; the defaults give the committed files' batches."""
+
+    views: int = 1
+    band: Band | None = None  # None: the whole plate crop
+    stacked_pairs: bool = False
 
 
 def conv(cin: int, cout: int) -> list[nn.Module]:
@@ -84,15 +100,19 @@ def encode(labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(targets, dtype=torch.long), torch.tensor([len(s) for s in labels], dtype=torch.long)
 
 
-def make_batch(args: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
+def make_batch(args: tuple[int, int, int, Band | None, bool]) -> tuple[np.ndarray, list[str]]:
     """One training batch from its own seed: (N, 1, H, W) float32 and labels."""
-    size, seed, views = args
-    pairs = plategen.make_batch(size, seed, views=views)
-    return np.stack([preprocess(img) for img, _ in pairs]), [label for _, label in pairs]
+    size, seed, views, band, stacked_pairs = args
+    pairs = plategen.make_batch(size, seed, views=views, stacked_pairs=stacked_pairs)
+    images = [preprocess(platehead.band_of(img, band)) for img, _ in pairs]
+    return np.stack(images), [label for _, label in pairs]
 
 
-def batches(seed: int, size: int, steps: int, views: int, pool) -> Iterator[tuple[np.ndarray, list[str]]]:
-    return pool.imap(make_batch, ((size, seed * 1_000_003 + i, views) for i in range(steps)), chunksize=4)
+def batches(seed: int, size: int, steps: int, recipe: Recipe, pool) -> Iterator[tuple[np.ndarray, list[str]]]:
+    """Batch i from seed * 1,000,003 + i; with stacked pairs, every odd batch draws them."""
+    jobs = ((size, seed * 1_000_003 + i, recipe.views, recipe.band, recipe.stacked_pairs and i % 2 == 1)
+            for i in range(steps))
+    return pool.imap(make_batch, jobs, chunksize=4)
 
 
 def validate(model: CRNN, images: torch.Tensor, labels: list[str]) -> float:
@@ -103,14 +123,15 @@ def validate(model: CRNN, images: torch.Tensor, labels: list[str]) -> float:
     return sum(t == y for t, y in zip(texts, labels)) / len(labels)
 
 
-def train(seed: int, steps: int, batch: int, log_path: Path, bf16: bool = False, views: int = 1) -> CRNN:
+def train(seed: int, steps: int, batch: int, log_path: Path, bf16: bool = False,
+          recipe: Recipe = Recipe()) -> CRNN:
     torch.manual_seed(seed)
     torch.set_num_threads(THREADS)
     model = CRNN()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    val_x, val_y = make_batch((1000, VALIDATION_SEED, 1))
+    val_x, val_y = make_batch((1000, VALIDATION_SEED, 1, recipe.band, False))
     val_images = torch.from_numpy(val_x)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started, running = time.perf_counter(), []
@@ -118,7 +139,7 @@ def train(seed: int, steps: int, batch: int, log_path: Path, bf16: bool = False,
     with ctx.Pool(1) as pool, open(log_path, "w", newline="") as fh:
         log = csv.writer(fh)
         log.writerow(["step", "minutes", "samples", "loss", "lr", "val_exact"])
-        for step, (x, labels) in enumerate(batches(seed, batch, steps, views, pool), start=1):
+        for step, (x, labels) in enumerate(batches(seed, batch, steps, recipe, pool), start=1):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logp = model(torch.from_numpy(x)).float()
             targets, lengths = encode(labels)
@@ -141,12 +162,19 @@ def train(seed: int, steps: int, batch: int, log_path: Path, bf16: bool = False,
     return model
 
 
-def export(model: CRNN, out: Path) -> None:
+def export(model: CRNN, out: Path, band: Band | None = None) -> None:
+    """The ONNX file; a model taught on a band names it in the file (the worker cuts it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     dummy = torch.zeros(1, 1, INPUT_HEIGHT, INPUT_WIDTH)
     torch.onnx.export(Exported(model), (dummy,), str(out), input_names=["image"], output_names=["probs"],
                       dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}}, opset_version=17, dynamo=False)
+    if band is not None:
+        import onnx
+
+        onnx_model = onnx.load(str(out))
+        onnx.helper.set_model_props(onnx_model, {"band": platehead.band_json(band)})
+        onnx.save(onnx_model, str(out))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,14 +186,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, help="default: training/logs/recognizer_seed<SEED>.csv")
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast (slower on AMX CPUs)")
     parser.add_argument("--views", type=int, default=1, help="degraded views of each rendered plate")
+    parser.add_argument("--band", action="store_true", help="read the middle band of each plate (BAND)")
+    parser.add_argument("--stacked-pairs", action="store_true", help="every other batch with stacked pairs")
     args = parser.parse_args(argv)
     if missing := platefonts.missing_fonts():
         sys.exit("training needs every font in worker/platefonts.py (same seed, same data); missing:\n  "
                  + "\n  ".join(missing))
     out = args.out or model_path(args.seed)
     log = args.log or Path(f"training/logs/recognizer_seed{args.seed}.csv")
-    model = train(args.seed, args.steps, args.batch, log, not args.fp32, args.views)
-    export(model, out)
+    recipe = Recipe(args.views, BAND if args.band else None, args.stacked_pairs)
+    model = train(args.seed, args.steps, args.batch, log, not args.fp32, recipe)
+    export(model, out, recipe.band)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 

@@ -44,6 +44,17 @@ def backbone_model(path: Path, data: bytes | None = None) -> bytes:
     return model.SerializeToString()
 
 
+def band_json(band: Band) -> str:
+    """How a model file names the band it reads (its "band" metadata)."""
+    return json.dumps([band.top, band.bottom, band.pad])
+
+
+def file_band(session: ort.InferenceSession) -> Band | None:
+    """The band a model file was taught to read; None: the whole crop."""
+    meta = session.get_modelmeta().custom_metadata_map
+    return Band(*json.loads(meta["band"])) if "band" in meta else None
+
+
 def band_of(crop: np.ndarray, band: Band | None) -> np.ndarray:
     """The strip of a plate crop the head reads (`None`: all of it). A head file names its band."""
     return crop if band is None else warp_band(crop, whole_image_plate(crop), band)
@@ -79,7 +90,7 @@ class HeadModel:
     def __init__(self, session: ort.InferenceSession, path: Path, threads: int):
         self.session = session
         meta = session.get_modelmeta().custom_metadata_map
-        self.band = Band(*json.loads(meta["band"])) if "band" in meta else None
+        self.band = file_band(session)
         trained_on = json.loads(meta.get("backbone", "{}"))
         self.backbone = Backbone(threads)
         found = self.backbone.sha256

@@ -59,9 +59,10 @@ class CrnnModel:
 
     def __init__(self, session):
         self.session = session
+        self.band = platehead.file_band(session)  # None for files taught on whole crops
 
     def probs(self, crops: list[np.ndarray]) -> np.ndarray:
-        blob = np.stack([preprocess(c) for c in crops])
+        blob = np.stack([preprocess(platehead.band_of(c, self.band)) for c in crops])
         return self.session.run(None, {self.session.get_inputs()[0].name: blob})[0]
 
 
