@@ -1,8 +1,8 @@
 """Our own plate recognizer (issue 5): an ensemble of models trained on rendered plates, run
 with onnxruntime.
 
-It reads a whole plate crop (state name, slogan and frame included: the models were taught to
-ignore them) and returns CTC candidates by the same beam search as the PP-OCRv4 path, so the
+Each model reads a plate crop, or the band of it that its file names (whatever is left of state
+name, slogan and frame, the models were taught to ignore), and returns CTC candidates by the same beam search as the PP-OCRv4 path, so the
 plate-format priors rank both alike. Members: two small CRNNs trained alike from different seeds
 (a few milliseconds each; `training/recognizer.py`) and our head on PP-OCRv4's recogniser
 features (`worker.platehead`, `training/plate_head.py`). Candidates are averaged, the two CRNNs
