@@ -29,14 +29,10 @@ from torch import nn
 
 from worker import platefonts, platehead, plategen
 from worker.ctc import best_path
-from worker.detect import Band
 from worker.platerec import CLASSES, HEAD_PATH
-from training.recognizer import VALIDATION_SEED, encode
+from training.recognizer import BAND, VALIDATION_SEED, encode
 
 BATCH = 64  # plates per rendered batch
-# The head reads the middle band of a plate crop, as PP-OCRv4's own views do: a band is closer to
-# the text lines the recogniser learnt from (+3.5 points alone on real crops, docs/benchmarks.md).
-BAND = Band(0.15, 0.90, 0.10)
 _backbone: platehead.Backbone | None = None
 
 

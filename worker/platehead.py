@@ -56,7 +56,7 @@ def file_band(session: ort.InferenceSession) -> Band | None:
 
 
 def band_of(crop: np.ndarray, band: Band | None) -> np.ndarray:
-    """The strip of a plate crop the head reads (`None`: all of it). A head file names its band."""
+    """The strip of a plate crop a model reads (`None`: all of it), as its file names it."""
     return crop if band is None else warp_band(crop, whole_image_plate(crop), band)
 
 
