@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("dir", type=Path)
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--reader", choices=READERS, default=None,
-                          help="plate: our own recognizer; ppocr: PP-OCRv4 views; ppocr+plate: both fused")
+                          help="plate: our own recognizer; ppocr: PP-OCRv4 views; ppocr+plate: both fused; "
+                               "ppocr+plate+head (the default): both, with our head on PP-OCRv4 features")
     evaluate.add_argument("--verbose", action="store_true", help="list every wrong read")
     _add_backup(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")

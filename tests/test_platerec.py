@@ -83,7 +83,9 @@ def test_quick_reads_use_only_the_cheap_crnns(reader):
 
 def test_beside_ppocr_only_the_crnns_are_fused_in_unless_the_head_is_asked_for():
     """The head costs ~8 ms a plate: `ppocr+plate` fuses the CRNNs, `plate` and
-    `ppocr+plate+head` all three."""
+    `ppocr+plate+head` (the default, which makes its quick reads with the CRNNs) all three."""
+    default = Recognizer()
+    assert len(default.plate_reader.models) == 3 and default.cheap_quick and default.line_reader
     assert len(Recognizer(reader="ppocr+plate").plate_reader.models) == 2
     assert len(Recognizer(reader="plate").plate_reader.models) == 3
     assert len(Recognizer(reader="ppocr+plate+head").plate_reader.models) == 3

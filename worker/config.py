@@ -8,7 +8,7 @@ so a config works wherever the worker is started from.
     spool = "spool"                           # reads wait here until the server has them
 
     [recognition]
-    reader = "ppocr+plate"                    # ppocr+plate (both, fused) | ppocr (PP-OCRv4 views) | plate (our own, fast)
+    reader = "ppocr+plate+head"               # the default | ppocr+plate | ppocr (PP-OCRv4 views) | plate (our own)
     min_confidence = 0.5
     min_frames = 2                            # sightings a vehicle needs before it is posted
     track_timeout_s = 1.5                     # unseen this long: the vehicle has passed
@@ -66,7 +66,8 @@ class Motion(Strict):
 # "ppocr+plate+head" with our head on PP-OCRv4 features fused in too and quick reads by our CRNNs.
 Reader = Literal["plate", "ppocr", "ppocr+plate", "ppocr+plate+head"]
 READERS: tuple[str, ...] = get_args(Reader)
-DEFAULT_READER = "ppocr+plate"  # measured better than ppocr alone on both sets: docs/benchmarks.md
+# Issue 3's targets on street photos at the least CPU a frame (rule 14, docs/benchmarks.md).
+DEFAULT_READER = "ppocr+plate+head"
 
 
 class Recognition(Strict):

@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument("--reader", choices=READERS, default=DEFAULT_READER,
                         help="plate: our recognizer trained on rendered plates; ppocr: PP-OCRv4 views; "
-                             "ppocr+plate: both, fused")
+                             "ppocr+plate: both, fused; ppocr+plate+head (the default): both, with our "
+                             "head on PP-OCRv4 features")
     args = parser.parse_args(argv)
 
     def report(message: str) -> None:
