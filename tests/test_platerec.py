@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import onnx
+import onnxruntime as ort
 
 from worker import platehead
 from worker import plategen as pg
@@ -158,6 +159,25 @@ def test_cutting_a_model_without_the_feature_tensor_is_refused(tmp_path):
     shutil.copy(CRNN_PATHS[0], tmp_path / "not_ppocr.onnx")
     with pytest.raises(ValueError, match=f"not_ppocr.onnx has no tensor {platehead.FEATURES}"):
         platehead.backbone_model(tmp_path / "not_ppocr.onnx")
+
+
+def test_the_heads_recogniser_runs_only_what_its_features_need():
+    """onnxruntime runs every node of a graph, so the classifier must be cut out, not bypassed;
+    the features are those of the whole recogniser."""
+    full_path = platehead.Backbone().path
+    cut = onnx.load_from_string(platehead.backbone_model(full_path))
+    assert [o.name for o in cut.graph.output] == [platehead.FEATURES]
+    consumed = {name for node in cut.graph.node for name in node.input}
+    assert all(out in consumed or out == platehead.FEATURES for node in cut.graph.node for out in node.output)
+    full = onnx.load(str(full_path))
+    assert len(cut.graph.node) < len(full.graph.node)
+    full.graph.output.append(onnx.helper.make_tensor_value_info(platehead.FEATURES, onnx.TensorProto.FLOAT, None))
+    image = np.random.default_rng(3).uniform(-1, 1, (2, 3, platehead.HEIGHT, platehead.WIDTH)).astype(np.float32)
+    name = full.graph.input[0].name
+    want = ort.InferenceSession(full.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        [platehead.FEATURES], {name: image})[0]
+    got = ort.InferenceSession(cut.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {name: image})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_a_missing_model_file_is_named(tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+import onnx.utils
 import onnxruntime as ort
 
 from worker.detect import Band, bundled_model, make_session, warp_band, whole_image_plate
@@ -35,13 +36,13 @@ WIDTH, HEIGHT = 128, 48  # a plate crop stretched to 128 x 48: T = 16 feature st
 
 def backbone_model(path: Path, data: bytes | None = None) -> bytes:
     """The recogniser (the file at `path`, or its bytes `data`) with its classifier cut off:
-    FEATURES as its only output."""
+    FEATURES as its only output. Cut out, not just made the output: onnxruntime runs every node
+    of a graph, needed or not (the classifier costs ~0.5 ms a crop; docs/benchmarks.md)."""
     model = onnx.load_from_string(data) if data is not None else onnx.load(str(path))
     if FEATURES not in {out for node in model.graph.node for out in node.output}:
         raise ValueError(f"{path} has no tensor {FEATURES}: not the PP-OCRv4 recogniser the plate head was trained on")
-    del model.graph.output[:]
-    model.graph.output.append(onnx.helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, None))
-    return model.SerializeToString()
+    model = onnx.shape_inference.infer_shapes(model)  # the extractor finds tensors by their inferred shapes
+    return onnx.utils.Extractor(model).extract_model([model.graph.input[0].name], [FEATURES]).SerializeToString()
 
 
 def band_json(band: Band) -> str:
