@@ -124,8 +124,12 @@ class Narrator:
 
 def _stop_on_signals() -> None:
     """Ctrl-C and SIGTERM (a service manager) both stop the demo cleanly, also where it was started
-    as a background job, which inherits SIGINT ignored and so gets no KeyboardInterrupt of its own."""
+    as a background job, which inherits SIGINT ignored and so gets no KeyboardInterrupt of its own.
+    Only the first one counts: `make demo` passes a signal on to the demo, which often gets it
+    twice, and a second one mid-shutdown would kill the worker before its spool is delivered."""
     def stop(_signum, _frame) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # the shutdown below is bounded by its joins
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
