@@ -20,7 +20,7 @@ from worker import plategen as pg
 from worker import synth
 from worker.config import READERS, ConfigError, load_config
 from worker.ctc import beam_search
-from worker.detect import Band, warp_band
+from worker.detect import Band, bundled_model, warp_band
 from worker.eval import main as eval_main
 from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
 from worker.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
@@ -164,7 +164,7 @@ def test_cutting_a_model_without_the_feature_tensor_is_refused(tmp_path):
 def test_the_heads_recogniser_runs_only_what_its_features_need():
     """onnxruntime runs every node of a graph, so the classifier must be cut out, not bypassed;
     the features are those of the whole recogniser."""
-    full_path = platehead.Backbone().path
+    full_path = bundled_model(platehead.BACKBONE_FILE)
     cut = onnx.load_from_string(platehead.backbone_model(full_path))
     assert [o.name for o in cut.graph.output] == [platehead.FEATURES]
     consumed = {name for node in cut.graph.node for name in node.input}
