@@ -54,7 +54,8 @@ async def prepare(settings: Settings) -> str:
             await audit.record(conn, "demo", "demo.prepare")
         for (name, kind), csv in SAMPLE_LISTS.items():
             parsed = parse_csv(csv.encode(), "demo", settings.zone)
-            await import_list(db, name, parsed, actor="demo", kind=kind, source="sample data")
+            await import_list(db, name, parsed, actor="demo", kind=kind, source="sample data",
+                              retention_days=settings.retention_days)
     return token
 
 

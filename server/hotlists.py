@@ -136,10 +136,12 @@ class ImportResult:
 
 
 async def import_list(
-    db: Database, name: str, parsed: ParsedList, *, actor: str, kind: str | None = None,
-    source: str | None = None, skip_bad: bool = False, retention_days: float = 30.0,
+    db: Database, name: str, parsed: ParsedList, *, actor: str, retention_days: float, kind: str | None = None,
+    source: str | None = None, skip_bad: bool = False,
 ) -> ImportResult:
-    """Replace the list's entries in one transaction; nothing changes if any line is bad (unless skip_bad)."""
+    """Replace the list's entries in one transaction; nothing changes if any line is bad (unless skip_bad).
+    Newly listed plates read within the last `retention_days` (the setting: no default here to
+    drift from it) alert at once."""
     if parsed.errors and not skip_bad:
         raise InvalidHotlist(parsed.errors)
     if kind is not None and kind not in LIST_KINDS:
