@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 
 import onnx
-import onnxruntime as ort
 
 from worker import platehead
 from worker import plategen as pg
 from worker import synth
 from worker.config import READERS, ConfigError, load_config
 from worker.ctc import beam_search
-from worker.detect import Band, bundled_model, warp_band
+from worker.detect import Band, bundled_model, make_session, warp_band
 from worker.eval import main as eval_main
 from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
 from worker.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
@@ -174,9 +173,8 @@ def test_the_heads_recogniser_runs_only_what_its_features_need():
     full.graph.output.append(onnx.helper.make_tensor_value_info(platehead.FEATURES, onnx.TensorProto.FLOAT, None))
     image = np.random.default_rng(3).uniform(-1, 1, (2, 3, platehead.HEIGHT, platehead.WIDTH)).astype(np.float32)
     name = full.graph.input[0].name
-    want = ort.InferenceSession(full.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        [platehead.FEATURES], {name: image})[0]
-    got = ort.InferenceSession(cut.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {name: image})[0]
+    want = make_session(full.SerializeToString(), 1).run([platehead.FEATURES], {name: image})[0]
+    got = make_session(cut.SerializeToString(), 1).run(None, {name: image})[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
