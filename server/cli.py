@@ -144,7 +144,7 @@ async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
         try:
             result = await import_list(
                 db, args.list_name, parsed, actor="cli", kind=args.kind, source=args.source,
-                skip_bad=args.skip_bad, retention_days=settings.retention_days,
+                skip_bad=args.skip_bad, settings=settings,
             )
         except InvalidHotlist as exc:
             print(f"error: {len(exc.errors)} bad line(s); nothing imported (use --skip-bad to import the rest)",

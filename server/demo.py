@@ -55,7 +55,7 @@ async def prepare(settings: Settings) -> str:
         for (name, kind), csv in SAMPLE_LISTS.items():
             parsed = parse_csv(csv.encode(), "demo", settings.zone)
             await import_list(db, name, parsed, actor="demo", kind=kind, source="sample data",
-                              retention_days=settings.retention_days)
+                              settings=settings)
     return token
 
 

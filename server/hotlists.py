@@ -17,6 +17,7 @@ from server.db import Database
 from server.ingest import alert_row
 from server.matching import best_match, fold, normalize
 from server.migrations import LIST_KINDS
+from server.settings import Settings
 
 COLUMNS = ("plate", "state", "reason", "expires")
 MAX_PLATE = 10
@@ -136,12 +137,11 @@ class ImportResult:
 
 
 async def import_list(
-    db: Database, name: str, parsed: ParsedList, *, actor: str, retention_days: float, kind: str | None = None,
+    db: Database, name: str, parsed: ParsedList, *, actor: str, settings: Settings, kind: str | None = None,
     source: str | None = None, skip_bad: bool = False,
 ) -> ImportResult:
     """Replace the list's entries in one transaction; nothing changes if any line is bad (unless skip_bad).
-    Newly listed plates read within the last `retention_days` (the setting: no default here to
-    drift from it) alert at once."""
+    Newly listed plates read within the retention period (`settings`) alert at once."""
     if parsed.errors and not skip_bad:
         raise InvalidHotlist(parsed.errors)
     if kind is not None and kind not in LIST_KINDS:
@@ -152,8 +152,7 @@ async def import_list(
         before = await queries.entry_plates(conn, hotlist_id)
         await queries.replace_entries(conn, hotlist_id, parsed.entries, now)
         after = {e["plate_norm"] for e in parsed.entries}
-        since = now - int(retention_days * 86_400_000)
-        retro = await raise_retro_alerts(conn, hotlist_id, after - before, since, now)
+        retro = await raise_retro_alerts(conn, hotlist_id, after - before, settings.retention_cutoff(now), now)
         await audit.record(
             conn, actor, "hotlist.import", hotlist=name, entries=len(after), added=len(after - before),
             removed=len(before - after), skipped=len(parsed.errors), retro_alerts=len(retro),

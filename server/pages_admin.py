@@ -205,7 +205,7 @@ async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedD
     if error:
         return await _list_page(request, db, hotlist_id, status=422, import_error=error, bad_lines=parsed.errors)
     result = await import_list(db, hotlist["name"], parsed, actor=request.user.username, skip_bad=skip_bad,
-                               retention_days=settings.retention_days)
+                               settings=settings)
     notifier.enqueue(result.retro_alerts)
     notice = (f"Imported {upload.filename}: {result.total} entries ({result.added} new, {result.removed} removed, "
               f"{result.skipped} bad lines skipped); {len(result.retro_alerts)} alert(s) for earlier sightings.")
