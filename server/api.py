@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import msgspec
@@ -20,6 +21,7 @@ from server.auth import (
 from server.db import Database
 from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
 from server.notify import alert_view
+from server.params import ROW_ID
 from server.push import Subscription, VapidKeys, check_subscription
 from server.schemas import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
@@ -30,11 +32,20 @@ from server.settings import Settings
 
 def decode_read(raw: bytes | str) -> ReadIn:
     try:
-        return msgspec.json.decode(raw, type=ReadIn)
+        read = msgspec.json.decode(raw, type=ReadIn)
     except msgspec.ValidationError as exc:
         raise ClientException(f"invalid read: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ClientException(f"invalid read: malformed JSON ({exc})") from None
+    json.loads(raw, object_pairs_hook=_refuse_repeated_keys)  # msgspec keeps the last of a key given twice
+    return read
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, object]]) -> None:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = next(key for i, key in enumerate(keys) if key in keys[:i])
+        raise ClientException(f"invalid read: key {repeated!r} given twice in one object")
 
 
 async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
@@ -42,6 +53,9 @@ async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
     unknown = sorted(set(form.keys()) - {"read", *IMAGE_FIELDS})
     if unknown:
         raise ClientException(f"unknown form field(s): {', '.join(unknown)}")
+    for name in ("read", *IMAGE_FIELDS):
+        if len(form.getall(name, [])) > 1:
+            raise ClientException(f"{name}: sent {len(form.getall(name))} times; one at most")
     raw = form.get("read")
     if raw is None:
         raise ClientException("missing form field 'read' (the read as JSON)")
@@ -195,7 +209,7 @@ class AlertsController(Controller):
     @get("/", summary="Alerts, newest first")
     async def list(
         self, db: NamedDependency[Database], settings: NamedDependency[Settings], status: FromQuery[str | None] = None,
-        before: FromQuery[int | None] = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        before: Annotated[int | None, ROW_ID] = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> list[Alert]:
         rows = await queries.list_alerts(db.reader, status=status, before_id=before, limit=limit)
         return [alert_view(row, settings.base_url) for row in rows]

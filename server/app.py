@@ -38,6 +38,7 @@ from server.pages_users import USER_HANDLERS
 from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.db import Database
+from server.http_edges import error_logger, path_bounds_middleware, security_headers
 from server.ingest import Ingest
 from server.notify import Notifier
 from server.push import PushSender, VapidKeys
@@ -107,6 +108,11 @@ def template_config(settings: Settings) -> TemplateConfig:
     return TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine, engine_callback=setup)
 
 
+EXCEPTION_HANDLERS = {
+    LoginRequired: login_redirect, EnrolRequired: enrol_redirect, PasswordChangeRequired: password_redirect,
+    PermissionDeniedException: html_error, NotFoundException: html_error,
+}
+
 # How long a stopping server waits for open responses. Live feeds (SSE on /events, open on every
 # phone showing the app) never end by themselves: without a bound, a restart waits for them forever.
 SHUTDOWN_GRACE_S = 5
@@ -141,13 +147,12 @@ def create_app(settings: Settings) -> Litestar:
         template_config=template_config(settings),
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),
-        exception_handlers={
-            LoginRequired: login_redirect, EnrolRequired: enrol_redirect, PasswordChangeRequired: password_redirect,
-            PermissionDeniedException: html_error, NotFoundException: html_error,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[error_logger(tuple(EXCEPTION_HANDLERS))],
+        before_send=[security_headers],
         lifespan=[lifespan],
         dependencies={name: _provider(name) for name in SERVICES},
-        middleware=[principal_middleware],
+        middleware=[path_bounds_middleware, principal_middleware],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(title="Platewatch", version="0.1.0", path="/schema"),
         logging_config=None,  # the process entry point (CLI, tests) configures logging

@@ -1,4 +1,8 @@
-"""The append-only audit log: who did what, when. The table's triggers refuse edits."""
+"""The append-only audit log: who did what, when. The table's triggers refuse edits.
+
+The log cannot be pruned, so nothing a caller sends is written whole: every string in a line
+(the actor too) is cut to MAX_TEXT characters and every list to MAX_ITEMS, saying how long it was.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,26 @@ import msgspec
 from server import queries
 from server.clock import now_ms
 
+MAX_TEXT = 200  # characters of one string kept; a username, a reason or a note fits
+MAX_ITEMS = 50  # items of one list kept
+
+
+def bounded(value: Any) -> Any:
+    """`value` with every string, list and mapping inside it cut to size; a cut string keeps its
+    first MAX_TEXT characters and says how long it was ("aaaa…(7000000 chars)")."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else f"{value[:MAX_TEXT]}…({len(value)} chars)"
+    if isinstance(value, dict):
+        kept = {bounded(str(key)): bounded(item) for key, item in list(value.items())[:MAX_ITEMS]}
+        return kept | ({"…": f"{len(value)} keys"} if len(value) > MAX_ITEMS else {})
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [bounded(item) for item in list(value)[:MAX_ITEMS]]
+        return items + ([f"…({len(value)} items)"] if len(value) > MAX_ITEMS else [])
+    return value
+
 
 async def record(conn, actor: str, action: str, **detail: Any) -> int:
     """Append one line inside the caller's transaction, so the audit and the act commit together;
     its id, for a later line to refer to."""
-    return await queries.insert_audit(conn, now_ms(), actor, action, msgspec.json.encode(detail).decode())
+    text = msgspec.json.encode(bounded(detail)).decode()
+    return await queries.insert_audit(conn, now_ms(), bounded(actor), action, text)

@@ -6,6 +6,7 @@ so a stolen database does not hand out working tokens. Passwords use argon2id.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -30,6 +31,9 @@ MAX_FAILED_SIGNINS = 5
 FAILED_SIGNIN_WINDOW_MS = 5 * 60 * 1000
 CAMERA_TOKEN_PREFIX = "pwc_"
 USER_TOKEN_PREFIX = "pwu_"
+# Longer sign-in fields are refused before any check: no real username or password is this long,
+# and neither reaches the audit log whole (audit.MAX_TEXT).
+MAX_USERNAME, MAX_PASSWORD = 200, 1024
 MIN_PASSWORD = 8  # the one password rule, wherever a password is set (web, CLI, the user's own change)
 
 
@@ -39,6 +43,8 @@ def hash_password(password: str) -> str:
 
 def password_problem(password: str) -> str | None:
     """Why a new password is refused ("needs at least 8 characters"), or None when it will do."""
+    if len(password) > MAX_PASSWORD:
+        return f"has more than {MAX_PASSWORD} characters"
     return f"needs at least {MIN_PASSWORD} characters" if len(password) < MIN_PASSWORD else None
 
 
@@ -169,9 +175,14 @@ async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> 
     return token, expires_at
 
 
-async def signin_locked(reader, username: str, now: int) -> bool:
-    failures = await queries.count_actions_since(reader, "auth.failed", username, now - FAILED_SIGNIN_WINDOW_MS)
-    return failures >= MAX_FAILED_SIGNINS
+async def signin_locked(conn, username: str, now: int) -> bool:
+    """Run it inside the write transaction that then starts a check (or writes a failure), so a
+    count and the act it allows are one step: the failures in the window, and the password
+    checks still running, reach the limit."""
+    since = now - FAILED_SIGNIN_WINDOW_MS
+    failures = await queries.count_actions_since(conn, "auth.failed", username, since)
+    running = await queries.count_signin_attempts(conn, username, since)
+    return failures + running >= MAX_FAILED_SIGNINS
 
 
 class SignInRefused(Exception):
@@ -180,16 +191,35 @@ class SignInRefused(Exception):
         self.locked = locked
 
 
+async def _start_attempt(db, username: str) -> int:
+    """Reserves one of the user's attempts before the password is checked (SignInRefused when
+    none is left), so guesses sent at once are checked no more often than the limit."""
+    now = now_ms()
+    async with db.transaction() as conn:
+        if await signin_locked(conn, username, now):
+            raise SignInRefused(locked=True)
+        return await queries.start_signin_attempt(conn, username, now, now - FAILED_SIGNIN_WINDOW_MS)
+
+
 async def check_sign_in(db, username: str, password: str, via: str, **detail):
     """The user's row when the password is right and the account enabled; otherwise SignInRefused,
     with the failure committed to the audit log (which is also what the throttle counts), `detail`
     added. A user with an authenticator (row["totp_secret"]) still owes mfa.second_factor before
-    any session. The account page uses it too, to ask a signed-in user for the password again."""
-    if await signin_locked(db.reader, username, now_ms()):
-        raise SignInRefused(locked=True)
-    user = await queries.user_by_name(db.reader, username) if username else None
-    if not verify_password(user["password_hash"] if user else None, password) or user["disabled"]:
+    any session. The account page uses it too, to ask a signed-in user for the password again.
+    A username or password longer than any real one is refused unchecked and unlogged."""
+    if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
+        raise SignInRefused(locked=False)
+    attempt = await _start_attempt(db, username)
+    user, right = None, False
+    try:
+        user = await queries.user_by_name(db.reader, username) if username else None
+        # argon2 takes tens of milliseconds: off the event loop, which cameras and phones share.
+        right = await asyncio.to_thread(verify_password, user["password_hash"] if user else None, password)
+    finally:  # a check that did not finish counts as a failure
         async with db.transaction() as conn:
-            await audit.record(conn, username or "?", "auth.failed", via=via, **detail)
+            await queries.end_signin_attempt(conn, attempt)
+            if not right or user["disabled"]:
+                await audit.record(conn, username or "?", "auth.failed", via=via, **detail)
+    if not right or user["disabled"]:
         raise SignInRefused(locked=False)
     return user

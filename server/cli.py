@@ -191,7 +191,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # No access log: a line per camera post is noise, and request logs are data that leaves the DB's rules.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False,
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S, server_header=False)  # no "Server: uvicorn"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,8 @@ def street_video(settings: Settings) -> Path:
 
 def start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+                            server_header=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="server")
     thread.start()

@@ -6,6 +6,7 @@ camera's request never waits on a phone.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -18,7 +19,7 @@ from server.clock import now_ms, to_ms
 from server.auth import Camera
 from server.db import Database
 from server.notify import Notifier
-from server.matching import Match, best_match, fold, normalize, read_texts
+from server.matching import InvalidPlate, Match, best_match, fold, normalize, read_texts
 from server.schemas import ReadAccepted, ReadIn
 from server.settings import Settings
 
@@ -33,17 +34,36 @@ class UploadTooLarge(InvalidUpload):
     pass
 
 
-def check_jpeg(field: str, data: bytes, limit: int) -> None:
-    """Refuse anything that is not a complete, decodable JPEG within the size limit."""
+def check_jpeg(field: str, data: bytes, limit: int, max_pixels: int) -> None:
+    """Refuse anything that is not a complete, decodable JPEG within the size limits. The pixel
+    count comes from the header before anything is decoded: a few hundred bytes can claim
+    30000×30000 pixels, gigabytes once decoded. Decoding takes a while: call it off the event loop."""
     if len(data) > limit:
         raise UploadTooLarge(f"{field}: {len(data)} bytes is over the {limit}-byte limit")
     if not data.startswith(b"\xff\xd8\xff"):
         raise InvalidUpload(f"{field}: not a JPEG image")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+            width, height = image.size  # read from the header: nothing is decoded yet
+            if width * height > max_pixels:
+                raise UploadTooLarge(f"{field}: {width}×{height} pixels is over the {max_pixels}-pixel limit")
             image.load()  # decodes fully: truncated or corrupt data raises here
+    except Image.DecompressionBombError as exc:  # so large that Pillow refuses even to open it
+        raise UploadTooLarge(f"{field}: over the {max_pixels}-pixel limit "
+                             f"(it claims more than {2 * Image.MAX_IMAGE_PIXELS} pixels)") from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise InvalidUpload(f"{field}: corrupt JPEG ({exc})") from exc
+
+
+def checked_plate(field: str, text: str) -> str:
+    """matching.normalize, with the refusal naming the read's field (its message starts "plate …")."""
+    try:
+        norm = normalize(text)
+    except InvalidPlate as exc:
+        raise InvalidUpload(f"{field.removesuffix('plate')}{exc}") from None
+    if not norm:
+        raise InvalidUpload(f"{field}: no letters or digits")
+    return norm
 
 
 def image_path(read: ReadIn, field: str) -> str:
@@ -60,11 +80,12 @@ class Ingest:
     _touched: dict[int, int] = field(default_factory=dict)  # camera id → when last_read_at was set
 
     async def store(self, camera: Camera, read: ReadIn, images: dict[str, bytes]) -> ReadAccepted:
-        plate_norm = normalize(read.plate)
-        if not plate_norm:
-            raise InvalidUpload("plate: no letters or digits")
+        plate_norm = checked_plate("plate", read.plate)
+        for i, candidate in enumerate(read.candidates):
+            checked_plate(f"candidates[{i}].plate", candidate.plate)
         for name, data in images.items():
-            check_jpeg(name, data, self.settings.max_image_bytes)
+            await asyncio.to_thread(check_jpeg, name, data, self.settings.max_image_bytes,
+                                    self.settings.max_image_pixels)
         now, captured = now_ms(), to_ms(read.captured_at)
         paths = {name: image_path(read, name) for name in images}
         row = {

@@ -107,9 +107,9 @@ async def second_factor(db, user, code: str | None, via: str, *, recovery: bool 
     SignInRefused when locked out, or when the code is wrong or reused (an `auth.failed` line
     with factor=otp and `detail`, counted by the lock-out like a wrong password)."""
     now = now_ms()
-    if await signin_locked(db.reader, user["username"], now):
-        raise SignInRefused(locked=True)
-    async with db.transaction() as conn:
+    async with db.transaction() as conn:  # the lock-out's count and this check are one step
+        if await signin_locked(conn, user["username"], now):
+            raise SignInRefused(locked=True)
         method, why = await _accept(conn, user, code or "", now, recovery)
         if method is None:
             await audit.record(conn, user["username"], "auth.failed", via=via, factor="otp", reason=why, **detail)

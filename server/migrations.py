@@ -220,6 +220,19 @@ def m009_must_change_password(db: sqlite_utils.Database) -> None:
                "CHECK (must_change_password IN (0, 1))")
 
 
+@migrations()
+def m012_signin_attempts(db: sqlite_utils.Database) -> None:
+    """Password checks in progress, one row each from just before the check until its result is
+    written: the lock-out counts them with the `auth.failed` lines, so guesses sent all at once
+    cannot all be checked before the first failure is written. A row a crash left behind counts
+    only within the lock-out window, and the next sign-in clears it."""
+    db.executescript("""
+    CREATE TABLE signin_attempts (
+        id INTEGER PRIMARY KEY, username TEXT NOT NULL, started_at INTEGER NOT NULL
+    );
+    CREATE INDEX signin_attempts_user ON signin_attempts(username, started_at);
+    """)
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

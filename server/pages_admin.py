@@ -24,7 +24,7 @@ from server.auth import CAMERA_TOKEN_PREFIX, new_token
 from server.clock import DAY_MS, now_ms
 from server.db import Database
 from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
-from server.matching import fold, normalize
+from server.matching import fold, plate_or_none
 from server.migrations import LIST_KINDS, ROLES
 from server.notify import Notifier
 from server.pages import form_field, page_role
@@ -84,11 +84,12 @@ async def _list_page(request: Request, db: Database, hotlist_id: int, *, q: str 
     found = await _lists_context(db, hotlist_id)
     if not found:
         raise NotFoundException(f"no hot list {hotlist_id}")
-    contains = normalize(q)
-    total = await queries_admin.count_entries(db.reader, hotlist_id, contains)
+    contains = plate_or_none(q)  # None: no plate has such a character, nothing matches
+    total = await queries_admin.count_entries(db.reader, hotlist_id, contains) if contains is not None else 0
     pages = max(1, ceil(total / PAGE_SIZE))
     page = min(max(page, 1), pages)
-    entries = await queries_admin.entries_page(db.reader, hotlist_id, contains, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    entries = await queries_admin.entries_page(db.reader, hotlist_id, contains, PAGE_SIZE,
+                                               (page - 1) * PAGE_SIZE) if total else []
     context = {"hotlist": found[0], "entries": entries, "q": q, "page": page, "pages": pages, "matching": total,
                "form": {}, **extra}
     fragment = "_hotlist_entries.html" if request.headers.get("hx-target") == "entries" else "_hotlist.html"
@@ -105,13 +106,15 @@ def entry_from_form(form, added_by: str, zone: tzinfo) -> tuple[dict | None, str
     """A hand-added entry, checked like a CSV line; (entry, None, values) or (None, error, values).
     An expiry date ends at the end of that day in the department's time zone."""
     values = {name: form_field(form, name) for name in ("plate", "state", "reason", "expires")}
-    plate, state = normalize(values["plate"]), values["state"].upper()
+    plate, state = plate_or_none(values["plate"]), values["state"].upper()
     expires, bad_expiry = None, False
     try:
         expires = parse_expiry(values["expires"], zone)
     except ValueError:
         bad_expiry = True
-    if not plate:
+    if plate is None:
+        error = "A plate has only letters A–Z and digits (spaces, hyphens and dots are dropped)."
+    elif not plate:
         error = "Enter the plate: letters and digits."
     elif len(plate) > MAX_PLATE:
         error = f"A plate has at most {MAX_PLATE} letters and digits."

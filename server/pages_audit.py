@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, get
@@ -28,6 +29,7 @@ from server import audit, queries_admin
 from server.clock import end_of_day, from_ms, local, midnight, now_ms, shown
 from server.db import Database
 from server.pages import page_role
+from server.params import ROW_ID
 from server.settings import Settings
 
 AUDIT_PAGE = 50
@@ -76,7 +78,7 @@ def _local_times(value, zone: tzinfo, field: str = ""):
 @get("/audit", include_in_schema=False, guards=[page_role("supervisor")])
 async def audit_log(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings],
                     action: FromQuery[str] = "", actor: FromQuery[str] = "",
-                    before: FromQuery[int | None] = None) -> Template:
+                    before: Annotated[int | None, ROW_ID] = None) -> Template:
     """Newest first, filtered by action prefix (e.g. "hotlist.") and actor; 50 lines a page."""
     action, actor = action.strip()[:FILTER_MAX], actor.strip()[:FILTER_MAX]
     rows = await queries_admin.audit_page(db.reader, action_prefix=action, actor=actor, before_id=before,

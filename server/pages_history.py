@@ -27,7 +27,7 @@ from server import audit
 from server import queries_search as qs
 from server.clock import from_ms, now_ms
 from server.db import Database
-from server.matching import normalize
+from server.matching import plate_or_none
 from server.pages import page_role
 from server.pages_search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
                                  continued_line, page_cursor, partial, read_view, render, with_holds)
@@ -39,7 +39,7 @@ NOT_CONTINUED = ("These are not older sightings of a plate history you ran with 
 
 
 def _plate_or_404(plate: str) -> str:
-    norm = normalize(plate)
+    norm = plate_or_none(plate)
     if not norm or len(norm) > PATTERN_MAX:
         raise NotFoundException(f"“{plate}” is not a plate")
     return norm

@@ -337,6 +337,23 @@ async def count_actions_since(conn, action: str, actor: str, since: int) -> int:
     return row[0]
 
 
+
+async def start_signin_attempt(conn, username: str, now: int, stale_before: int) -> int:
+    """A password check about to run (auth.check_sign_in); rows older than `stale_before` (left
+    by a crash) go first."""
+    await conn.execute("DELETE FROM signin_attempts WHERE started_at < ?", (stale_before,))
+    cur = await conn.execute("INSERT INTO signin_attempts (username, started_at) VALUES (?, ?)", (username, now))
+    return cur.lastrowid
+
+
+async def count_signin_attempts(conn, username: str, since: int) -> int:
+    row = await one(conn, "SELECT count(*) FROM signin_attempts WHERE username = ? AND started_at >= ?", (username, since))
+    return row[0]
+
+
+async def end_signin_attempt(conn, attempt_id: int) -> None:
+    await conn.execute("DELETE FROM signin_attempts WHERE id = ?", (attempt_id,))
+
 async def audit_entries(conn, *, action: str | None = None, limit: int = 100) -> list[Row]:
     if action:
         return await all_rows(conn, "SELECT * FROM audit_log WHERE action = ? ORDER BY id DESC LIMIT ?", (action, limit))

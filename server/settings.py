@@ -37,6 +37,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     push_timeout_s: float = 10.0
     max_request_bytes: int = 8 * 1024 * 1024
     max_image_bytes: int = 4 * 1024 * 1024
+    # The most pixels an uploaded JPEG may have (4096×4096), read from its header before decoding:
+    # more than any camera's crop or frame, far less than a "bomb" that claims 30000×30000.
+    max_image_pixels: int = 4096 * 4096
     session_ttl_s: float = 12 * 3600.0
     api_token_ttl_s: float = 30 * 24 * 3600.0
     # The department's IANA time zone (e.g. "America/Chicago"): every time shown or typed in the

@@ -36,7 +36,8 @@ class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning",
+                                server_header=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A module may import only modules of a lower rank. A new module must be ranked here.
 SERVER_RANKS = {
     "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
+    "params": 0,  # bounds on integers taken from URLs, for handlers and http_edges
     "queries": 1, "push": 1, "db": 1,
     "queries_search": 2, "queries_admin": 2, "queries_mfa": 2, "queries_holds": 2,  # may use queries.one / all_rows
     "audit": 2, "auth": 3,
@@ -23,6 +24,7 @@ SERVER_RANKS = {
     "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
     "pages_password": 9,  # renders the account page of pages_signin
     "pages_holds": 9,  # checks a hold's case number as pages_search checks a search's
+    "http_edges": 9,  # what every request passes through; app wires it
     "app": 10, "demo": 11, "cli": 12,
 }
 

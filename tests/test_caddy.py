@@ -94,6 +94,8 @@ def test_security_headers_compression_and_redirect(dept, caddy, https_client):
     assert page.status_code == 200 and page.url.scheme == "https"
     for name, value in SECURITY_HEADERS.items():
         assert page.headers[name] == value, name
+    # The app sends some of these itself (server/http_edges.py): Caddy's replace them, never doubled.
+    assert all(len(page.headers.get_list(name)) == 1 for name in [*SECURITY_HEADERS, "content-security-policy"])
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
     assert "camera=()" in page.headers["permissions-policy"] and "geolocation=()" in page.headers["permissions-policy"]

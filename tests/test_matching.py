@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from server.matching import best_match, fold, normalize, read_texts
+from server.matching import InvalidPlate, best_match, fold, normalize, read_texts
 
 
-@pytest.mark.parametrize(("raw", "norm"), [("abc-123", "ABC123"), (" 7 XYZ 442 ", "7XYZ442"), ("£$%", ""), ("é1", "1")])
+@pytest.mark.parametrize(("raw", "norm"), [("abc-123", "ABC123"), (" 7 XYZ 442 ", "7XYZ442"), ("ab.c·1\u20112", "ABC12"),
+                                         (" - ", "")])
 def test_normalize(raw, norm):
     assert normalize(raw) == norm
+
+
+@pytest.mark.parametrize(("raw", "char"), [("£$%", "£"), ("é1", "é"), ("straße", "ß"), ("ﬁ1", "ﬁ"), ("A１", "１"),
+                                          ("AB/12", "/")])
+def test_normalize_refuses_what_is_not_a_to_z_or_a_digit(raw, char):
+    """Unicode's upper-casing would make 'ß' 'SS' and 'ﬁ' 'FI': plates nobody wrote."""
+    with pytest.raises(InvalidPlate) as refused:
+        normalize(raw)
+    assert refused.value.char == char and repr(char) in str(refused.value)
 
 
 def test_fold_maps_each_confusion_class_to_one_character():
