@@ -1,0 +1,138 @@
+"""Times at the calendar's edges (issue 17, defects 1, 2 and 10), on the real app over HTTP with a
+real SQLite, in a Chicago department (west of UTC: a time near year 1 moves before it there).
+
+A capture time outside the window around the server's clock (no older than the retention period,
+no more than settings.max_clock_skew_s ahead) is refused with a 400 naming captured_at; times an
+old database already holds, whatever the integer, break no page, API answer or push; retention
+purges future-dated reads; hot-list expiries and search times at the calendar's edge get an error
+naming the line or field, never a 500."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from server.db import Database
+from server.retention import purge
+from server.settings import load_settings
+from tests.conftest import Department, LiveServer, make_settings, run, run_cli
+from tests.test_ingest import jpeg, multipart_read
+from tests.test_ingest import push  # noqa: F401 - the fixture
+from tests.test_web_admin import add_user, web_client
+from tests.test_web_search import Officer, audit
+
+EDGES = ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z")
+# What an old database may hold: datetime's edges and beyond, SQLite's integer edges.
+STORED = (253402304399000, -62135600400000, -62135596800000, 32503680000000000, 2**63 - 1, -(2**63))
+HOTLIST = "plate,reason\n8ABC123,Stolen (test)\n"
+DAY_MS = 86_400_000
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path / "data", time_zone="America/Chicago")
+
+
+def db_rows(settings, sql: str, *params) -> list[tuple]:
+    with closing(sqlite3.connect(settings.db_path)) as conn, conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def now_iso(**delta) -> str:
+    return (datetime.now(UTC) + timedelta(**delta)).isoformat()
+
+
+# --- defect 1: the rule at the edge -----------------------------------------------------------------
+
+@pytest.mark.parametrize("captured_at", [*EDGES, "2999-01-01T00:00:00Z", "future", "past"])
+def test_a_capture_time_outside_the_window_is_refused_naming_the_field(dept, captured_at):
+    # Ten minutes fast (the default tolerance is five), or older than the 30-day retention period.
+    captured_at = {"future": now_iso(minutes=10), "past": now_iso(days=-31)}.get(captured_at, captured_at)
+    resp = dept.post_read("8ABC123", captured_at=captured_at)
+    assert resp.status_code == 400, resp.text
+    detail = resp.json()["detail"]
+    assert "captured_at" in detail and captured_at[:10] in detail and "clock" in detail, detail
+    data, files = multipart_read("8ABC123", plate_image=jpeg())
+    data["read"] = json.dumps({**json.loads(data["read"]), "captured_at": captured_at})
+    resp = dept.http.post("/api/v1/reads", data=data, files=files, headers=dept.camera_headers)
+    assert resp.status_code == 400 and "captured_at" in resp.json()["detail"], resp.text
+    assert db_rows(dept.settings, "SELECT count(*) FROM reads") == [(0,)]
+    assert not (dept.settings.data_dir / "images").exists()
+
+
+def test_times_inside_the_window_are_stored(dept):
+    for captured_at in (now_iso(minutes=4), now_iso(days=-29), now_iso()):
+        resp = dept.post_read("8ABC123", captured_at=captured_at)
+        assert resp.status_code == 201, resp.text
+
+
+def test_the_future_tolerance_is_a_setting(tmp_path, capsys):
+    settings = make_settings(tmp_path / "data", max_clock_skew_s=3600)
+    live = LiveServer(settings).start()
+    dept = Department(live, capsys)
+    try:
+        assert dept.post_read("8ABC123", captured_at=now_iso(minutes=50)).status_code == 201
+        resp = dept.post_read("8ABC123", captured_at=now_iso(minutes=70))
+        assert resp.status_code == 400 and "3600 s" in resp.json()["detail"], resp.text
+    finally:
+        dept.close()
+        live.stop()
+    assert load_settings(tmp_path, env={"PLATEWATCH_MAX_CLOCK_SKEW_S": "30"}).max_clock_skew_s == 30
+
+
+# --- defect 1: whatever is already stored ------------------------------------------------------------
+
+ALERT_COPY = ("INSERT INTO alerts (read_id, camera_id, entry_id, hotlist_id, hotlist_name, hotlist_kind, entry_plate, "
+              "entry_plate_norm, entry_state, entry_reason, rule, compared, detail, created_at, seen_at) "
+              "SELECT read_id, camera_id, entry_id, hotlist_id, hotlist_name, hotlist_kind, entry_plate, "
+              "entry_plate_norm, entry_state, entry_reason, rule, compared, detail, ?, ? FROM alerts WHERE id = ?")
+
+
+def store_as_an_old_database(settings, alert_id: int) -> None:
+    """What a database written before the window rule may hold, set by SQL as it would be: reads
+    of 7XYZ555 at every STORED time, the alert and its read at the first, and an alert not yet
+    pushed at each of the others (raised just now, so the notifier's poll pushes it)."""
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    with closing(sqlite3.connect(settings.db_path)) as conn, conn:
+        conn.executemany("INSERT INTO reads (uuid, camera_id, captured_at, received_at, plate, plate_norm, "
+                         "plate_folded, confidence) VALUES (?, 1, ?, ?, '7XYZ555', '7XYZ555', '7XYZ555', 0.9)",
+                         [(f"old-{i}", at, at) for i, at in enumerate(STORED)])
+        conn.execute("UPDATE reads SET captured_at = ? WHERE id = (SELECT read_id FROM alerts WHERE id = ?)",
+                     (STORED[0], alert_id))
+        conn.execute("UPDATE alerts SET seen_at = ? WHERE id = ?", (STORED[0], alert_id))
+        conn.executemany(ALERT_COPY, [(now, at, alert_id) for at in STORED[1:]])
+
+
+def test_stored_times_of_any_integer_break_no_page_answer_or_push(dept, push, tmp_path):
+    add_user(dept, "sam", "supervisor")
+    dept.hotlist(tmp_path, "stolen", HOTLIST)
+    [alert_id] = dept.post_read("8ABC123").json()["alerts"]
+    push.wait_for(1, timeout=5)
+    store_as_an_old_database(dept.settings, alert_id)
+    pushed = push.wait_for(len(STORED), timeout=15)  # the notifier polls every 2 s
+    assert all(datetime.fromisoformat(json.loads(m.payload)["seen_at"]) for m in pushed)
+    ids = [i for (i,) in db_rows(dept.settings, "SELECT id FROM alerts ORDER BY id")]
+    read_ids = [i for (i,) in db_rows(dept.settings, "SELECT id FROM reads ORDER BY id")]
+    api = dept.http
+    for path in ("/api/v1/alerts", "/api/v1/alerts?limit=1", f"/api/v1/alerts?before={ids[-1]}",
+                 *(f"/api/v1/alerts/{i}" for i in ids)):
+        resp = api.get(path, headers=dept.user_headers)
+        assert resp.status_code == 200 and resp.json(), (path, resp.text)
+    resp = api.patch(f"/api/v1/alerts/{alert_id}", json={"status": "acknowledged"}, headers=dept.user_headers)
+    assert resp.status_code == 200 and resp.json()["status"] == "acknowledged", resp.text
+    officer, supervisor = Officer(dept.live.url), web_client(dept, "sam", "long enough pw")
+    with closing(officer.http), closing(supervisor):
+        for path in ("/", "/reads", "/plates/7XYZ555", *(f"/alerts/{i}" for i in ids),
+                     *(f"/reads/{i}/hold" for i in read_ids)):
+            assert officer.http.get(path).status_code == 200, path
+        for path, form in (("/plates/7XYZ555", {}), ("/plates/8ABC123", {}), ("/search", {"plate": "7XYZ555"})):
+            resp = officer.post(path, {"reason": "1", "case": "24-00117", **form})
+            assert resp.status_code == 200, (path, resp.text)
+        for path in ("/dashboard", "/audit", "/audit.csv", "/holds", "/cameras", "/hotlists", "/hotlists/1",
+                     "/transparency", "/transparency.json"):
+            assert supervisor.get(path).status_code == 200, path
