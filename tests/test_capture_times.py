@@ -23,6 +23,7 @@ from server.settings import load_settings
 from tests.conftest import Department, LiveServer, make_settings, run, run_cli
 from tests.test_ingest import jpeg, multipart_read
 from tests.test_ingest import push  # noqa: F401 - the fixture
+from tests.test_retention import post_with_image
 from tests.test_web_admin import add_user, web_client
 from tests.test_web_search import Officer, audit
 
@@ -136,3 +137,44 @@ def test_stored_times_of_any_integer_break_no_page_answer_or_push(dept, push, tm
         for path in ("/dashboard", "/audit", "/audit.csv", "/holds", "/cameras", "/hotlists", "/hotlists/1",
                      "/transparency", "/transparency.json"):
             assert supervisor.get(path).status_code == 200, path
+
+
+# --- defect 2: future-dated reads are purged ---------------------------------------------------------
+
+def run_purge(settings):
+    async def once():
+        async with Database(settings.db_path) as db:
+            return await purge(db, settings)
+
+    return run(once())
+
+
+def test_purge_removes_future_dated_reads_with_their_images_and_records_them(dept, tmp_path):
+    now = datetime.now(UTC)
+    dept.hotlist(tmp_path, "stolen", HOTLIST)
+    far = post_with_image(dept, "8ABC123", datetime(2999, 1, 1, tzinfo=UTC))  # with an alert and an image
+    tomorrow = dept.post_aged_read("7XYZ555", now + timedelta(days=1))
+    held = dept.post_aged_read("HELD1", now + timedelta(days=2))
+    soon, recent = dept.post_aged_read("SOON1", now + timedelta(minutes=2)), dept.post_aged_read("NEW1", now)
+    with closing(sqlite3.connect(dept.settings.db_path)) as conn, conn:  # SQLite's largest integer
+        conn.execute("INSERT INTO reads (uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, "
+                     "confidence) VALUES ('edge', 1, ?, 0, 'EDGE1', 'EDGE1', 'EDGE1', 0.9)", (2**63 - 1,))
+    with closing(Officer(dept.live.url).http) as officer:
+        form = {"case": "24-00117", "note": "", "_csrf_token": officer.cookies["csrftoken"]}
+        assert officer.post(f"/reads/{held}/hold", data=form).status_code == 200
+    [far_image] = db_rows(dept.settings, "SELECT plate_image FROM reads WHERE id = ?", far)[0]
+    stray = dept.settings.images_dir / "9999-12-31" / "stray.jpg"  # no read names it; the last day there is
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"no read names this")
+
+    result = run_purge(dept.settings)
+    assert result.future == 3 and result.reads == 0
+    ids = {i for (i,) in db_rows(dept.settings, "SELECT id FROM reads")}
+    assert ids == {held, soon, recent}, ids
+    assert db_rows(dept.settings, "SELECT count(*) FROM alerts") == [(0,)]  # followed the read
+    assert not (dept.settings.data_dir / far_image).exists() and not stray.parent.exists()
+    assert result.stray_images == 1
+    [(detail,)] = db_rows(dept.settings, "SELECT detail FROM audit_log WHERE action = 'retention.purge' "
+                                         "ORDER BY id DESC LIMIT 1")
+    assert json.loads(detail)["future"] == 3
+    assert run_purge(dept.settings).future == 0
