@@ -34,6 +34,10 @@ def to_ms(moment: datetime) -> int:
 EARLIEST_MS = to_ms(datetime(1, 1, 2, tzinfo=UTC))
 LATEST_MS = to_ms(datetime(9999, 12, 30, tzinfo=UTC))
 
+# Whole local days inside that span in any zone (UTC offsets are under a day): what an error about
+# a time out of range (an expiry, a search bound) offers instead.
+SHOWABLE_DAYS = "0001-01-03 to 9999-12-28"
+
 
 def showable(ms: int) -> int:
     """`ms` moved into [EARLIEST_MS, LATEST_MS]: a year-10000 read shows as 9999-12-30, not a 500."""

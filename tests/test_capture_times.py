@@ -178,3 +178,44 @@ def test_purge_removes_future_dated_reads_with_their_images_and_records_them(dep
                                          "ORDER BY id DESC LIMIT 1")
     assert json.loads(detail)["future"] == 3
     assert run_purge(dept.settings).future == 0
+
+
+# --- defect 10: expiries and search times at the calendar's edge -------------------------------------
+
+EDGE_EXPIRIES = ("9999-12-31", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("expires", EDGE_EXPIRIES)
+def test_a_hot_list_expiry_at_the_calendar_edge_is_a_bad_line_not_a_traceback(settings, tmp_path, capsys, expires):
+    path = tmp_path / "list.csv"
+    path.write_text(f"plate,reason,expires\n8ABC123,Stolen,\n7XYZ555,Stolen,{expires}\n")
+    assert run_cli(settings, "hotlist", "import", str(path), "--list", "stolen") == 1
+    err = capsys.readouterr().err
+    assert f"line 3: expires '{expires}' is out of range" in err and "Traceback" not in err, err
+    assert run_cli(settings, "hotlist", "import", str(path), "--list", "stolen", "--skip-bad") == 0
+    assert db_rows(settings, "SELECT plate_norm FROM hotlist_entries") == [("8ABC123",)]
+
+
+def test_the_web_refuses_edge_expiries_and_a_list_holding_one_still_shows(dept, tmp_path):
+    add_user(dept, "sam", "supervisor")
+    dept.hotlist(tmp_path, "stolen", HOTLIST)
+    with closing(web_client(dept, "sam", "long enough pw")) as web:
+        for expires in EDGE_EXPIRIES:
+            csv_text = f"plate,reason,expires\n7XYZ555,Stolen,{expires}\n"
+            resp = web.post("/hotlists/1/import", files={"file": ("edge.csv", csv_text, "text/csv")})
+            assert resp.status_code == 422 and "out of range" in resp.text, resp.text
+            resp = web.post("/hotlists/1/entries", data={"plate": "7XYZ555", "reason": "Stolen", "expires": expires})
+            assert resp.status_code == 422 and "out of range" in resp.text, resp.text
+        for stored in STORED:  # what an older version let in
+            db_rows(dept.settings, "UPDATE hotlist_entries SET expires_at = ?", stored)
+            assert web.get("/hotlists/1").status_code == 200 and web.get("/hotlists").status_code == 200
+
+
+def test_a_search_time_at_the_calendar_edge_is_named_not_a_500(dept):
+    with closing(Officer(dept.live.url).http) as http:
+        for field, value in (("until", "9999-12-31T23:59"), ("since", "0001-01-01T00:00"),
+                             ("until", "9999-12-31T23:59:59-01:00")):
+            resp = http.post("/search", data={"reason": "1", "case": "24-00117", "plate": "8ABC123", field: value,
+                                              "_csrf_token": http.cookies["csrftoken"]})
+            assert resp.status_code == 422 and "out of range" in resp.text, (field, value, resp.text[-2000:])
+    assert audit(dept, "search") == []
