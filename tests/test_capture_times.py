@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +30,6 @@ EDGES = ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0001-01-01T0
 # What an old database may hold: datetime's edges and beyond, SQLite's integer edges.
 STORED = (253402304399000, -62135600400000, -62135596800000, 32503680000000000, 2**63 - 1, -(2**63))
 HOTLIST = "plate,reason\n8ABC123,Stolen (test)\n"
-DAY_MS = 86_400_000
 
 
 @pytest.fixture
