@@ -28,15 +28,34 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+# The stored times any zone can show: datetime's range (years 1 to 9999) less a day at each end,
+# so that no UTC offset moves a shown time past it. Ingest refuses capture times outside it; an
+# older database may still hold any 64-bit integer, which shows as the nearest of these edges.
+EARLIEST_MS = to_ms(datetime(1, 1, 2, tzinfo=UTC))
+LATEST_MS = to_ms(datetime(9999, 12, 30, tzinfo=UTC))
+
+# Whole local days inside that span in any zone (UTC offsets are under a day): what an error about
+# a time out of range (an expiry, a search bound) offers instead.
+SHOWABLE_DAYS = "0001-01-03 to 9999-12-28"
+
+
+def showable(ms: int) -> int:
+    """`ms` moved into [EARLIEST_MS, LATEST_MS]: a year-10000 read shows as 9999-12-30, not a 500."""
+    return min(max(ms, EARLIEST_MS), LATEST_MS)
+
+
 def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return datetime.fromtimestamp(showable(ms) / 1000, tz=UTC)
 
 
 def local(moment: int | datetime, zone: tzinfo) -> datetime:
     """Epoch ms (or an aware datetime) as an aware datetime in `zone`."""
     if isinstance(moment, datetime):
-        return moment.astimezone(zone)
-    return datetime.fromtimestamp(moment / 1000, tz=zone)
+        try:
+            return moment.astimezone(zone)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 in UTC: before year 1
+            moment = to_ms(moment)
+    return datetime.fromtimestamp(showable(moment) / 1000, tz=zone)
 
 
 def shown(moment: int | datetime, zone: tzinfo, fmt: str = "second") -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
 from server import audit, queries
-from server.clock import end_of_day, now_ms, to_ms
+from server.clock import EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, end_of_day, now_ms, to_ms
 from server.db import Database
 from server.ingest import alert_row
 from server.matching import best_match, fold, normalize
@@ -44,18 +44,30 @@ class InvalidHotlist(ValueError):
         self.errors = errors
 
 
+class ExpiryOutOfRange(ValueError):
+    """An ISO date or time, but one the app cannot keep and show (9999-12-31 ends in year 10000)."""
+
+
 def parse_expiry(text: str, zone: tzinfo = UTC) -> int | None:
     """A date expires at the end of that day in `zone` (the department's time zone); a datetime
-    needs its offset, and keeps it."""
+    needs its offset, and keeps it. Either must lie where every page can show it."""
     text = text.strip()
     if not text:
         return None
     if len(text) == 10:
-        return end_of_day(date.fromisoformat(text), zone)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError("a time needs a UTC offset, e.g. 2026-12-31T23:00:00Z")
-    return to_ms(moment)
+        day = date.fromisoformat(text)
+        try:
+            expires = end_of_day(day, zone)
+        except OverflowError:  # the day after 9999-12-31
+            expires = LATEST_MS + 1
+    else:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError("a time needs a UTC offset, e.g. 2026-12-31T23:00:00Z")
+        expires = to_ms(moment)
+    if not EARLIEST_MS <= expires <= LATEST_MS:
+        raise ExpiryOutOfRange(f"is out of range: give a date from {SHOWABLE_DAYS}, or none for no expiry")
+    return expires
 
 
 def _header_errors(header: list[str] | None) -> list[BadLine]:
@@ -78,6 +90,8 @@ def _parse_row(values: dict[str, str], added_by: str, zone: tzinfo) -> dict:
         raise ValueError(f"plate '{plate}' is longer than {MAX_PLATE} characters")
     try:
         expires = parse_expiry(values.get("expires", ""), zone)
+    except ExpiryOutOfRange as exc:
+        raise ValueError(f"expires '{values.get('expires')}' {exc}") from None
     except ValueError as exc:
         raise ValueError(f"expires '{values.get('expires')}' is not an ISO date or time: {exc}") from None
     return {

@@ -15,7 +15,7 @@ import msgspec
 from PIL import Image, UnidentifiedImageError
 
 from server import queries
-from server.clock import now_ms, to_ms
+from server.clock import EARLIEST_MS, LATEST_MS, from_ms, now_ms, to_ms
 from server.auth import Camera
 from server.db import Database
 from server.notify import Notifier
@@ -66,6 +66,20 @@ def checked_plate(field: str, text: str) -> str:
     return norm
 
 
+def check_capture_time(read: ReadIn, captured: int, now: int, settings: Settings) -> None:
+    """A capture time no older than the retention period and at most max_clock_skew_s ahead of
+    the server's clock. Anything else comes from a camera box whose clock is wrong (a dead RTC
+    battery, a bad NTP answer): stored, it would sit where retention and pages cannot follow."""
+    earliest = max(settings.retention_cutoff(now), EARLIEST_MS)
+    latest = min(now + int(settings.max_clock_skew_s * 1000), LATEST_MS)
+    if not earliest <= captured <= latest:
+        window = " to ".join(from_ms(edge).isoformat(timespec="seconds") for edge in (earliest, latest))
+        raise InvalidUpload(
+            f"captured_at: {read.captured_at.isoformat()} is outside the accepted window {window} (no older "
+            f"than the {settings.retention_days:g}-day retention period, at most {settings.max_clock_skew_s:g} s "
+            "ahead of the server's clock): check the camera's clock")
+
+
 def image_path(read: ReadIn, field: str) -> str:
     """Relative to the data dir; one folder per capture day keeps folders small."""
     day = read.captured_at.astimezone(UTC).strftime("%Y-%m-%d")
@@ -83,10 +97,11 @@ class Ingest:
         plate_norm = checked_plate("plate", read.plate)
         for i, candidate in enumerate(read.candidates):
             checked_plate(f"candidates[{i}].plate", candidate.plate)
+        now, captured = now_ms(), to_ms(read.captured_at)
+        check_capture_time(read, captured, now, self.settings)
         for name, data in images.items():
             await asyncio.to_thread(check_jpeg, name, data, self.settings.max_image_bytes,
                                     self.settings.max_image_pixels)
-        now, captured = now_ms(), to_ms(read.captured_at)
         paths = {name: image_path(read, name) for name in images}
         row = {
             "uuid": str(read.id), "camera_id": camera.id, "captured_at": captured, "received_at": now,

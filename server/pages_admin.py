@@ -23,7 +23,7 @@ from server import audit, queries, queries_admin
 from server.auth import CAMERA_TOKEN_PREFIX, new_token
 from server.clock import DAY_MS, now_ms
 from server.db import Database
-from server.hotlists import MAX_PLATE, import_list, parse_csv, parse_expiry, raise_retro_alerts
+from server.hotlists import MAX_PLATE, ExpiryOutOfRange, import_list, parse_csv, parse_expiry, raise_retro_alerts
 from server.matching import fold, plate_or_none
 from server.migrations import LIST_KINDS, ROLES
 from server.notify import Notifier
@@ -107,11 +107,13 @@ def entry_from_form(form, added_by: str, zone: tzinfo) -> tuple[dict | None, str
     An expiry date ends at the end of that day in the department's time zone."""
     values = {name: form_field(form, name) for name in ("plate", "state", "reason", "expires")}
     plate, state = plate_or_none(values["plate"]), values["state"].upper()
-    expires, bad_expiry = None, False
+    expires, bad_expiry = None, None
     try:
         expires = parse_expiry(values["expires"], zone)
+    except ExpiryOutOfRange as exc:
+        bad_expiry = f"The expiry {values['expires']} {exc}."
     except ValueError:
-        bad_expiry = True
+        bad_expiry = "The expiry must be a date (YYYY-MM-DD), or empty for none."
     if plate is None:
         error = "A plate has only letters A–Z and digits (spaces, hyphens and dots are dropped)."
     elif not plate:
@@ -123,7 +125,7 @@ def entry_from_form(form, added_by: str, zone: tzinfo) -> tuple[dict | None, str
     elif not values["reason"]:
         error = "Give the reason: officers read it in the alert."
     elif bad_expiry:
-        error = "The expiry must be a date (YYYY-MM-DD), or empty for none."
+        error = bad_expiry
     elif expires is not None and expires <= now_ms():
         error = "That expiry date has already passed."
     else:

@@ -36,7 +36,7 @@ from litestar.response import Template
 from server import audit
 from server import queries_holds as qh
 from server import queries_search as qs
-from server.clock import DAY_MS, from_ms, local, local_to_ms, now_ms, shown
+from server.clock import DAY_MS, EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, from_ms, local, local_to_ms, now_ms, shown
 from server.db import Database
 from server.matching import fold
 from server.pages import page_role
@@ -119,7 +119,11 @@ def _time(text: str, label: str, errors: list[str], zone: tzinfo) -> int | None:
     except ValueError:
         errors.append(f"{label}: “{text}” is not a date and time.")
         return None
-    return local_to_ms(moment, zone)
+    ms = local_to_ms(moment, zone)
+    if not EARLIEST_MS <= ms <= LATEST_MS:  # 9999-12-31T23:59 in Chicago is in year 10000 in UTC
+        errors.append(f"{label}: “{text}” is out of range: give a date from {SHOWABLE_DAYS}.")
+        return None
+    return ms
 
 
 def _criteria(form: dict[str, str], cameras: dict[int, object], retention_ms: int, now: int, zone: tzinfo

@@ -21,6 +21,12 @@ async def purgeable_reads(conn, cutoff: int, limit: int) -> list[Row]:
     return await all_rows(conn, PURGEABLE_SQL, (cutoff, limit))
 
 
+async def future_reads(conn, horizon: int, limit: int) -> list[Row]:
+    """Reads dated after `horizon` that no active hold keeps (stored before ingest refused them)."""
+    return await all_rows(conn, f"SELECT id, plate_image, vehicle_image FROM reads WHERE captured_at > ? "
+                                f"AND {NOT_HELD} ORDER BY captured_at DESC LIMIT ?", (horizon, limit))
+
+
 async def held_past(conn, cutoff: int) -> int:
     """Reads captured before `cutoff` that an active hold keeps."""
     row = await one(conn, f"SELECT count(*) FROM holds h JOIN reads r ON r.id = h.read_id "

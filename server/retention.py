@@ -10,6 +10,11 @@ Image folders are named by UTC capture day. Once a whole day is past the cutoff,
 removed with anything left in it: an image whose read never committed (the upload failed after
 the file was written) or one put there by hand must not outlive the retention period either.
 
+A read dated after the server's clock (plus settings.max_clock_skew_s) came from a camera whose
+clock was wrong, stored before ingest refused such times: it goes too, with its images and any day
+folder named after the horizon, and the audit line counts it (`future`); else it would outlive
+every retention promise.
+
 A read under an evidence hold (holds.py) is never purged, whatever its age, and its alerts stay
 with it; its images live in images/held/<read id>/, which the day sweep never matches. Files
 there that their read does not name (a hold whose transaction never committed) are swept once
@@ -29,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 from server import audit, queries, queries_mfa
 from server import queries_holds as qh
-from server.clock import now_ms
+from server.clock import from_ms, now_ms
 from server.db import Database
 from server.settings import Settings
 
@@ -50,13 +55,17 @@ class PurgeResult:
     challenges: int
     stray_images: int = 0  # files in day folders past the cutoff (or held folders) that no read named
     held: int = 0  # reads kept past the cutoff by an evidence hold
+    future: int = 0  # reads dated past now + max_clock_skew_s
 
 
 async def purge(db: Database, settings: Settings, now: int | None = None) -> PurgeResult:
     now = now_ms() if now is None else now
     cutoff = settings.retention_cutoff(now)
+    horizon = now + int(settings.max_clock_skew_s * 1000)
     reads, images = await _purge_reads(db, settings, cutoff)
-    strays = await asyncio.to_thread(_remove_expired_day_folders, settings, cutoff)
+    future, future_images = await _purge_future_reads(db, settings, horizon)
+    images += future_images
+    strays = await asyncio.to_thread(_remove_expired_day_folders, settings, cutoff, horizon)
     strays += await _sweep_held_folders(db, settings)
     async with db.transaction() as conn:
         # Nothing else sweeps expired sessions, and challenges only go when someone signs in.
@@ -67,9 +76,9 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
         await audit.record(
             conn, "system", "retention.purge", reads=reads, images=images,
             cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
-            sessions=sessions, challenges=challenges, stray_images=strays, held=held,
+            sessions=sessions, challenges=challenges, stray_images=strays, held=held, future=future,
         )
-    return PurgeResult(reads, images, oldest, sessions, challenges, strays, held)
+    return PurgeResult(reads, images, oldest, sessions, challenges, strays, held, future)
 
 
 async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[int, int]:
@@ -87,6 +96,20 @@ async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[i
             return total_reads, total_images
 
 
+async def _purge_future_reads(db: Database, settings: Settings, horizon: int) -> tuple[int, int]:
+    """Reads dated after `horizon` that no hold keeps, then their image files: (reads, images).
+    Rare (a camera whose clock jumped), so plain batches of BATCH rows."""
+    total_reads = total_images = 0
+    while True:
+        async with db.transaction() as conn:
+            batch = await qh.future_reads(conn, horizon, BATCH)
+            await queries.delete_reads(conn, [row["id"] for row in batch])
+        if not batch:
+            return total_reads, total_images
+        total_images += await asyncio.to_thread(_unlink, settings, batch)
+        total_reads += len(batch)
+
+
 def _unlink(settings: Settings, rows) -> int:
     count = 0
     for row in rows:
@@ -100,19 +123,20 @@ def _unlink(settings: Settings, rows) -> int:
     return count
 
 
-def _remove_expired_day_folders(settings: Settings, cutoff: int) -> int:
-    """Removes image day folders whose whole day is before `cutoff`; the files that were left."""
+def _remove_expired_day_folders(settings: Settings, cutoff: int, horizon: int) -> int:
+    """Removes image day folders whose whole day is before `cutoff`, or after `horizon` (no read
+    may be dated there); the files that were left."""
     if not settings.images_dir.is_dir():
         return 0
-    cutoff_at, strays = datetime.fromtimestamp(cutoff / 1000, UTC), 0
+    cutoff_at, horizon_at, strays = from_ms(cutoff), from_ms(horizon), 0
     for folder in settings.images_dir.iterdir():
         if not (folder.is_dir() and DAY_FOLDER.fullmatch(folder.name)):
             continue
         try:
-            day_end = datetime.strptime(folder.name, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+            day = datetime.strptime(folder.name, "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:  # the shape of a date, not a date: not one of ours
             continue
-        if day_end <= cutoff_at:
+        if day <= cutoff_at - timedelta(days=1) or day > horizon_at:  # (no day + 1 day: 9999-12-31 has none)
             strays += sum(1 for f in folder.rglob("*") if f.is_file())
             shutil.rmtree(folder)
     return strays

@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     public_url: str = ""
     vapid_subject: str = "mailto:admin@localhost"
     retention_days: float = 30.0
+    # How far ahead of the server's clock a read's captured_at may be (a camera box's clock runs a
+    # little fast); a later one, or one older than retention_days, is refused with a 400.
+    max_clock_skew_s: float = 300.0
     purge_interval_s: float = 3600.0
     # A parked car seen every frame alerts once per (plate, camera) in this window.
     alert_cooldown_s: float = 300.0
@@ -63,6 +66,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if not SHIFT_HOURS[0] <= self.shift_hours <= SHIFT_HOURS[1]:  # also refuses NaN
             raise ValueError(f"shift_hours: {self.shift_hours:g} is not between {SHIFT_HOURS[0]} and "
                              f"{SHIFT_HOURS[1]} hours")
+        if not 0 <= self.max_clock_skew_s <= 86_400:  # also refuses NaN
+            raise ValueError(f"max_clock_skew_s: {self.max_clock_skew_s:g} is not between 0 and 86400 seconds")
         try:
             ZoneInfo(self.time_zone)
         except (KeyError, ValueError, OSError):  # not found, malformed, a folder such as 'America'

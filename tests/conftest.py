@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +91,30 @@ def run_cli(settings: Settings, *args: str, stdin: str | None = None, capsys=Non
         sys.stdin = old_stdin
 
 
+def backdate(settings: Settings, read_id: int, captured_at: datetime) -> None:
+    """Age a stored read to `captured_at`, as time passing would. Ingest refuses a capture time
+    older than the retention period, so a test that needs a read the purge has not reached yet
+    posts it fresh and moves it back here: its time, its alerts' seen_at, and its images into that
+    UTC day's folder, as ingest names them (an old database holds exactly this)."""
+    at, day = int(captured_at.timestamp() * 1000), captured_at.astimezone(UTC).strftime("%Y-%m-%d")
+    with closing(sqlite3.connect(settings.db_path)) as conn, conn:
+        images = conn.execute("SELECT plate_image, vehicle_image FROM reads WHERE id = ?", (read_id,)).fetchone()
+        moved = []
+        for rel in images:
+            if rel:
+                old, new = settings.data_dir / rel, f"images/{day}/{Path(rel).name}"
+                (settings.data_dir / new).parent.mkdir(parents=True, exist_ok=True)
+                old.replace(settings.data_dir / new)
+                moved.append(new)
+                if not any(old.parent.iterdir()):
+                    old.parent.rmdir()
+            else:
+                moved.append(None)
+        conn.execute("UPDATE reads SET captured_at = ?, plate_image = ?, vehicle_image = ? WHERE id = ?",
+                     (at, *moved, read_id))
+        conn.execute("UPDATE alerts SET seen_at = ? WHERE read_id = ?", (at, read_id))
+
+
 class Department:
     """A set-up department: an officer, a camera, and an API client for each."""
 
@@ -116,6 +142,13 @@ class Department:
             "captured_at": fields.pop("captured_at", datetime.now(UTC).isoformat()), **fields,
         }
         return self.http.post("/api/v1/reads", json=body, headers=self.camera_headers)
+
+    def post_aged_read(self, plate: str, captured_at: datetime, **fields) -> int:
+        """A read stored fresh and aged to `captured_at` (see `backdate`); its id."""
+        resp = self.post_read(plate, **fields)
+        assert resp.status_code == 201, resp.text
+        backdate(self.settings, resp.json()["id"], captured_at)
+        return resp.json()["id"]
 
     def subscribe(self, subscription: dict) -> None:
         resp = self.http.post("/api/v1/push/subscriptions", json=subscription, headers=self.user_headers)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -45,7 +46,7 @@ def test_commands_share_the_default_data_dir_and_serve_answers(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.1)
         read = {"id": "0b7c6d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e", "plate": "7ABC123", "confidence": 0.9,
-                "captured_at": "2026-11-22T10:00:00Z"}
+                "captured_at": datetime.now(UTC).isoformat()}  # a fixed date would age past retention
         resp = httpx.post(f"{url}/api/v1/reads", json=read, headers={"Authorization": f"Bearer {token}"})
         assert resp.status_code == 201  # the server found the camera the CLI made: same data dir
         login = httpx.post(f"{url}/api/v1/auth/token", json={"username": "sgt", "password": "a long password"})

@@ -23,6 +23,7 @@ from server.migrations import migrate
 from server.queries_holds import PURGEABLE_SQL
 from server.retention import HELD_GRACE_S, purge
 from tests.browser import screenshot, sign_in
+from tests.conftest import backdate
 from tests.test_backup import run_backup
 from tests.test_ingest import jpeg, multipart_read
 from tests.test_web_admin import add_user
@@ -33,13 +34,17 @@ DAY_MS = 86_400_000
 
 
 def post_read(dept, plate: str, captured_at: datetime, shade: int = 100) -> int:
-    """A read with a plate crop and a vehicle crop of its own bytes, captured then; its id."""
+    """A read with a plate crop and a vehicle crop of its own bytes, captured then; its id. One
+    past retention (ingest refuses it) is stored fresh and aged, as a read stored while recent."""
     data, files = multipart_read(plate, plate_image=jpeg(color=(shade, 90, 40)),
                                  vehicle_image=jpeg((160, 120), color=(40, shade, 90)))
+    aged = captured_at < days_ago(dept.settings.retention_days - 1)
     read = json.loads(data["read"])
-    read["captured_at"] = captured_at.isoformat()
+    read["captured_at"] = (datetime.now(UTC) if aged else captured_at).isoformat()
     resp = dept.http.post("/api/v1/reads", data={"read": json.dumps(read)}, files=files, headers=dept.camera_headers)
     assert resp.status_code == 201, resp.text
+    if aged:
+        backdate(dept.settings, resp.json()["id"], captured_at)
     return resp.json()["id"]
 
 

@@ -97,7 +97,8 @@ def test_same_read_id_twice_is_stored_once(dept, push, tmp_path):
 
 def test_cooldown_one_alert_per_plate_and_camera(dept, push, tmp_path):
     dept.hotlist(tmp_path, "stolen", HOTLIST)
-    now = datetime.now(UTC)
+    # Starting a cooldown and a bit ago: captures more than max_clock_skew_s ahead are refused.
+    now = datetime.now(UTC) - timedelta(seconds=dept.settings.alert_cooldown_s + 60)
     alerts = [dept.post_read("8ABC123", captured_at=(now + timedelta(seconds=s)).isoformat()).json()["alerts"]
               for s in (0, 5, 10)]
     assert [len(a) for a in alerts] == [1, 0, 0]

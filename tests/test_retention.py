@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 from server.db import Database
 from server.retention import purge
+from tests.conftest import backdate
 from tests.test_ingest import jpeg, multipart_read
 
 
 def post_with_image(dept, plate, captured_at):
+    """A read with a plate image, stored now and aged to `captured_at` (ingest refuses one past
+    retention: this is such a read stored while it was recent)."""
     data, files = multipart_read(plate, plate_image=jpeg())
-    read = json.loads(data["read"])
-    read["captured_at"] = captured_at.isoformat()
-    resp = dept.http.post("/api/v1/reads", data={"read": json.dumps(read)}, files=files, headers=dept.camera_headers)
+    resp = dept.http.post("/api/v1/reads", data=data, files=files, headers=dept.camera_headers)
     assert resp.status_code == 201, resp.text
+    backdate(dept.settings, resp.json()["id"], captured_at)
     return resp.json()["id"]
 
 
@@ -59,7 +61,7 @@ def test_purge_in_batches(dept, monkeypatch):
     monkeypatch.setattr(retention, "BATCH", 3)
     old = datetime.now(UTC) - timedelta(days=dept.settings.retention_days + 2)
     for i in range(7):
-        dept.post_read(f"B{i}", read_id=str(uuid.uuid4()), captured_at=(old + timedelta(seconds=i)).isoformat())
+        dept.post_aged_read(f"B{i}", old + timedelta(seconds=i), read_id=str(uuid.uuid4()))
     dept.post_read("KEEP1")
 
     async def run_purge():
@@ -90,7 +92,7 @@ def test_running_server_purges_on_its_own(tmp_path, capsys):
     try:
         dept = Department(live, capsys)
         old = datetime.now(UTC) - timedelta(days=live.settings.retention_days + 1)
-        dept.post_read("OLD1", captured_at=old.isoformat())
+        dept.post_aged_read("OLD1", old)
         dept.post_read("NEW1")
 
         def plates():

@@ -69,9 +69,8 @@ def seed_reads_and_hits(dept, tmp_path) -> dict[str, int]:
     alerts = {plate: dept.post_read(plate).json()["alerts"][0] for plate in hits}
     ages = {"1AAA111": {}, "2BBB222": {"days": 3}, "3CCC333": {"days": 3}, "9NNN999": {"days": 29},
             "8OLD835": {"days": 35}, "8OLD850": {"days": 50}}  # the last two: outside the 30 days
-    for plate, ago in ages.items():
-        captured = (datetime.now(UTC) - timedelta(**ago)).isoformat()
-        assert dept.post_read(plate, captured_at=captured).status_code == 201
+    for plate, ago in ages.items():  # stored while recent, aged since: ingest refuses one past retention
+        dept.post_aged_read(plate, datetime.now(UTC) - timedelta(**ago))
     sql(dept, "UPDATE alerts SET created_at = created_at - ? WHERE id = ?", 2 * 86_400_000, alerts["5DEF456"])
     return alerts
 
