@@ -68,3 +68,15 @@ def test_api_answers_as_its_schema_says(api, dept):
     failures = {op.label: fuzz_failure(op, bearer_for(op, dept)) for op in operations}
     found = {label: failure for label, failure in failures.items() if failure is not None}
     assert not found, "\n\n".join(f"{label}:\n{format_notes(failure)}" for label, failure in found.items())
+
+
+# Regressions the fuzz found, each pinned by a focused test.
+
+def test_a_heartbeat_count_beyond_sqlite_integers_is_refused_by_name(dept):
+    """frames_gated of 2**63 (as in {"frames_gated": 19748355587977435414528}) overflowed SQLite's
+    64-bit INTEGER: a 500 where the camera deserved a 400 naming the field."""
+    beat = {"frames_per_s": 1.0, "frames_gated": 2**63}
+    resp = dept.http.post("/api/v1/cameras/heartbeat", json=beat, headers=dept.camera_headers)
+    assert resp.status_code == 400 and "frames_gated" in resp.text, resp.text
+    beat["frames_gated"] = 2**63 - 1  # the largest count SQLite keeps is still taken
+    assert dept.http.post("/api/v1/cameras/heartbeat", json=beat, headers=dept.camera_headers).status_code == 200
