@@ -8,12 +8,17 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.di import NamedDependency
+from litestar.exceptions import (
+    ClientException, NotAuthorizedException, NotFoundException, PermissionDeniedException, TooManyRequestsException,
+)
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from server import audit, duty, mfa, queries
+from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
 from server.clock import from_ms, now_ms, to_ms
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
@@ -28,6 +33,21 @@ from server.schemas import (
     TokenRequest, TokenResponse,
 )
 from server.settings import Settings
+
+
+class Conflict(ClientException):
+    status_code = HTTP_409_CONFLICT
+
+
+class UnsupportedMediaType(ClientException):
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+# The refusals each kind of route may answer with, for the schema (`raises`): Litestar adds 400 itself
+# to a route with a body or parameters, and answers 413 to any body over settings.max_request_bytes.
+CAMERA_ERRORS = [NotAuthorizedException, RequestEntityTooLarge]
+USER_ERRORS = [NotAuthorizedException, PermissionDeniedException]
+BODY_ERRORS = [RequestEntityTooLarge]
 
 
 def decode_read(raw: bytes | str) -> ReadIn:
@@ -92,8 +112,12 @@ async def store_subscription(db: Database, user: User, data: PushSubscriptionIn,
 class ReadsController(Controller):
     path = "/api/v1/reads"
     guards = [requires_camera]
+    security = CAMERA_TOKEN
 
-    @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)")
+    @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)",
+          operation_class=ReadsOperation, raises=[ClientException, *CAMERA_ERRORS, UnsupportedMediaType],
+          responses={HTTP_200_OK: ResponseSpec(data_container=ReadAccepted, description="A resend of a read already stored "
+                                                                          "(same id): stored once")})
     async def create(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
         content_type, _ = request.content_type
         if content_type == "multipart/form-data":
@@ -101,12 +125,12 @@ class ReadsController(Controller):
         elif content_type == "application/json":
             read, images = decode_read(await request.body()), {}
         else:
-            raise ClientException("Content-Type must be application/json or multipart/form-data", status_code=415)
+            raise UnsupportedMediaType("Content-Type must be application/json or multipart/form-data")
         camera: Camera = request.user
         try:
             accepted = await ingest.store(camera, read, images)
         except UploadTooLarge as exc:
-            raise ClientException(str(exc), status_code=413) from None
+            raise RequestEntityTooLarge(str(exc)) from None
         except InvalidUpload as exc:
             raise ClientException(str(exc)) from None
         return Response(accepted, status_code=HTTP_200_OK if accepted.duplicate else HTTP_201_CREATED)
@@ -115,7 +139,8 @@ class ReadsController(Controller):
 class CamerasController(Controller):
     path = "/api/v1/cameras"
 
-    @post("/heartbeat", guards=[requires_camera], status_code=HTTP_200_OK, summary="A worker reports camera health")
+    @post("/heartbeat", guards=[requires_camera], security=CAMERA_TOKEN, raises=CAMERA_ERRORS,
+          status_code=HTTP_200_OK, summary="A worker reports camera health")
     async def heartbeat(self, request: Request, data: JSONBody[CameraHeartbeat], db: NamedDependency[Database]) -> dict[str, bool]:
         camera: Camera = request.user
         last_frame = to_ms(data.last_frame_at) if data.last_frame_at else None
@@ -141,6 +166,7 @@ class AuthController(Controller):
     path = "/api/v1/auth"
 
     @post("/token", status_code=HTTP_200_OK, summary="Exchange a username and password for an API bearer token",
+          raises=[NotAuthorizedException, PermissionDeniedException, TooManyRequestsException, *BODY_ERRORS],
           description="A user with two-factor sign-in also sends `otp`: the authenticator app's current "
                       "6-digit code, or one of their recovery codes. Without it the answer is 401 and says so. "
                       "A user whose password an admin set (a reset, or a new user) gets 403 until they change "
@@ -154,7 +180,7 @@ class AuthController(Controller):
             method = await token_second_factor(db, settings, user, data.otp)
         except SignInRefused as refused:
             if refused.locked:
-                raise ClientException("too many failed sign-ins; try again in a few minutes", status_code=429) from None
+                raise TooManyRequestsException("too many failed sign-ins; try again in a few minutes") from None
             raise NotAuthorizedException(str(refused)) from None
         async with db.transaction() as conn:
             token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now_ms())
@@ -169,14 +195,16 @@ class PushController(Controller):
     async def key(self, vapid: NamedDependency[VapidKeys]) -> PushKey:
         return PushKey(public_key=vapid.public_key)
 
-    @post("/subscriptions", guards=[requires_role("officer")], status_code=HTTP_201_CREATED)
+    @post("/subscriptions", guards=[requires_role("officer")], security=USER_TOKEN, raises=[*USER_ERRORS, *BODY_ERRORS],
+          status_code=HTTP_201_CREATED)
     async def subscribe(
         self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
         settings: NamedDependency[Settings],
     ) -> dict[str, int]:
         return {"id": await store_subscription(db, request.user, data, settings.push_allow_http)}
 
-    @post("/unsubscribe", guards=[requires_role("officer")], status_code=HTTP_200_OK)
+    @post("/unsubscribe", guards=[requires_role("officer")], security=USER_TOKEN, raises=[*USER_ERRORS, *BODY_ERRORS],
+          status_code=HTTP_200_OK)
     async def unsubscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, bool]:
         user: User = request.user
         async with db.transaction() as conn:
@@ -187,7 +215,8 @@ class PushController(Controller):
 class DutyController(Controller):
     path = "/api/v1/duty"
 
-    @post("/", guards=[requires_role("officer")], status_code=HTTP_200_OK, summary="Go on or off duty",
+    @post("/", guards=[requires_role("officer")], security=USER_TOKEN, raises=[*USER_ERRORS, *BODY_ERRORS],
+          status_code=HTTP_200_OK, summary="Go on or off duty",
           description="Web push alerts reach only officers on duty (the live feed shows every alert "
                       "regardless). `on: true` starts a shift of the department's `shift_hours` (12 by "
                       "default) from now, a fresh one if already on duty; the officer is off duty by "
@@ -205,8 +234,9 @@ class DutyController(Controller):
 class AlertsController(Controller):
     path = "/api/v1/alerts"
     guards = [requires_role("officer")]
+    security = USER_TOKEN
 
-    @get("/", summary="Alerts, newest first")
+    @get("/", summary="Alerts, newest first", raises=USER_ERRORS)
     async def list(
         self, db: NamedDependency[Database], settings: NamedDependency[Settings], status: FromQuery[str | None] = None,
         before: Annotated[int | None, ROW_ID] = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
@@ -214,14 +244,15 @@ class AlertsController(Controller):
         rows = await queries.list_alerts(db.reader, status=status, before_id=before, limit=limit)
         return [alert_view(row, settings.base_url) for row in rows]
 
-    @get("/{alert_id:int}")
+    @get("/{alert_id:int}", summary="One alert", raises=[*USER_ERRORS, NotFoundException])
     async def show(self, alert_id: FromPath[int], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Alert:
         row = await queries.alert_by_id(db.reader, alert_id)
         if row is None:
             raise NotFoundException(f"no alert {alert_id}")
         return alert_view(row, settings.base_url)
 
-    @patch("/{alert_id:int}", summary="Acknowledge an alert or record its outcome")
+    @patch("/{alert_id:int}", summary="Acknowledge an alert or record its outcome",
+           raises=[*USER_ERRORS, NotFoundException, Conflict, *BODY_ERRORS])
     async def update(self, request: Request, alert_id: FromPath[int], data: JSONBody[AlertUpdate], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Alert:
         user: User = request.user
         async with db.transaction() as conn:
@@ -229,7 +260,7 @@ class AlertsController(Controller):
                 raise NotFoundException(f"no alert {alert_id}")
             changed = await queries.update_alert_status(conn, alert_id, data.status, user.username, data.note, now_ms())
             if not changed:
-                raise ClientException(f"alert {alert_id} is not new; it cannot be acknowledged again", status_code=409)
+                raise Conflict(f"alert {alert_id} is not new; it cannot be acknowledged again")
             await audit.record(conn, user.username, f"alert.{data.status}", alert=alert_id, note=data.note)
         return alert_view(await queries.alert_by_id(db.reader, alert_id), settings.base_url)
 

@@ -9,19 +9,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.routes import HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server import retention
 from server.api import API_HANDLERS
+from server.api_docs import COMPONENTS as API_COMPONENTS
 from server.pages import (PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect,
                           html_error, login_redirect, password_redirect)
 from server.pages_admin import ADMIN_HANDLERS
@@ -83,6 +87,19 @@ def _cookie(header: str, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+async def allow_every_method(request: Request) -> Response | None:
+    """OPTIONS names every method of the path. Litestar 2's own OPTIONS answer names only the
+    methods of the first handler registered on a path, e.g. GET but not PATCH on /api/v1/alerts/{id}
+    (litestar-org/litestar#4169, fixed in Litestar 3): answer it from the whole route instead."""
+    handler = request.route_handler
+    if request.method != "OPTIONS" or handler.handler_name != "options_handler":
+        return None  # not Litestar's automatic OPTIONS handler
+    route = next(route for route in request.app.routes
+                 if isinstance(route, HTTPRoute) and any(h is handler for h in route.route_handlers))
+    return Response(None, status_code=HTTP_204_NO_CONTENT, media_type=MediaType.TEXT,
+                    headers={"Allow": ", ".join(sorted(route.methods))})
 
 
 def _provider(name: str) -> Provide:
@@ -154,6 +171,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={name: _provider(name) for name in SERVICES},
         middleware=[path_bounds_middleware, principal_middleware],
         request_max_body_size=settings.max_request_bytes,
-        openapi_config=OpenAPIConfig(title="Platewatch", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="Platewatch", version="0.1.0", path="/schema", components=API_COMPONENTS),
+        before_request=allow_every_method,
         logging_config=None,  # the process entry point (CLI, tests) configures logging
     )

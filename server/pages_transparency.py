@@ -235,7 +235,7 @@ async def transparency_page(db: NamedDependency[Database], settings: NamedDepend
 # Anyone's page may fetch the figures (a newsroom's chart, a civic dashboard): they are public and
 # the same for everyone, and no cookie or credential is ever honoured on this path.
 @get("/transparency.json", response_headers=[ResponseHeader(name="Access-Control-Allow-Origin", value="*")],
-     **PUBLIC)
+     raises=[NotFoundException], **PUBLIC)
 async def transparency_json(db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TransparencyReport:
     """The public transparency report's figures: counts for the last 30 local days and the policy."""
     _public_or_404(settings)

@@ -49,7 +49,7 @@ class CameraHeartbeat(Strict):
     frames_per_s: Annotated[float, msgspec.Meta(ge=0)]
     last_frame_at: AwareTime | None = None
     last_read_at: AwareTime | None = None
-    frames_gated: Annotated[int, msgspec.Meta(ge=0)] = 0
+    frames_gated: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0  # SQLite's INTEGER holds no more
 
 
 class ReadAccepted(msgspec.Struct):

@@ -18,6 +18,7 @@ SERVER_RANKS = {
     "notify": 3, "retention": 3, "backup": 3, "holds": 3, "duty": 3,
     "ingest": 4, "mfa": 4,
     "hotlists": 5,
+    "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
     "pages_signin": 8, "pages_users": 8, "pages_audit": 8,
     "pages_history": 9,  # shares pages_search's justification and paging helpers
