@@ -168,7 +168,7 @@ def test_purge_removes_future_dated_reads_with_their_images_and_records_them(dep
     result = run_purge(dept.settings)
     assert result.future == 3 and result.reads == 0
     ids = {i for (i,) in db_rows(dept.settings, "SELECT id FROM reads")}
-    assert ids == {held, soon, recent}, ids
+    assert ids == {held, soon, recent} and tomorrow not in ids, ids
     assert db_rows(dept.settings, "SELECT count(*) FROM alerts") == [(0,)]  # followed the read
     assert not (dept.settings.data_dir / far_image).exists() and not stray.parent.exists()
     assert result.stray_images == 1
