@@ -227,8 +227,10 @@ async def audit_chunk(conn, which: AuditFilter, *, after_id: int, through_id: in
                           [*params, after_id, through_id, limit])
 
 
-# --- dashboard: counts per day. `bounds` are the days' starts then the last day's end (epoch ms):
-# local days are not all 86,400,000 ms long, so day i is [bounds[i], bounds[i + 1]). ------------
+# --- dashboard: counts per day, summed from the running counts migration m011 keeps (read_counts,
+# alert_counts: per quarter hour, which every local day is a whole number of). `bounds` are the
+# days' starts then the last day's end (epoch ms): local days are not all 86,400,000 ms long, so
+# day i is [bounds[i], bounds[i + 1]). ---------------------------------------------------------
 
 def _days(bounds: list[int]) -> tuple[str, list[int]]:
     """A `days(day, start, stop)` table for a WITH clause, and its parameters."""
@@ -239,19 +241,20 @@ def _days(bounds: list[int]) -> tuple[str, list[int]]:
 
 async def reads_per_day(conn, bounds: list[int]) -> list[Row]:
     days, params = _days(bounds)
-    return await all_rows(conn, f"WITH {days} SELECT day, count(*) AS n FROM days JOIN reads "
-                                "ON captured_at >= start AND captured_at < stop GROUP BY day", params)
+    return await all_rows(conn, f"WITH {days} SELECT day, sum(reads) AS n FROM days JOIN read_counts "
+                                "ON bucket >= start AND bucket < stop GROUP BY day HAVING n > 0", params)
 
 
 async def hits_per_day_by_kind(conn, bounds: list[int]) -> list[Row]:
     days, params = _days(bounds)
-    return await all_rows(conn, f"WITH {days} SELECT day, hotlist_kind AS kind, count(*) AS n FROM days JOIN alerts "
-                                "ON created_at >= start AND created_at < stop GROUP BY day, kind", params)
+    return await all_rows(conn, f"WITH {days} SELECT day, kind, sum(alerts) AS n FROM days JOIN alert_counts "
+                                "ON bucket >= start AND bucket < stop GROUP BY day, kind HAVING n > 0", params)
 
 
 async def hit_outcomes(conn, since: int, until: int) -> list[Row]:
-    return await all_rows(conn, "SELECT status, count(*) AS n FROM alerts WHERE created_at >= ? AND created_at < ? "
-                            "GROUP BY status", (since, until))
+    """`since` and `until` on quarter hours (local midnights are)."""
+    return await all_rows(conn, "SELECT status, sum(alerts) AS n FROM alert_counts WHERE bucket >= ? AND bucket < ? "
+                            "GROUP BY status HAVING n > 0", (since, until))
 
 
 async def searches_by_reason(conn, since: int, until: int) -> list[Row]:

@@ -2,8 +2,12 @@
 and so are expired sign-in leftovers: sessions and API tokens past their expiry, and two-factor
 sign-in challenges (which name a user whose password was right) past theirs.
 
-Reads go in small batches so the single writer is never held for long; the sign-in tables are
-small, one statement each. Every purge is written to the audit log with how much went (reads,
+Reads go in batches bounded by time, not rows: each holds the single writer for about HOLD_S
+(a read arriving meanwhile waits no longer than that), then lets waiting writers in before the
+next. A row's cost varies tenfold with the cache, so each batch deletes a few reads per
+statement, sized from what the last statements cost. (Committing stays cheap because the writer
+never checkpoints the WAL: see db.py.) The sign-in tables are small, one
+statement each. Every purge is written to the audit log with how much went (reads,
 images, sessions, challenges) and the oldest read that remains.
 
 Image folders are named by UTC capture day. Once a whole day is past the cutoff, its folder is
@@ -39,7 +43,8 @@ from server.db import Database
 from server.settings import Settings
 
 log = logging.getLogger("platewatch.retention")
-BATCH = 5000
+HOLD_S = 0.04  # the longest one batch keeps the writer (and so a camera's read) waiting, roughly
+BATCH = 100  # the most reads one DELETE statement takes: 100 uncached ones cost ~80 ms
 DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")  # images/YYYY-MM-DD, as server/ingest.py names them
 READ_FOLDER = re.compile(r"[0-9]{1,18}")  # images/held/<read id>, as server/holds.py names them
 HELD_GRACE_S = 3600  # a hold being placed names its copies within milliseconds of writing them
@@ -85,14 +90,14 @@ async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[i
     """Reads captured before `cutoff` that no hold keeps, batch by batch, then their image files:
     (reads, images)."""
     total_reads = total_images = 0
+    pace = _Pace()
     while True:
-        async with db.transaction() as conn:
-            batch = await qh.purgeable_reads(conn, cutoff, BATCH)
-            await queries.delete_reads(conn, [row["id"] for row in batch])
+        batch, done = await _purge_batch(db, cutoff, pace)
         # Files go after the rows commit: a crash in between leaves a file, never a dangling row.
+        # The await also lets writers queued on the lock in before the next batch (asyncio.Lock is FIFO).
         total_images += await asyncio.to_thread(_unlink, settings, batch)
         total_reads += len(batch)
-        if len(batch) < BATCH:
+        if done:
             return total_reads, total_images
 
 
@@ -108,6 +113,40 @@ async def _purge_future_reads(db: Database, settings: Settings, horizon: int) ->
             return total_reads, total_images
         total_images += await asyncio.to_thread(_unlink, settings, batch)
         total_reads += len(batch)
+
+
+@dataclass(slots=True)
+class _Pace:
+    """What one read's deletion may cost, to size the next statement to half the time left: it
+    rises at once to a slower statement's cost and eases back by a fifth per faster one, since a
+    read whose index pages are not cached costs ten times one whose pages are."""
+    per_read_s: float = 0.001
+
+    def rows_for(self, seconds_left: float) -> int:
+        return max(1, min(BATCH, int(seconds_left / 2 / self.per_read_s)))
+
+    def took(self, seconds: float, rows: int) -> None:
+        if rows:
+            self.per_read_s = max(seconds / rows, self.per_read_s * 0.8, 1e-6)
+
+
+async def _purge_batch(db: Database, cutoff: int, pace: _Pace) -> tuple[list, bool]:
+    """Deletes purgeable reads for about HOLD_S in one transaction: (the rows deleted, whether
+    none are left)."""
+    rows: list = []
+    async with db.transaction() as conn:
+        started = time.perf_counter()
+        while True:  # at least one statement per batch, however little of HOLD_S is left
+            step_started = time.perf_counter()
+            limit = pace.rows_for(HOLD_S - (step_started - started))
+            step = await qh.purgeable_reads(conn, cutoff, limit)
+            await queries.delete_reads(conn, [row["id"] for row in step])
+            pace.took(time.perf_counter() - step_started, len(step))
+            rows += step
+            if len(step) < limit:
+                return rows, True
+            if time.perf_counter() - started >= HOLD_S:
+                return rows, False
 
 
 def _unlink(settings: Settings, rows) -> int:

@@ -73,6 +73,27 @@ def test_purge_in_batches(dept, monkeypatch):
         assert conn.execute("SELECT plate FROM reads").fetchall() == [("KEEP1",)]
 
 
+def test_purge_batches_bounded_by_time_take_every_old_read_and_its_images(dept, monkeypatch):
+    """However little time a batch may have, each deletes at least one read and the purge ends."""
+    import server.retention as retention
+
+    monkeypatch.setattr(retention, "HOLD_S", 0)  # one read per transaction
+    old = datetime.now(UTC) - timedelta(days=dept.settings.retention_days + 2)
+    ids = [post_with_image(dept, f"T{i}", old + timedelta(seconds=i)) for i in range(5)]
+    dept.post_read("KEEP2")
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        images = [path for (path,) in conn.execute("SELECT plate_image FROM reads WHERE id IN (?, ?, ?, ?, ?)", ids)]
+
+    async def run_purge():
+        async with Database(dept.settings.db_path) as db:
+            return await purge(db, dept.settings)
+
+    assert (asyncio.run(run_purge()).reads, len(images)) == (5, 5)
+    assert not any((dept.settings.data_dir / path).exists() for path in images)
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        assert conn.execute("SELECT plate FROM reads").fetchall() == [("KEEP2",)]
+
+
 def test_audit_log_is_append_only(dept):
     with sqlite3.connect(dept.settings.db_path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] > 0
@@ -140,3 +161,22 @@ def test_purge_removes_stray_images_once_their_day_is_past(dept):
             "SELECT detail FROM audit_log WHERE action = 'retention.purge' ORDER BY id DESC LIMIT 1").fetchall()
     assert (dept.settings.data_dir / path).exists()
     assert json.loads(detail)["stray_images"] == 2
+
+
+def test_the_writer_leaves_checkpoints_to_a_connection_of_their_own(tmp_path):
+    """A commit that copied the WAL into the database would hold every other write (a purge
+    batch's, a camera's read) while it synced; the writer never does, yet the WAL is copied."""
+    from tests.conftest import wait_until
+
+    path = tmp_path / "wal.db"
+
+    async def write_then_wait_for_checkpoint():
+        async with Database(path) as db:
+            async with db.transaction() as conn:
+                assert (await (await conn.execute("PRAGMA wal_autocheckpoint")).fetchone())[0] == 0
+                await conn.execute("CREATE TABLE filler (data BLOB)")
+                await conn.executemany("INSERT INTO filler VALUES (randomblob(4000))", [()] * 1500)
+            # 6 MB went into the WAL; the database file grows only when a checkpoint copies it in.
+            return await asyncio.to_thread(wait_until, lambda: path.stat().st_size > 6_000_000, 10)
+
+    assert asyncio.run(write_then_wait_for_checkpoint())
