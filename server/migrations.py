@@ -226,7 +226,8 @@ def m011_page_counts(db: sqlite_utils.Database) -> None:
     thousand small rows instead of counting 30 days of reads (seconds at 10 million reads).
     Reads per quarter hour of capture; alerts per quarter hour raised, hot-list kind and status.
     Triggers keep them in the transaction of every change that moves them (a read stored or
-    purged, an alert raised, its status changed, or gone with its read), whatever code writes.
+    purged or its time corrected, an alert raised, its status changed, or gone with its read),
+    whatever code writes.
     Every time zone's offset is a whole number of quarter hours, so any local day, 23 or 25
     hours long across DST included, is a whole number of buckets. Rows at zero stay: harmless."""
     bucket = "{0}.{1} - {0}.{1} % 900000"  # the quarter hour's start, epoch ms (UTC)
@@ -240,6 +241,11 @@ def m011_page_counts(db: sqlite_utils.Database) -> None:
             ON CONFLICT (bucket) DO UPDATE SET reads = reads + 1; END""")
     db.execute(f"""CREATE TRIGGER read_counts_delete AFTER DELETE ON reads BEGIN
         UPDATE read_counts SET reads = reads - 1 WHERE bucket = {read_old}; END""")
+    db.execute(f"""CREATE TRIGGER read_counts_update AFTER UPDATE OF captured_at ON reads
+        WHEN OLD.captured_at IS NOT NEW.captured_at BEGIN
+        UPDATE read_counts SET reads = reads - 1 WHERE bucket = {read_old};
+        INSERT INTO read_counts (bucket, reads) VALUES ({read_new}, 1)
+            ON CONFLICT (bucket) DO UPDATE SET reads = reads + 1; END""")
     alert_new, alert_old = bucket.format("NEW", "created_at"), bucket.format("OLD", "created_at")
     add = f"""INSERT INTO alert_counts (bucket, kind, status, alerts)
         VALUES ({alert_new}, NEW.hotlist_kind, NEW.status, 1)
