@@ -15,7 +15,8 @@ from server import audit, backup, mfa, queries
 from server.clock import now_ms
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem, reset_password
 from server.db import Database
-from server.hotlists import ImportSuperseded, InvalidHotlist, ListWouldShrink, import_list, parse_csv
+from server.hotlists import (OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist, ListWouldShrink, import_list,
+                             parse_csv)
 from server.migrations import LIST_KINDS, ROLES
 from server.settings import Settings, default_data_dir, load_settings
 from worker.config import READERS
@@ -146,7 +147,7 @@ async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
         try:
             result = await import_list(
                 db, args.list_name, parsed, actor="cli", kind=args.kind, source=args.source,
-                skip_bad=args.skip_bad, force=args.force, settings=settings,
+                skip_bad=args.skip_bad, force=args.force, settings=settings, pause_s=OTHER_PROCESS_PAUSE_S,
             )
         except InvalidHotlist as exc:
             print(f"error: {len(exc.errors)} bad line(s); nothing imported (use --skip-bad to import the rest)",

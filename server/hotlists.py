@@ -26,6 +26,10 @@ MAX_PLATE = 10
 # Rows one import transaction writes or deletes: a few ms of work, so a camera's read waits at most that.
 BATCH_ROWS = 1000
 RETRO_PLATES = 200  # new plates looked back on per transaction (and bound variables per statement)
+# Another process's writer (the server, when the CLI imports) waits for our lock in SQLite's busy
+# handler, which polls at 1 … 50 ms intervals for its first 228 ms: a pause this long after each
+# batch is sure to let it in. Inside the server the write lock is a fair queue: no pause needed.
+OTHER_PROCESS_PAUSE_S = 0.05
 SHRINK_GUARD_MIN = 10  # a list this long or longer may not lose more than half in one import unless forced
 
 
@@ -163,13 +167,14 @@ def check_shrink(listed: int, removed: int, remaining: int) -> None:
 
 async def import_list(
     db: Database, name: str, parsed: ParsedList, *, actor: str, settings: Settings, kind: str | None = None,
-    source: str | None = None, skip_bad: bool = False, force: bool = False,
+    source: str | None = None, skip_bad: bool = False, force: bool = False, pause_s: float = 0.0,
 ) -> ImportResult:
     """Replace the list's entries; nothing changes if any line is bad (unless skip_bad), or if the
     list would be emptied or mostly dropped (unless force). The new entries are written in short
     transactions under a version of their own, made live in one tiny transaction, and the old
     rows deleted in short transactions after: cameras' reads never wait long, and matching sees
-    the old list or the new one. Newly listed plates read within retention alert at once."""
+    the old list or the new one; `pause_s` after each (OTHER_PROCESS_PAUSE_S outside the server).
+    Newly listed plates read within retention alert at once."""
     if parsed.errors and not skip_bad:
         raise InvalidHotlist(parsed.errors)
     if kind is not None and kind not in LIST_KINDS:
@@ -185,17 +190,18 @@ async def import_list(
     for batch in _chunks(parsed.entries, BATCH_ROWS):
         async with db.transaction() as conn:
             await queries.insert_entries(conn, hotlist_id, version, batch, now)
+        await asyncio.sleep(pause_s)
     async with db.transaction() as conn:
         if live := await queries.switch_version(conn, hotlist_id, version, now):
             read_before = await queries.last_read_id(conn)  # reads after this were matched against the new list
             await audit.record(conn, actor, "hotlist.import", hotlist=name, entries=total, added=len(added),
                                removed=len(removed), skipped=len(parsed.errors), forced=force)
     if not live:
-        await _delete_versions(db, hotlist_id, version, version)
+        await _delete_versions(db, hotlist_id, version, version, pause_s)
         raise ImportSuperseded(f"another import of '{name}' finished first; this one was dropped")
     retro = await _retro_alerts_in_batches(db, hotlist_id, sorted(added), settings.retention_cutoff(now), now,
-                                           read_before)
-    await _delete_versions(db, hotlist_id, 0, version - 1)  # the old list, and any import that died half-way
+                                           read_before, pause_s)
+    await _delete_versions(db, hotlist_id, 0, version - 1, pause_s)  # the old list, and any import that died half-way
     return ImportResult(hotlist_id, total, len(added), len(removed), len(parsed.errors), retro, force)
 
 
@@ -206,19 +212,22 @@ def _diff(listed: list[str], entries: list[dict]) -> tuple[int, set[str], set[st
 
 
 async def _retro_alerts_in_batches(db: Database, hotlist_id: int, plates: list[str], since: int, now: int,
-                                   read_before: int) -> list[int]:
+                                   read_before: int, pause_s: float) -> list[int]:
     alert_ids: list[int] = []
     for chunk in _chunks(plates, RETRO_PLATES):
         async with db.transaction() as conn:
             alert_ids += await raise_retro_alerts(conn, hotlist_id, set(chunk), since, now, read_before)
+        await asyncio.sleep(pause_s)
     return alert_ids
 
 
-async def _delete_versions(db: Database, hotlist_id: int, lowest: int, highest: int) -> None:
+async def _delete_versions(db: Database, hotlist_id: int, lowest: int, highest: int, pause_s: float) -> None:
     while True:
         async with db.transaction() as conn:
-            if await queries.delete_versions(conn, hotlist_id, lowest, highest, BATCH_ROWS) < BATCH_ROWS:
-                return
+            deleted = await queries.delete_versions(conn, hotlist_id, lowest, highest, BATCH_ROWS)
+        if deleted < BATCH_ROWS:
+            return
+        await asyncio.sleep(pause_s)
 
 
 async def raise_retro_alerts(conn, hotlist_id: int, new_plates: set[str], since: int, now: int,

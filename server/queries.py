@@ -158,11 +158,13 @@ async def switch_version(conn, hotlist_id: int, version: int, now: int) -> bool:
     return cur.rowcount == 1
 
 
+VERSION_ROWS_SQL = "SELECT id FROM hotlist_entries WHERE hotlist_id = ? AND version BETWEEN ? AND ? LIMIT ?"
+
+
 async def delete_versions(conn, hotlist_id: int, lowest: int, highest: int, limit: int) -> int:
     """Delete up to `limit` of the list's rows whose version is in [lowest, highest]; how many went."""
-    cur = await conn.execute(
-        "DELETE FROM hotlist_entries WHERE id IN (SELECT id FROM hotlist_entries "
-        "WHERE hotlist_id = ? AND version BETWEEN ? AND ? LIMIT ?)", (hotlist_id, lowest, highest, limit))
+    cur = await conn.execute(f"DELETE FROM hotlist_entries WHERE id IN ({VERSION_ROWS_SQL})",
+                             (hotlist_id, lowest, highest, limit))
     return cur.rowcount
 
 
