@@ -155,6 +155,48 @@ def run_variant(code: Path, data: Path, alerts: int, cameras: int, size: int = L
         return asyncio.run(refresh_under_load(pw, token, write_list(data / "new.csv", new), cameras))
 
 
+async def probe_loop(port: int, stop: asyncio.Event) -> float:
+    """The longest answer to GET /healthz, asked every 20 ms: how long the server's event loop stalls."""
+    longest = 0.0
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    while not stop.is_set():
+        sent = time.perf_counter()
+        await post(port, request)
+        longest = max(longest, time.perf_counter() - sent)
+        await asyncio.sleep(0.02)
+    return longest
+
+
+async def upload_while_probing(pw: Platewatch, client: httpx.AsyncClient, csv_text: str) -> tuple[float, float]:
+    stop = asyncio.Event()
+    probe = asyncio.create_task(probe_loop(pw.port, stop))
+    await asyncio.sleep(0.5)
+    started = time.perf_counter()
+    resp = await client.post("/hotlists/1/import", files={"file": ("feed.csv", csv_text, "text/csv")})
+    took = time.perf_counter() - started
+    assert resp.status_code == 200, resp.text[-500:]
+    stop.set()
+    return took, await probe
+
+
+def web_import_stall(code: Path, data: Path, lines: int) -> tuple[float, float]:
+    """A supervisor uploads a `lines`-line CSV on the list's page; (upload s, longest loop stall s)."""
+    pw = Platewatch(code, data)
+    pw.cli("user", "add", "sup", "--role", "supervisor", "--password-stdin", stdin="bench-password\n")
+    plates = random_plates(lines, seed=11)
+    pw.cli("hotlist", "import", str(write_list(data / "first.csv", plates[:10])), "--list", "bench")
+
+    async def run() -> tuple[float, float]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{pw.port}", timeout=600) as client:
+            await client.get("/login")
+            token = client.cookies["csrftoken"]
+            await client.post("/login", data={"username": "sup", "password": "bench-password", "_csrf_token": token})
+            client.headers["x-csrftoken"] = token
+            return await upload_while_probing(pw, client, "plate,reason\n" + "".join(f"{p},bench\n" for p in plates))
+    with pw:
+        return asyncio.run(run())
+
+
 def code_before(ref: str, into: Path) -> Path:
     """The tree at `ref`, unpacked (not checked out): the old code runs only here, in the benchmark."""
     archive = subprocess.run(["git", "-C", str(HERE), "archive", ref], capture_output=True, check=True).stdout
@@ -190,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big-db", type=Path, default=None, help="a database of 10 million reads, built if missing")
     parser.add_argument("--big-before", action="store_true", help="on the big database, the old code too (slow)")
     parser.add_argument("--big-only", action="store_true", help="only on the big database")
+    parser.add_argument("--web-lines", type=int, default=0, help="also: the event loop's longest stall while a "
+                        "CSV of this many lines is uploaded on the web page (issue 17 measured 240,000)")
     args = parser.parse_args(argv)
     print(f"replace a {args.list_size:,}-entry hot list (95% kept) with {args.alerts} alerts stored, {args.cameras} cameras "
           f"posting a read every {READ_EVERY_S * 1000:.0f} ms; {machine()}", flush=True)
@@ -208,6 +252,11 @@ def main(argv: list[str] | None = None) -> None:
             report(f"{label} ({args.before})" if code == before else label, run_variant(code, data, args.alerts,
                                                                                           args.cameras, args.list_size))
             shutil.rmtree(data)
+        for label, code in (("before", before), ("after", HERE))[: 2 if args.web_lines else 0]:
+            (data := Path(tmp) / f"web-{label}").mkdir()
+            took, stall = web_import_stall(code, data, args.web_lines)
+            print(f"  web upload of {args.web_lines:,} lines, {label:6}: {took:5.1f} s; longest event-loop stall "
+                  f"{stall * 1000:.0f} ms", flush=True)
 
 
 if __name__ == "__main__":

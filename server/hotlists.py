@@ -199,16 +199,17 @@ async def import_list(
     if not live:
         await _delete_versions(db, hotlist_id, version, version, pause_s)
         raise ImportSuperseded(f"another import of '{name}' finished first; this one was dropped")
-    retro = await _retro_alerts_in_batches(db, hotlist_id, sorted(added), settings.retention_cutoff(now), now,
+    retro = await _retro_alerts_in_batches(db, hotlist_id, added, settings.retention_cutoff(now), now,
                                            read_before, pause_s)
     await _delete_versions(db, hotlist_id, 0, version - 1, pause_s)  # the old list, and any import that died half-way
     return ImportResult(hotlist_id, total, len(added), len(removed), len(parsed.errors), retro, force)
 
 
-def _diff(listed: list[str], entries: list[dict]) -> tuple[int, set[str], set[str]]:
-    """(plates listed now, plates added, plates removed). Off the event loop: lists run to 100,000s."""
+def _diff(listed: list[str], entries: list[dict]) -> tuple[int, list[str], set[str]]:
+    """(plates listed now, plates added in order, plates removed). Off the event loop: lists run
+    to 100,000s."""
     before, after = set(listed), {e["plate_norm"] for e in entries}
-    return len(before), after - before, before - after
+    return len(before), sorted(after - before), before - after
 
 
 async def _retro_alerts_in_batches(db: Database, hotlist_id: int, plates: list[str], since: int, now: int,
