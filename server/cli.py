@@ -15,7 +15,8 @@ from server import audit, backup, mfa, queries
 from server.clock import now_ms
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem, reset_password
 from server.db import Database
-from server.hotlists import InvalidHotlist, import_list, parse_csv
+from server.hotlists import (OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist, ListWouldShrink, import_list,
+                             parse_csv)
 from server.migrations import LIST_KINDS, ROLES
 from server.settings import Settings, default_data_dir, load_settings
 from worker.config import READERS
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     hl_import.add_argument("--kind", choices=LIST_KINDS, default=None)
     hl_import.add_argument("--source", default=None, help="where the list comes from, e.g. 'State NCIC extract'")
     hl_import.add_argument("--skip-bad", action="store_true", help="import the good lines even if some are bad")
+    hl_import.add_argument("--force", action="store_true",
+                           help="import even if it would empty the list or remove more than half of it")
 
     worker = commands.add_parser("worker", parents=[common], help="read plates from cameras")
     worker.add_argument("--config", type=Path, default=None)
@@ -144,11 +147,18 @@ async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
         try:
             result = await import_list(
                 db, args.list_name, parsed, actor="cli", kind=args.kind, source=args.source,
-                skip_bad=args.skip_bad, settings=settings,
+                skip_bad=args.skip_bad, force=args.force, settings=settings, pause_s=OTHER_PROCESS_PAUSE_S,
             )
         except InvalidHotlist as exc:
             print(f"error: {len(exc.errors)} bad line(s); nothing imported (use --skip-bad to import the rest)",
                   file=sys.stderr)
+            return 1
+        except ListWouldShrink as exc:
+            print(f"error: {args.file} for '{args.list_name}': {exc}; nothing imported "
+                  "(use --force to import it anyway)", file=sys.stderr)
+            return 1
+        except ImportSuperseded as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 1
     print(f"hot list '{args.list_name}': {result.total} entries ({result.added} added, {result.removed} removed, "
           f"{result.skipped} bad lines skipped); {len(result.retro_alerts)} retro alert(s)")

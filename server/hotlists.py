@@ -1,11 +1,13 @@
-"""Hot-list CSV validation and atomic import, with retro alerts for newly listed plates.
+"""Hot-list CSV validation and import, with retro alerts for newly listed plates.
 
 The whole file is checked before anything is written, and every bad line is reported with its
-line number, so a clerk fixes the feed once instead of line by line.
+line number, so a clerk fixes the feed once instead of line by line. An import replaces the list
+in short transactions (see import_list), never holding the one writer for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass, field
@@ -21,6 +23,14 @@ from server.settings import Settings
 
 COLUMNS = ("plate", "state", "reason", "expires")
 MAX_PLATE = 10
+# Rows one import transaction writes or deletes: a few ms of work, so a camera's read waits at most that.
+BATCH_ROWS = 1000
+RETRO_PLATES = 200  # new plates looked back on per transaction (and bound variables per statement)
+# Another process's writer (the server, when the CLI imports) waits for our lock in SQLite's busy
+# handler, which polls at 1 … 50 ms intervals for its first 228 ms: a pause this long after each
+# batch is sure to let it in. Inside the server the write lock is a fair queue: no pause needed.
+OTHER_PROCESS_PAUSE_S = 0.05
+SHRINK_GUARD_MIN = 10  # a list this long or longer may not lose more than half in one import unless forced
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,43 +158,105 @@ class ImportResult:
     removed: int
     skipped: int
     retro_alerts: list[int]
+    forced: bool = False
+
+
+class ListWouldShrink(ValueError):
+    """The import would empty the list or drop most of it: a wrong file, not a daily refresh."""
+
+
+class ImportSuperseded(RuntimeError):
+    """Another import of the same list, started later, finished first; this one was dropped."""
+
+
+def check_shrink(listed: int, removed: int, remaining: int) -> None:
+    """The one rule for an import that would empty a list, or remove more than half of one with
+    at least SHRINK_GUARD_MIN entries: refused unless forced (the CLI's --force, the web's box)."""
+    if remaining == 0:
+        raise ListWouldShrink(f"importing it would remove all {listed} entries" if listed else
+                              "it has no entries to import")
+    if listed >= SHRINK_GUARD_MIN and removed * 2 > listed:
+        raise ListWouldShrink(f"importing it would remove {removed} of its {listed} entries, leaving {remaining}")
 
 
 async def import_list(
     db: Database, name: str, parsed: ParsedList, *, actor: str, settings: Settings, kind: str | None = None,
-    source: str | None = None, skip_bad: bool = False,
+    source: str | None = None, skip_bad: bool = False, force: bool = False, pause_s: float = 0.0,
 ) -> ImportResult:
-    """Replace the list's entries in one transaction; nothing changes if any line is bad (unless skip_bad).
-    Newly listed plates read within the retention period (`settings`) alert at once."""
+    """Replace the list's entries; nothing changes if any line is bad (unless skip_bad), or if the
+    list would be emptied or mostly dropped (unless force). The new entries are written in short
+    transactions under a version of their own, made live in one tiny transaction, and the old
+    rows deleted in short transactions after: cameras' reads never wait long, and matching sees
+    the old list or the new one; `pause_s` after each (OTHER_PROCESS_PAUSE_S outside the server).
+    Newly listed plates read within retention alert at once."""
     if parsed.errors and not skip_bad:
         raise InvalidHotlist(parsed.errors)
     if kind is not None and kind not in LIST_KINDS:
         raise ValueError(f"unknown list kind '{kind}' (known: {', '.join(LIST_KINDS)})")
+    listed, added, removed = await asyncio.to_thread(_diff, await queries.live_plates(db.reader, name), parsed.entries)
+    total = len(parsed.entries)
+    if not force:
+        check_shrink(listed, len(removed), total)
     now = now_ms()
     async with db.transaction() as conn:
         hotlist_id = await queries.upsert_hotlist(conn, name, kind, source, now)
-        before = await queries.entry_plates(conn, hotlist_id)
-        await queries.replace_entries(conn, hotlist_id, parsed.entries, now)
-        after = {e["plate_norm"] for e in parsed.entries}
-        retro = await raise_retro_alerts(conn, hotlist_id, after - before, settings.retention_cutoff(now), now)
-        await audit.record(
-            conn, actor, "hotlist.import", hotlist=name, entries=len(after), added=len(after - before),
-            removed=len(before - after), skipped=len(parsed.errors), retro_alerts=len(retro),
-        )
-    return ImportResult(hotlist_id, len(after), len(after - before), len(before - after), len(parsed.errors), retro)
+        version = await queries.next_version(conn, hotlist_id)
+    for batch in _chunks(parsed.entries, BATCH_ROWS):
+        async with db.transaction() as conn:
+            await queries.insert_entries(conn, hotlist_id, version, batch, now)
+        await asyncio.sleep(pause_s)
+    async with db.transaction() as conn:
+        if live := await queries.switch_version(conn, hotlist_id, version, now):
+            read_before = await queries.last_read_id(conn)  # reads after this were matched against the new list
+            await audit.record(conn, actor, "hotlist.import", hotlist=name, entries=total, added=len(added),
+                               removed=len(removed), skipped=len(parsed.errors), forced=force)
+    if not live:
+        await _delete_versions(db, hotlist_id, version, version, pause_s)
+        raise ImportSuperseded(f"another import of '{name}' finished first; this one was dropped")
+    retro = await _retro_alerts_in_batches(db, hotlist_id, added, settings.retention_cutoff(now), now,
+                                           read_before, pause_s)
+    await _delete_versions(db, hotlist_id, 0, version - 1, pause_s)  # the old list, and any import that died half-way
+    return ImportResult(hotlist_id, total, len(added), len(removed), len(parsed.errors), retro, force)
 
 
-async def raise_retro_alerts(conn, hotlist_id: int, new_plates: set[str], since: int, now: int) -> list[int]:
-    """Newly listed plates already read in the retention window: the latest sighting per camera alerts."""
-    if not new_plates:
-        return []
-    entries = await queries.active_entries_for_plates(conn, hotlist_id, new_plates, now)
+def _diff(listed: list[str], entries: list[dict]) -> tuple[int, list[str], set[str]]:
+    """(plates listed now, plates added in order, plates removed). Off the event loop: lists run
+    to 100,000s."""
+    before, after = set(listed), {e["plate_norm"] for e in entries}
+    return len(before), sorted(after - before), before - after
+
+
+async def _retro_alerts_in_batches(db: Database, hotlist_id: int, plates: list[str], since: int, now: int,
+                                   read_before: int, pause_s: float) -> list[int]:
+    alert_ids: list[int] = []
+    for chunk in _chunks(plates, RETRO_PLATES):
+        async with db.transaction() as conn:
+            alert_ids += await raise_retro_alerts(conn, hotlist_id, set(chunk), since, now, read_before)
+        await asyncio.sleep(pause_s)
+    return alert_ids
+
+
+async def _delete_versions(db: Database, hotlist_id: int, lowest: int, highest: int, pause_s: float) -> None:
+    while True:
+        async with db.transaction() as conn:
+            deleted = await queries.delete_versions(conn, hotlist_id, lowest, highest, BATCH_ROWS)
+        if deleted < BATCH_ROWS:
+            return
+        await asyncio.sleep(pause_s)
+
+
+async def raise_retro_alerts(conn, hotlist_id: int, new_plates: set[str], since: int, now: int,
+                             read_before: int = queries.LAST_ID) -> list[int]:
+    """Newly listed plates already read in the retention window (and stored by read `read_before`):
+    the latest sighting per camera alerts."""
+    entries = [entry for chunk in _chunks(sorted(new_plates), RETRO_PLATES)
+               for entry in await queries.active_entries_for_plates(conn, hotlist_id, chunk, now)]
     by_folded: dict[str, list] = {}
     for entry in entries:
         by_folded.setdefault(entry["plate_folded"], []).append(entry)
     latest: dict[tuple[int, int], tuple] = {}
-    for chunk in _chunks(list(by_folded), 500):
-        for read in await queries.reads_by_folded(conn, chunk, since):
+    for chunk in _chunks(list(by_folded), RETRO_PLATES):
+        for read in await queries.reads_by_folded(conn, chunk, since, read_before):
             for entry in by_folded[read["plate_folded"]]:
                 match = best_match([read["plate_norm"]], entry["plate_norm"])
                 key = (entry["id"], read["camera_id"])

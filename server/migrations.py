@@ -221,6 +221,24 @@ def m009_must_change_password(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m010_hotlist_versions(db: sqlite_utils.Database) -> None:
+    """A list is replaced without a long write: the import writes the new entries in short
+    batches under a version of their own, then one tiny transaction makes it the list's live
+    `version` (matching and every page read `live_entries`, so they see the old list or the new,
+    never a mix), then the old rows go in short batches. `last_version` hands each import its own
+    number. Deleting an entry sets its alerts' entry_id to NULL: alerts_entry finds them without
+    walking every alert."""
+    db.execute("ALTER TABLE hotlists ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE hotlists ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE hotlist_entries ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX entries_list_version_plate ON hotlist_entries(hotlist_id, version, plate_norm, expires_at)")
+    db.execute("DROP INDEX entries_list_plate")
+    db.execute("CREATE INDEX alerts_entry ON alerts(entry_id)")
+    db.execute("""CREATE VIEW live_entries AS SELECT e.* FROM hotlist_entries e
+        JOIN hotlists h ON h.id = e.hotlist_id AND e.version = h.version""")
+
+
+@migrations()
 def m011_page_counts(db: sqlite_utils.Database) -> None:
     """Running counts for the dashboard and the transparency report, so a page sums a few
     thousand small rows instead of counting 30 days of reads (seconds at 10 million reads).

@@ -76,14 +76,20 @@ async def set_read_images(conn, read_id: int, plate_image: str | None, vehicle_i
 
 READS_BY_FOLDED_SQL = (
     "SELECT id, camera_id, plate_norm, plate_folded, captured_at FROM reads "
-    "WHERE plate_folded IN ({marks}) AND captured_at >= ?"
+    "WHERE plate_folded IN ({marks}) AND captured_at >= ? AND id <= ?"
 )
+LAST_ID = 2**63 - 1
 
 
-async def reads_by_folded(conn, folded: Iterable[str], since: int) -> list[Row]:
-    """Reads in the window whose folded plate is one of these (for retro alerts)."""
+async def reads_by_folded(conn, folded: Iterable[str], since: int, up_to_id: int = LAST_ID) -> list[Row]:
+    """Reads in the window, stored by read `up_to_id`, whose folded plate is one of these (for retro alerts)."""
     folded = list(folded)
-    return await all_rows(conn, READS_BY_FOLDED_SQL.format(marks=_marks(folded)), [*folded, since])
+    return await all_rows(conn, READS_BY_FOLDED_SQL.format(marks=_marks(folded)), [*folded, since, up_to_id])
+
+
+async def last_read_id(conn) -> int:
+    row = await one(conn, "SELECT max(id) FROM reads")
+    return row[0] or 0
 
 
 async def delete_reads(conn, ids: Sequence[int]) -> None:
@@ -97,7 +103,7 @@ ENTRY_COLUMNS = "e.id, e.plate, e.plate_norm, e.state, e.reason, h.id AS hotlist
 
 
 ACTIVE_ENTRIES_SQL = (
-    f"SELECT {ENTRY_COLUMNS} FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id "
+    f"SELECT {ENTRY_COLUMNS} FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id AND e.version = h.version "
     "WHERE e.plate_folded IN ({marks}) AND (e.expires_at IS NULL OR e.expires_at > ?)"
 )
 
@@ -122,27 +128,53 @@ async def upsert_hotlist(conn, name: str, kind: str | None, source: str | None, 
     return row["id"]
 
 
-async def entry_plates(conn, hotlist_id: int) -> set[str]:
-    rows = await all_rows(conn, "SELECT plate_norm FROM hotlist_entries WHERE hotlist_id = ?", (hotlist_id,))
-    return {r[0] for r in rows}
+async def live_plates(conn, name: str) -> list[str]:
+    """The plates on the list's live version (none for a list not made yet)."""
+    rows = await all_rows(
+        conn, "SELECT e.plate_norm FROM live_entries e JOIN hotlists h ON h.id = e.hotlist_id WHERE h.name = ?", (name,))
+    return [r[0] for r in rows]
 
 
-async def replace_entries(conn, hotlist_id: int, entries: Sequence[dict[str, Any]], now: int) -> None:
-    await conn.execute("DELETE FROM hotlist_entries WHERE hotlist_id = ?", (hotlist_id,))
+async def next_version(conn, hotlist_id: int) -> int:
+    """A version number of the list's own for one import to write its entries under."""
+    row = await one(conn, "UPDATE hotlists SET last_version = last_version + 1 WHERE id = ? RETURNING last_version",
+                    (hotlist_id,))
+    return row[0]
+
+
+async def insert_entries(conn, hotlist_id: int, version: int, entries: Sequence[dict[str, Any]], now: int) -> None:
     await conn.executemany(
-        "INSERT INTO hotlist_entries (hotlist_id, plate, plate_norm, plate_folded, state, reason, expires_at, "
-        "added_by, added_at) VALUES (:hotlist_id, :plate, :plate_norm, :plate_folded, :state, :reason, "
+        "INSERT INTO hotlist_entries (hotlist_id, version, plate, plate_norm, plate_folded, state, reason, expires_at, "
+        "added_by, added_at) VALUES (:hotlist_id, :version, :plate, :plate_norm, :plate_folded, :state, :reason, "
         ":expires_at, :added_by, :added_at)",
-        [{**e, "hotlist_id": hotlist_id, "added_at": now} for e in entries],
+        [{**e, "hotlist_id": hotlist_id, "version": version, "added_at": now} for e in entries],
     )
-    await conn.execute("UPDATE hotlists SET refreshed_at = ? WHERE id = ?", (now, hotlist_id))
+
+
+async def switch_version(conn, hotlist_id: int, version: int, now: int) -> bool:
+    """Make `version` the list's live one; False if a later import's version already is."""
+    cur = await conn.execute("UPDATE hotlists SET version = ?, refreshed_at = ? WHERE id = ? AND version < ?",
+                             (version, now, hotlist_id, version))
+    return cur.rowcount == 1
+
+
+VERSION_ROWS_SQL = "SELECT id FROM hotlist_entries WHERE hotlist_id = ? AND version BETWEEN ? AND ? LIMIT ?"
+
+
+async def delete_versions(conn, hotlist_id: int, lowest: int, highest: int, limit: int) -> int:
+    """Delete up to `limit` of the list's rows whose version is in [lowest, highest]; how many went."""
+    cur = await conn.execute(f"DELETE FROM hotlist_entries WHERE id IN ({VERSION_ROWS_SQL})",
+                             (hotlist_id, lowest, highest, limit))
+    return cur.rowcount
 
 
 async def active_entries_for_plates(conn, hotlist_id: int, plates: Iterable[str], now: int) -> list[Row]:
+    """The list's live, unexpired entries for these plates (callers pass a bounded number)."""
     plates = list(plates)
     return await all_rows(
         conn,
-        f"SELECT {ENTRY_COLUMNS}, e.plate_folded FROM hotlist_entries e JOIN hotlists h ON h.id = e.hotlist_id "
+        f"SELECT {ENTRY_COLUMNS}, e.plate_folded FROM hotlist_entries e "
+        "JOIN hotlists h ON h.id = e.hotlist_id AND e.version = h.version "
         f"WHERE h.id = ? AND e.plate_norm IN ({_marks(plates)}) AND (e.expires_at IS NULL OR e.expires_at > ?)",
         [hotlist_id, *plates, now],
     )

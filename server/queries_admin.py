@@ -23,8 +23,8 @@ async def hotlists_overview(conn, now: int, hotlist_id: int | None = None) -> li
     """Every list (or one) with its entry count and unexpired count."""
     return await all_rows(conn, """
         SELECT h.*,
-          (SELECT count(*) FROM hotlist_entries e WHERE e.hotlist_id = h.id) AS entries,
-          (SELECT count(*) FROM hotlist_entries e WHERE e.hotlist_id = h.id
+          (SELECT count(*) FROM live_entries e WHERE e.hotlist_id = h.id) AS entries,
+          (SELECT count(*) FROM live_entries e WHERE e.hotlist_id = h.id
              AND (e.expires_at IS NULL OR e.expires_at > :now)) AS active
         FROM hotlists h WHERE :id IS NULL OR h.id = :id ORDER BY h.name""", {"now": now, "id": hotlist_id})
 
@@ -46,7 +46,7 @@ async def insert_hotlist(conn, name: str, kind: str, source: str, now: int) -> i
 # instr() rather than LIKE: plates are A–Z0–9 only, and no wildcard escaping is needed.
 ENTRIES_WHERE = "WHERE hotlist_id = ? AND instr(plate_norm, ?) > 0"
 ENTRIES_PAGE_SQL = (
-    "SELECT id, plate, plate_norm, state, reason, expires_at, added_by, added_at FROM hotlist_entries "
+    "SELECT id, plate, plate_norm, state, reason, expires_at, added_by, added_at FROM live_entries "
     f"{ENTRIES_WHERE} ORDER BY plate_norm, expires_at, id LIMIT ? OFFSET ?"  # the index order
 )
 
@@ -56,24 +56,25 @@ async def entries_page(conn, hotlist_id: int, contains: str, limit: int, offset:
 
 
 async def count_entries(conn, hotlist_id: int, contains: str) -> int:
-    row = await one(conn, f"SELECT count(*) FROM hotlist_entries {ENTRIES_WHERE}", (hotlist_id, contains))
+    row = await one(conn, f"SELECT count(*) FROM live_entries {ENTRIES_WHERE}", (hotlist_id, contains))
     return row[0]
 
 
 async def entry_by_id(conn, hotlist_id: int, entry_id: int) -> Row | None:
-    return await one(conn, "SELECT * FROM hotlist_entries WHERE id = ? AND hotlist_id = ?", (entry_id, hotlist_id))
+    return await one(conn, "SELECT * FROM live_entries WHERE id = ? AND hotlist_id = ?", (entry_id, hotlist_id))
 
 
 async def entry_by_plate(conn, hotlist_id: int, plate_norm: str) -> Row | None:
     return await one(
-        conn, "SELECT * FROM hotlist_entries WHERE hotlist_id = ? AND plate_norm = ?", (hotlist_id, plate_norm))
+        conn, "SELECT * FROM live_entries WHERE hotlist_id = ? AND plate_norm = ?", (hotlist_id, plate_norm))
 
 
 async def insert_entry(conn, hotlist_id: int, entry: dict[str, Any], now: int) -> int:
+    """Onto the list's live version."""
     cur = await conn.execute(
-        "INSERT INTO hotlist_entries (hotlist_id, plate, plate_norm, plate_folded, state, reason, expires_at, "
-        "added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (hotlist_id, entry["plate"], entry["plate_norm"], entry["plate_folded"], entry["state"], entry["reason"],
+        "INSERT INTO hotlist_entries (hotlist_id, version, plate, plate_norm, plate_folded, state, reason, expires_at, "
+        "added_by, added_at) VALUES (?, (SELECT version FROM hotlists WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
+        (hotlist_id, hotlist_id, entry["plate"], entry["plate_norm"], entry["plate_folded"], entry["state"], entry["reason"],
          entry["expires_at"], entry["added_by"], now),
     )
     return cur.lastrowid

@@ -93,3 +93,47 @@ def test_adding_a_plate_raises_retro_alert_for_recent_reads(dept, tmp_path, caps
     # a daily refresh of the same list does not raise it again
     dept.hotlist(tmp_path, "amber", "plate,reason\n7RET123,AMBER alert\n")
     assert rows(dept.settings, "SELECT count(*) FROM alerts") == [(1,)]
+
+
+def hundred(prefix="P"):
+    return "plate,reason\n" + "".join(f"{prefix}{n:04d},stolen\n" for n in range(100))
+
+
+def test_a_header_only_file_is_refused_unless_forced(settings, tmp_path, capsys):
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, hundred()), "--list", "state") == 0
+    capsys.readouterr()
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, "plate,reason\n"), "--list", "state") == 1
+    err = capsys.readouterr().err
+    assert "would remove all 100 entries" in err and "--force" in err and "nothing imported" in err
+    assert rows(settings, "SELECT count(*) FROM hotlist_entries") == [(100,)]
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, "plate,reason\n"), "--list", "state", "--force") == 0
+    assert "0 entries (0 added, 100 removed" in capsys.readouterr().out
+    assert rows(settings, "SELECT count(*) FROM hotlist_entries") == [(0,)]
+    [(detail,)] = rows(settings, "SELECT detail FROM audit_log WHERE action = 'hotlist.import' ORDER BY id DESC LIMIT 1")
+    assert '"forced":true' in detail.replace(" ", "")
+
+
+def test_skip_bad_with_every_line_bad_is_refused(settings, tmp_path, capsys):
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, hundred()), "--list", "state") == 0
+    capsys.readouterr()
+    semicolons = "plate;reason\n" + "".join(f"Q{n:04d};stolen\n" for n in range(100))
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, semicolons), "--list", "state", "--skip-bad") == 1
+    err = capsys.readouterr().err
+    assert "unknown column 'plate;reason'" in err and "would remove all 100 entries" in err and "--force" in err
+    assert sorted(r[0] for r in rows(settings, "SELECT plate_norm FROM hotlist_entries"))[:2] == ["P0000", "P0001"]
+    assert rows(settings, "SELECT count(*) FROM hotlist_entries") == [(100,)]
+
+
+def test_an_import_that_drops_most_of_a_list_is_refused_unless_forced(settings, tmp_path, capsys):
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, hundred()), "--list", "state") == 0
+    capsys.readouterr()
+    most_gone = "plate,reason\n" + "".join(f"P{n:04d},stolen\n" for n in range(30)) + "NEW1,stolen\n"
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, most_gone), "--list", "state") == 1
+    err = capsys.readouterr().err
+    assert "would remove 70 of its 100 entries" in err and "--force" in err
+    assert rows(settings, "SELECT count(*) FROM hotlist_entries") == [(100,)]
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, most_gone), "--list", "state", "--force") == 0
+    assert "31 entries (1 added, 70 removed" in capsys.readouterr().out
+    # a daily refresh that drops a few plates needs no force
+    assert run_cli(settings, "hotlist", "import", write(tmp_path, most_gone.replace("NEW1", "NEW2")), "--list",
+                   "state") == 0

@@ -19,6 +19,9 @@ PLANS = {
     "hot-list match": (queries.ACTIVE_ENTRIES_SQL.format(marks="?,?,?"), "entries_folded"),
     "cooldown": (queries.COOLDOWN_SQL, "alerts_cooldown"),
     "unnotified": (queries.UNNOTIFIED_SQL, "alerts_unnotified"),
+    # replacing a hot list: its old rows in batches, and each deleted entry's alerts (ON DELETE SET NULL)
+    "old list rows": (queries.VERSION_ROWS_SQL, "entries_list_version_plate"),
+    "alerts of an entry": ("SELECT id FROM alerts WHERE entry_id = ?", "alerts_entry"),
 }
 
 

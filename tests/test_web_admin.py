@@ -169,7 +169,8 @@ def test_entry_pages_walk_the_index_without_sorting(tmp_path):
     migrate(tmp_path / "plan.db")
     with sqlite3.connect(tmp_path / "plan.db") as conn:
         plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {queries_admin.ENTRIES_PAGE_SQL}", [1] * 4)]
-    assert plan == ["SEARCH hotlist_entries USING INDEX entries_list_plate (hotlist_id=?)"]
+    assert plan == ["SEARCH h USING INTEGER PRIMARY KEY (rowid=?)",
+                    "SEARCH e USING INDEX entries_list_version_plate (hotlist_id=? AND version=?)"]
 
 
 def test_admin_adds_a_camera_whose_token_is_shown_once_and_works(dept, page):
