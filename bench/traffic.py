@@ -13,8 +13,9 @@ VAPID and decrypts each push (tests/pushservice.py).
 Per camera count: vehicles shown and per second; listed vehicles shown and how many alerted on
 their own camera; false alerts (a plate not shown on that camera before the push, or not
 listed); vehicle's first frame sent → verified push on the last phone, p50/p95; worker CPU in
-cores (its process tree, during the traffic); frames the worker dropped (its log) and frames
-it did not take from the camera in time. After the traffic, pushes have `--late-s` seconds
+cores (its process tree, during the traffic); vehicles whose plate the server
+stored from their camera (exact); frames the worker dropped (its log) and frames it did not
+take from the camera in time. After the traffic, pushes have `--late-s` seconds
 more; then the worker is stopped, and what it flushes at shutdown is counted apart (too late).
 """
 
@@ -75,6 +76,7 @@ class RunResult:
     seconds: float
     vehicles: int
     vehicles_per_s: float
+    vehicles_read: int  # the server stored a read of exactly its plate from its camera before the stop
     listed: int
     alerted: int
     alerted_share: float | None
@@ -84,8 +86,8 @@ class RunResult:
     worker_cpu_cores: float
     frames_dropped: int | None  # by the worker (its queues), from its log; None: not reported
     frames_not_taken: int  # sent by no camera because the worker read too slowly
-    reads_posted: int  # spooled by the worker before it was stopped
-    reads_at_shutdown: int  # flushed when it was stopped
+    reads_posted: int  # stored by the server before the worker was stopped
+    reads_at_shutdown: int  # flushed by the worker when it was stopped
     alerts_after_stop: int
     unverified_pushes: int
 
@@ -110,23 +112,30 @@ def worker_config(folder: Path, server: Server, cameras: MjpegCameras) -> Path:
     return path
 
 
+def frames_dropped(worker_log: str) -> int | None:
+    """Frames the worker dropped, from its last summary line per camera (`..., N dropped, ...`);
+    None when it does not log them."""
+    dropped = {camera: int(n) for camera, n in re.findall(r"camera (\S+): [^\n]*?(\d+) dropped", worker_log)}
+    return sum(dropped.values()) if dropped else None
+
+
 @dataclass
-class WorkerLog:
-    reads_posted: int
-    reads_at_shutdown: int
-    dropped: int | None
+class Reads:
+    posted: int  # stored by the server before the worker was stopped
+    at_shutdown: int  # flushed by the worker when it was stopped
+    plates: set[tuple[str, str, float]]  # (camera, plate, received time.time()) stored before the stop
 
 
-def parse_worker_log(text: str) -> WorkerLog:
-    """Reads spooled before and after the stop signal; frames dropped from the last per-camera
-    summary (`..., N dropped, ...`), None when the worker does not log them."""
-    before, _, after = text.partition("shutting down")
-    spooled = re.compile(r"camera \S+: read \S+ .*spooled")
-    dropped: dict[str, int] = {}
-    for camera, count in re.findall(r"camera (\S+): [^\n]*?(\d+) dropped", text):
-        dropped[camera] = int(count)
-    return WorkerLog(len(spooled.findall(before)), len(spooled.findall(after)),
-                     sum(dropped.values()) if dropped else None)
+def stored_reads(server: Server, stopped_at_wall: float) -> Reads:
+    """The reads the server stored (its database, read-only), split at the worker's stop."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{server.data / 'platewatch.db'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT cameras.name, reads.plate_norm, reads.received_at FROM reads "
+                          "JOIN cameras ON cameras.id = reads.camera_id").fetchall()
+    before = {(camera, plate, received / 1000) for camera, plate, received in rows
+              if received / 1000 <= stopped_at_wall}
+    return Reads(len(before), len(rows) - len(before), before)
 
 
 def alerts_from(push: PushService) -> tuple[dict[int, dict], int]:
@@ -183,8 +192,8 @@ def stop_worker(worker: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def drive(cameras: MjpegCameras, worker: subprocess.Popen, seconds: float, late_s: float) -> tuple[float, float]:
-    """Wait for the worker to open every camera, run the traffic; returns (worker CPU cores
-    during the traffic, when the worker was stopped)."""
+    """Wait for the worker to open every camera, run the traffic, wait `late_s`, stop the
+    worker; returns its CPU in cores during the traffic and when it was stopped (time.time())."""
     deadline = time.monotonic() + 300  # model loading on a busy box
     while not cameras.wait_connected(1):
         if worker.poll() is not None or time.monotonic() > deadline:
@@ -195,9 +204,21 @@ def drive(cameras: MjpegCameras, worker: subprocess.Popen, seconds: float, late_
     time.sleep(max(0.0, started + seconds - time.monotonic()))
     cores = (process_tree_cpu_s(worker.pid) - cpu_before) / seconds
     time.sleep(late_s)
-    stopped_at = time.monotonic()
+    stopped_at = time.time()
     stop_worker(worker)
     return cores, stopped_at
+
+
+@dataclass
+class Observed:
+    vehicles: list[Vehicle]
+    cores: float
+    dropped: int | None
+    not_taken: int
+    reads: Reads
+    alerts: dict[int, dict]
+    unverified: int
+    stopped_at: float  # time.time()
 
 
 def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotlist: list[str],
@@ -218,26 +239,32 @@ def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotl
             if worker.poll() is None:
                 stop_worker(worker)
         time.sleep(min(late_s, 5))  # pushes for reads flushed at shutdown: counted apart
-        log = parse_worker_log(log_path.read_text(errors="replace"))
         alerts, unverified = alerts_from(push)
-    vehicles = shown_vehicles(feeds, library.photos, listed)
-    false_alerts, after_stop = match_alerts(vehicles, alerts, stopped_at)
-    return summarise(count, vehicles_each * SLOT_FRAMES / FPS, vehicles, cores, log, feeds,
-                     false_alerts, after_stop, unverified)
+        observed = Observed(shown_vehicles(feeds, library.photos, listed), cores,
+                            frames_dropped(log_path.read_text(errors="replace")),
+                            sum(f.frames_skipped for f in feeds), stored_reads(server, stopped_at),
+                            alerts, unverified, stopped_at)
+    return summarise(count, vehicles_each * SLOT_FRAMES / FPS, observed)
 
 
-def summarise(count, seconds, vehicles, cores, log, feeds, false_alerts, after_stop, unverified) -> RunResult:
-    listed = [v for v in vehicles if v.listed]
+def summarise(count: int, seconds: float, seen: Observed) -> RunResult:
+    # pushes arrive on the monotonic clock; the stop was taken on the wall clock
+    stopped_mono = seen.stopped_at - time.time() + time.monotonic()
+    false_alerts, after_stop = match_alerts(seen.vehicles, seen.alerts, stopped_mono)
+    listed = [v for v in seen.vehicles if v.listed]
     latencies = [v.push_s for v in listed if v.push_s is not None]
+    read = {(camera, plate) for camera, plate, _ in seen.reads.plates}
     return RunResult(
-        cameras=count, seconds=seconds, vehicles=len(vehicles), vehicles_per_s=round(len(vehicles) / seconds, 2),
+        cameras=count, seconds=seconds, vehicles=len(seen.vehicles),
+        vehicles_per_s=round(len(seen.vehicles) / seconds, 2),
+        vehicles_read=sum((v.camera, v.plate) in read for v in seen.vehicles),
         listed=len(listed), alerted=len(latencies),
         alerted_share=round(len(latencies) / len(listed), 3) if listed else None, false_alerts=false_alerts,
         push_p50_s=round(percentile(latencies, 50), 2) if latencies else None,
         push_p95_s=round(percentile(latencies, 95), 2) if latencies else None,
-        worker_cpu_cores=round(cores, 2), frames_dropped=log.dropped,
-        frames_not_taken=sum(f.frames_skipped for f in feeds), reads_posted=log.reads_posted,
-        reads_at_shutdown=log.reads_at_shutdown, alerts_after_stop=after_stop, unverified_pushes=unverified,
+        worker_cpu_cores=round(seen.cores, 2), frames_dropped=seen.dropped, frames_not_taken=seen.not_taken,
+        reads_posted=seen.reads.posted, reads_at_shutdown=seen.reads.at_shutdown, alerts_after_stop=after_stop,
+        unverified_pushes=seen.unverified,
     )
 
 
@@ -245,12 +272,12 @@ def row(r: RunResult) -> str:
     share = "-" if r.alerted_share is None else f"{100 * r.alerted_share:.0f}% ({r.alerted}/{r.listed})"
     push = "-" if r.push_p50_s is None else f"{r.push_p50_s:.1f} / {r.push_p95_s:.1f} s"
     dropped = "n/a" if r.frames_dropped is None else str(r.frames_dropped)
-    return (f"{r.cameras:7d} {r.vehicles:8d} {r.vehicles_per_s:10.2f}  {share:>14s} {r.false_alerts:6d}  {push:>15s}"
+    return (f"{r.cameras:7d} {r.vehicles:8d} {r.vehicles_per_s:10.2f} {r.vehicles_read:5d}  {share:>14s} {r.false_alerts:6d}  {push:>15s}"
             f" {r.worker_cpu_cores:9.2f} {dropped:>8s} {r.frames_not_taken:9d} {r.reads_posted:6d} "
             f"{r.reads_at_shutdown:8d}")
 
 
-HEADER = ("cameras vehicles vehicles/s  listed alerted  false  push p50 / p95 "
+HEADER = ("cameras vehicles vehicles/s  read  listed alerted  false  push p50 / p95 "
           " CPU cores  dropped not taken  reads at stop")
 
 
