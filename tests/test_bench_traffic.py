@@ -64,3 +64,29 @@ def test_a_client_reads_the_mjpeg_stream_frame_by_frame_in_order(tmp_path):
     assert shown == sorted(shown) and len(set(shown)) >= APPROACH_FRAMES - 2  # in order, few if any missed
     assert seen[-1] == -1  # the vehicle has passed: empty street again
     assert 0 in feed.first_sent
+
+
+def test_a_push_counts_for_the_vehicle_shown_on_its_camera_before_it_and_no_other():
+    from bench.traffic import Vehicle, match_alerts
+
+    vehicles = [Vehicle("cam01", 0, "AAA111", True, 10.0), Vehicle("cam02", 0, "BBB222", False, 11.0),
+                Vehicle("cam01", 1, "CCC333", True, 12.0)]
+    alerts = {
+        1: {"camera": "cam01", "plate": "AAA111", "arrived": 12.5},  # its vehicle, 2.5 s after it came into view
+        2: {"camera": "cam02", "plate": "AAA111", "arrived": 13.0},  # never shown on cam02: false
+        3: {"camera": "cam01", "plate": "CCC333", "arrived": 11.0},  # before the vehicle came: false
+        4: {"camera": "cam01", "plate": "CCC333", "arrived": 30.0},  # after the worker was stopped
+    }
+    assert match_alerts(vehicles, alerts, stopped_at=20.0) == (2, 1)
+    assert [v.push_s for v in vehicles] == [2.5, None, None]
+
+
+def test_frames_dropped_come_from_the_last_summary_of_each_camera():
+    from bench.traffic import frames_dropped
+
+    log = ("camera cam01: 10.0 frames/s, 100 frames, 50 without motion, 7 dropped, 0 errors\n"
+           "camera cam01: read ABC123 (confidence 0.90, 3 frames, colour red) spooled as x\n"
+           "camera cam02: 10.0 frames/s, 100 frames, 50 without motion, 3 dropped, 0 errors\n"
+           "camera cam01: 10.0 frames/s, 200 frames, 90 without motion, 15 dropped, 0 errors\n")
+    assert frames_dropped(log) == 18
+    assert frames_dropped("worker stopped") is None
