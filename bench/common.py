@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,33 @@ PLATEWATCH = str(Path(sys.executable).with_name("platewatch"))
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants, with their reaped children,
+    from /proc (Linux; no psutil)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone since the listing
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(cpu.get(p, 0.0) for p in tree)
 
 
 def random_plates(count: int, seed: int = 1) -> list[str]:
@@ -40,15 +68,16 @@ def free_port() -> int:
 
 
 class Server:
-    """A real server process with an officer, a camera and a hot list of `hotlist_size` plates."""
+    """A real server process with an officer, cameras (one by default) and a hot list."""
 
-    def __init__(self, hotlist: list[str], **env: str) -> None:
+    def __init__(self, hotlist: list[str], cameras: Sequence[str] = ("bench-cam",), **env: str) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="platewatch-bench-")
         self.data = Path(self.tmp.name) / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PLATEWATCH_PUSH_ALLOW_HTTP": "true", **env}
         self.hotlist = hotlist
+        self.camera_names = list(cameras)
 
     def _cli(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run([PLATEWATCH, *args, "--data", str(self.data)], input=stdin, capture_output=True,
@@ -57,7 +86,8 @@ class Server:
 
     def __enter__(self) -> "Server":
         self._cli("user", "add", "bench", "--role", "officer", "--password-stdin", stdin="bench-password\n")
-        self.camera_token = self._cli("camera", "add", "bench-cam").strip().splitlines()[-1]
+        self.camera_tokens = self._add_cameras()
+        self.camera_token = self.camera_tokens[self.camera_names[0]]
         csv = Path(self.tmp.name) / "hot.csv"
         csv.write_text("plate,reason\n" + "".join(f"{p},bench\n" for p in self.hotlist))
         started = time.perf_counter()
@@ -78,6 +108,32 @@ class Server:
         self.user_headers = {"Authorization": f"Bearer {token.json()['token']}"}
         self.camera_headers = {"Authorization": f"Bearer {self.camera_token}"}
         return self
+
+    def _add_cameras(self) -> dict[str, str]:
+        """The cameras' tokens. More than one camera is added in this process: a CLI start per
+        camera takes seconds each on a busy box."""
+        if len(self.camera_names) == 1:
+            return {self.camera_names[0]: self._cli("camera", "add", self.camera_names[0]).strip().splitlines()[-1]}
+        import asyncio
+
+        from server.cli import add_camera
+        from server.settings import load_settings
+
+        settings = load_settings(self.data)
+
+        async def add_all() -> list[str]:
+            return [await add_camera(settings, name, "") for name in self.camera_names]
+
+        return dict(zip(self.camera_names, asyncio.run(add_all())))
+
+    def phones_on_duty(self, http: httpx.Client, push, phones: int) -> None:
+        """`phones` subscriptions of the officer at the test push service, and the officer on duty
+        (web push pages only officers on duty), as the API clients do."""
+        for i in range(phones):
+            resp = http.post("/api/v1/push/subscriptions", json=push.subscription(f"phone-{i}"),
+                             headers=self.user_headers)
+            resp.raise_for_status()
+        http.post("/api/v1/duty", json={"on": True}, headers=self.user_headers).raise_for_status()
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()

@@ -18,12 +18,7 @@ def run(reads: int = 100, subscriptions: int = 20, hotlist_size: int = 100_000) 
     plates = random_plates(hotlist_size)
     hot = plates[:reads]
     with Server(plates) as server, PushService() as push, httpx.Client(base_url=server.url, timeout=30) as http:
-        for i in range(subscriptions):
-            resp = http.post("/api/v1/push/subscriptions", json=push.subscription(f"phone-{i}"),
-                             headers=server.user_headers)
-            resp.raise_for_status()
-        # Web push pages only officers on duty: the phones' officer goes on duty as an API client does.
-        http.post("/api/v1/duty", json={"on": True}, headers=server.user_headers).raise_for_status()
+        server.phones_on_duty(http, push, subscriptions)
         first_push, last_push = [], []
         for plate in ["WARMUP"] + hot:
             push.reset()
