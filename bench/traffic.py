@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = args.data / "openalpr-us"
     if not folder.is_dir():
-        print(f"bench.traffic: no labelled photos at {folder} (set --data or PLATEWATCH_BENCH_DATA)", file=sys.stderr)
-        return 1
+        print(f"bench.traffic: skipped: no labelled photos at {folder} (set --data or PLATEWATCH_BENCH_DATA)")
+        return 0  # as bench.accuracy: `make bench` on a clone without the evaluation data runs the rest
     counts = [int(c) for c in args.cameras.split(",")]
     library = ClipLibrary(load_photos(folder))
     listed, hotlist = hot_list(library.photos, SEED)
