@@ -251,7 +251,11 @@ class Worker:
         return None
 
     def submit(self, frame: Frame) -> None:
-        region = self.search_region(frame)
+        try:
+            region = self.search_region(frame)
+        except ValueError as exc:  # an roi outside this frame: the config is wrong, say so, keep going
+            log.warning("camera %s: %s; frame %s skipped", frame.camera, exc, frame.origin)
+            return
         if region is None:
             self.captures[frame.camera].stats.skipped += 1
             return
@@ -310,6 +314,8 @@ class Worker:
             self.emit(self.trackers[name].expire(now))
 
     def watch_load(self) -> None:
+        if not (self.recognition.idle() or self.recognition.busy()):
+            return  # the recognition processes are still loading their models
         now = time.monotonic()
         for name, watch in self.loads.items():
             oldest = self.captures[name].queue.oldest()
