@@ -243,8 +243,9 @@ class Worker:
                     return frame
         for name in names:
             frame = self.held.get(name)
-            if frame is not None and frame.t - self.last_look.get(name, -math.inf) >= SETTLED_LOOK_S and \
-                    not any(job.frame.camera == name for job in self.jobs.values()):
+            due = frame is not None and (frame.t - self.last_look.get(name, -math.inf) >= SETTLED_LOOK_S
+                                         or self.captures[name].finished)  # nothing newer will come
+            if due and not any(job.frame.camera == name for job in self.jobs.values()):
                 del self.held[name]
                 self.last_look[name] = frame.t
                 return frame
@@ -338,7 +339,7 @@ class Worker:
 
     def all_done(self) -> bool:
         return all(c.finished and not len(c.queue) for c in self.captures.values()) and not any(
-            t.tracks for t in self.trackers.values()) and not self.jobs
+            t.tracks for t in self.trackers.values()) and not self.jobs and not self.held
 
     def shutdown(self) -> None:
         """Stop capture, post what the open tracks saw, give the sender a moment, stop."""
