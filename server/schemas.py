@@ -31,8 +31,9 @@ class Box(Strict):
     h: Annotated[int, msgspec.Meta(gt=0)]
 
 
-class ReadIn(Strict):
-    """One plate read, as a camera worker posts it to POST /api/v1/reads."""
+class ReadIn(Strict, omit_defaults=True):
+    """One plate read, as a camera worker posts it to POST /api/v1/reads. Fields left at their
+    defaults are not encoded: a first read (revision 0) is what servers before revisions accept."""
 
     id: uuid.UUID  # chosen by the sender before its first try; resends are stored once
     plate: Plate

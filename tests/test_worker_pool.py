@@ -16,7 +16,7 @@ import cv2
 
 from tests.conftest import Department, run_cli, wait_until
 from tests.test_worker_helpers import (
-    RECOGNIZER_SPEC, FakeCamera, camera_toml, recognizer, stored_reads, write_config,
+    RECOGNIZER_SPEC, FakeCamera, camera_toml, recognizer, serve_loopback, stored_reads, write_config,
 )
 from tests.test_worker_live import drop_images, start
 from worker import synth
@@ -78,10 +78,8 @@ class PacedCamera:
                 pass
 
         self.closed = threading.Event()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = serve_loopback(Handler)
+        self.url = base + "/stream"
 
     def close(self) -> None:
         self.closed.set()
