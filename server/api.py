@@ -117,7 +117,8 @@ class ReadsController(Controller):
     @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)",
           operation_class=ReadsOperation, raises=[ClientException, *CAMERA_ERRORS, UnsupportedMediaType],
           responses={HTTP_200_OK: ResponseSpec(data_container=ReadAccepted, description="A resend of a read already stored "
-                                                                          "(same id): stored once")})
+                                                                          "(same id): stored once; or a higher "
+                                                                          "revision folded into it")})
     async def create(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
         content_type, _ = request.content_type
         if content_type == "multipart/form-data":
@@ -133,7 +134,8 @@ class ReadsController(Controller):
             raise RequestEntityTooLarge(str(exc)) from None
         except InvalidUpload as exc:
             raise ClientException(str(exc)) from None
-        return Response(accepted, status_code=HTTP_200_OK if accepted.duplicate else HTTP_201_CREATED)
+        created = not (accepted.duplicate or accepted.revised)  # a resend or a refinement: 200
+        return Response(accepted, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
 class CamerasController(Controller):
@@ -143,9 +145,10 @@ class CamerasController(Controller):
           status_code=HTTP_200_OK, summary="A worker reports camera health")
     async def heartbeat(self, request: Request, data: JSONBody[CameraHeartbeat], db: NamedDependency[Database]) -> dict[str, bool]:
         camera: Camera = request.user
-        last_frame = to_ms(data.last_frame_at) if data.last_frame_at else None
+        health = msgspec.structs.asdict(data)
+        health["last_frame_at"] = to_ms(data.last_frame_at) if data.last_frame_at else None
         async with db.transaction() as conn:
-            await queries.record_heartbeat(conn, camera.id, now_ms(), data.frames_per_s, last_frame, data.frames_gated)
+            await queries.record_heartbeat(conn, camera.id, now_ms(), health)
         return {"ok": True}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from dataclasses import dataclass, field
 from datetime import UTC
 
@@ -110,12 +111,18 @@ class Ingest:
             "candidates": msgspec.json.encode(read.candidates).decode(),
             "color": read.color, "color_confidence": read.color_confidence, "box": msgspec.json.encode(read.box).decode() if read.box else None,
             "plate_image": paths.get("plate_image"), "vehicle_image": paths.get("vehicle_image"),
+            "revision": read.revision,
         }
+        revised = False
         async with self.db.transaction() as conn:
             read_id = await queries.insert_read(conn, row)
             if read_id is None:
-                existing = await queries.read_id_by_uuid(conn, str(read.id))
-                return ReadAccepted(id=existing, uuid=read.id, duplicate=True, alerts=[])
+                stored = await queries.read_by_uuid(conn, str(read.id))
+                if stored["camera_id"] != camera.id or read.revision <= stored["revision"]:
+                    return ReadAccepted(id=stored["id"], uuid=read.id, duplicate=True, alerts=[])
+                # A refinement of a vehicle already stored: one read, alerts for new entries only.
+                read_id, captured, revised = stored["id"], stored["captured_at"], True
+                await queries.revise_read(conn, read_id, row)
             self._write_images(images, paths)
             texts = read_texts(read.plate, [c.plate for c in read.candidates])
             alert_ids = await self._raise_alerts(conn, read_id, camera.id, captured, texts, now)
@@ -123,19 +130,23 @@ class Ingest:
                 await queries.touch_camera(conn, camera.id, now, read=True)
                 self._touched[camera.id] = now
         self.notifier.enqueue(alert_ids)  # pushes go out after the commit, off the request
-        return ReadAccepted(id=read_id, uuid=read.id, duplicate=False, alerts=alert_ids)
+        return ReadAccepted(id=read_id, uuid=read.id, duplicate=False, alerts=alert_ids, revised=revised)
 
     def _write_images(self, images: dict[str, bytes], paths: dict[str, str]) -> None:
         for name, data in images.items():
             target = self.settings.data_dir / paths[name]
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            partial = target.with_name(target.name + ".part")  # a refinement replaces a crop whole
+            partial.write_bytes(data)
+            os.replace(partial, target)
 
     async def _raise_alerts(self, conn, read_id, camera_id, captured, texts, now) -> list[int]:
         cooldown = int(self.settings.alert_cooldown_s * 1000)
         entries = await queries.active_entries_by_folded(conn, {fold(t) for t in texts}, now)
         alert_ids = []
         for entry, match in matched_entries(entries, texts):
+            if await queries.alert_exists_for_read(conn, read_id, match.entry_plate_norm, entry["hotlist_id"]):
+                continue  # a refined read alerts only for entries its first text did not
             if await queries.recent_alert_exists(
                 conn, match.entry_plate_norm, camera_id, entry["hotlist_id"], captured - cooldown, captured + cooldown
             ):

@@ -297,6 +297,16 @@ def m012_signin_attempts(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m013_read_revisions_and_camera_load(db: sqlite_utils.Database) -> None:
+    """A read's revision (the worker refines a vehicle's read under the same id), and the load
+    each camera's worker reports in its heartbeat."""
+    db.execute("ALTER TABLE reads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+    for column in ("vehicles_seen INTEGER", "vehicles_read INTEGER", "frames_dropped INTEGER",
+                   "recognition_lag_s REAL", "overloaded INTEGER NOT NULL DEFAULT 0"):
+        db.execute(f"ALTER TABLE cameras ADD COLUMN {column}")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

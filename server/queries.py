@@ -43,11 +43,16 @@ async def touch_camera(conn, camera_id: int, now: int, *, read: bool) -> None:
     await conn.execute(sql, (now, now, camera_id) if read else (now, camera_id))
 
 
-async def record_heartbeat(conn, camera_id: int, now: int, fps: float, last_frame_at: int | None, gated: int) -> None:
-    await conn.execute(
-        "UPDATE cameras SET last_seen_at = ?, frames_per_s = ?, last_frame_at = ?, frames_gated = ? WHERE id = ?",
-        (now, fps, last_frame_at, gated, camera_id),
-    )
+HEARTBEAT_COLUMNS = ("frames_per_s", "last_frame_at", "frames_gated", "vehicles_seen", "vehicles_read",
+                     "frames_dropped", "recognition_lag_s", "overloaded")
+
+
+async def record_heartbeat(conn, camera_id: int, now: int, health: dict[str, Any]) -> None:
+    """`health` holds HEARTBEAT_COLUMNS; a column an older worker does not report becomes NULL."""
+    values = [health.get(column) for column in HEARTBEAT_COLUMNS]
+    values[-1] = int(bool(values[-1]))
+    sets = ", ".join(f"{column} = ?" for column in HEARTBEAT_COLUMNS)
+    await conn.execute(f"UPDATE cameras SET last_seen_at = ?, {sets} WHERE id = ?", (now, *values, camera_id))
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -66,6 +71,23 @@ async def insert_read(conn, read: dict[str, Any]) -> int | None:
 async def read_id_by_uuid(conn, uuid: str) -> int | None:
     row = await one(conn, "SELECT id FROM reads WHERE uuid = ?", (uuid,))
     return row[0] if row else None
+
+
+async def read_by_uuid(conn, uuid: str) -> Row | None:
+    return await one(conn, "SELECT id, camera_id, captured_at, revision FROM reads WHERE uuid = ?", (uuid,))
+
+
+# What a refinement of a read may change: never its id, camera or capture time.
+REVISABLE = ("plate", "plate_norm", "plate_folded", "confidence", "candidates", "color", "color_confidence", "box",
+             "revision")
+
+
+async def revise_read(conn, read_id: int, read: dict[str, Any]) -> None:
+    """Fold a higher revision into a stored read; images it does not bring are kept."""
+    sets = ", ".join(f"{column} = ?" for column in REVISABLE)
+    images = ", ".join(f"{column} = coalesce(?, {column})" for column in ("plate_image", "vehicle_image"))
+    await conn.execute(f"UPDATE reads SET {sets}, {images} WHERE id = ?",
+                       (*(read[c] for c in REVISABLE), read["plate_image"], read["vehicle_image"], read_id))
 
 
 async def set_read_images(conn, read_id: int, plate_image: str | None, vehicle_image: str | None) -> None:

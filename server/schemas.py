@@ -12,6 +12,7 @@ Plate = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
 Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # SQLite's INTEGER holds no more
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -30,8 +31,9 @@ class Box(Strict):
     h: Annotated[int, msgspec.Meta(gt=0)]
 
 
-class ReadIn(Strict):
-    """One plate read, as a camera worker posts it to POST /api/v1/reads."""
+class ReadIn(Strict, omit_defaults=True):
+    """One plate read, as a camera worker posts it to POST /api/v1/reads. Fields left at their
+    defaults are not encoded: a first read (revision 0) is what servers before revisions accept."""
 
     id: uuid.UUID  # chosen by the sender before its first try; resends are stored once
     plate: Plate
@@ -41,6 +43,10 @@ class ReadIn(Strict):
     color: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     color_confidence: Confidence | None = None
     box: Box | None = None
+    # A worker posts a vehicle's read as soon as it is settled (revision 0) and may refine it
+    # while the vehicle stays in view: the same id with a higher revision replaces the stored
+    # read's text, candidates and images; an equal or lower revision is a resend (stored once).
+    revision: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
 
 
 class CameraHeartbeat(Strict):
@@ -49,7 +55,15 @@ class CameraHeartbeat(Strict):
     frames_per_s: Annotated[float, msgspec.Meta(ge=0)]
     last_frame_at: AwareTime | None = None
     last_read_at: AwareTime | None = None
-    frames_gated: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0  # SQLite's INTEGER holds no more
+    frames_gated: Count = 0
+    # Load, since the worker started (absent from older workers): vehicles whose plate was
+    # found, vehicles posted, frames lost because recognition could not keep up, how far
+    # recognition runs behind capture, and whether the worker judges the camera overloaded.
+    vehicles_seen: Count | None = None
+    vehicles_read: Count | None = None
+    frames_dropped: Count | None = None
+    recognition_lag_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] | None = None
+    overloaded: bool | None = None
 
 
 class ReadAccepted(msgspec.Struct):
@@ -57,6 +71,7 @@ class ReadAccepted(msgspec.Struct):
     uuid: uuid.UUID
     duplicate: bool
     alerts: list[int]
+    revised: bool = False  # a higher revision of a stored read was folded into it
 
 
 class Alert(msgspec.Struct):

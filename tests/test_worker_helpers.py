@@ -47,6 +47,14 @@ def stored_reads(db_path: Path) -> list[tuple[str, str, str | None]]:
         return db.execute("SELECT uuid, plate, color FROM reads ORDER BY id").fetchall()
 
 
+def serve_loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A threaded HTTP server on a free loopback port, serving in the background; (server, base URL)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 class HoldingProxy:
     """Forwards requests to the real server; while `hold` is set it forwards the read (so the
     server stores it) but never answers, like a connection that dies mid-send."""

@@ -285,3 +285,27 @@ def test_spool_keeps_reads_oldest_first_and_cleans_up_after_a_crash(tmp_path: Pa
     reopened.delete(stem2)
     assert len(reopened) == 0
     assert (tmp_path / "rejected" / f"{stem1}.reason.txt").read_text() == "400 bad plate"
+
+
+def test_a_settled_read_comes_out_at_once_and_a_changed_text_later_under_the_same_id():
+    tracker = Tracker("cam", timeout_s=1.0, min_frames=2)
+    tracker.observe([sighting("7ABC128", 0.95)], FRAME, t=0.0)
+    assert tracker.settled() == [] and tracker.needs_reading()  # one read is not settled
+    tracker.observe([sighting("7ABC128", 0.95, x=110)], FRAME, t=0.1)
+    (first,) = tracker.settled()
+    assert (first.plate, first.revision) == ("7ABC128", 0) and not tracker.needs_reading()
+    assert tracker.settled() == []  # once per vehicle
+    for i in range(2, 8):  # nearer, sharper: the last character was a B
+        tracker.observe([sighting("7ABC12B", 0.99, x=100 + 10 * i)], FRAME, t=i * 0.1)
+    (refined,) = tracker.flush()
+    assert (refined.plate, refined.id, refined.revision) == ("7ABC12B", first.id, 1)
+
+
+def test_a_posted_vehicle_seen_again_after_a_gap_is_not_read_twice():
+    tracker = Tracker("cam", timeout_s=0.5, min_frames=2)
+    for i in range(2):
+        tracker.observe([sighting("7ABC123", x=100 + 10 * i)], FRAME, t=i * 0.1)
+    assert len(tracker.settled()) == 1
+    assert tracker.expire(1.0) == []  # lost for a moment; its read is out already
+    tracker.observe([sighting("7ABC123", x=160)], FRAME, t=1.2)
+    assert tracker.opened == 1 and tracker.flush() == []

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import logging
+import math
 import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +30,8 @@ from server.schemas import Box, Candidate, ReadIn
 from worker.capture import CaptureThread, Frame
 from worker.colour import vehicle_colour
 from worker.config import DEFAULT_READER, Config, ConfigError, load_config
+from worker.load import LoadWatch
+from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
 from worker.track import Sighting, Tracker, VehicleRead
 
@@ -74,8 +78,18 @@ def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[in
     x, y, w, h = roi
     region = image[y:y + h, x:x + w]
     if region.size == 0:
-        raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
+        raise_roi_outside(roi, image)
     return [dataclasses.replace(s, box=(s.box[0] + x, s.box[1] + y, s.box[2], s.box[3])) for s in recognize(region)]
+
+
+def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
+    raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
+
+
+def intersect(a: Sequence[int], b: Sequence[int]) -> tuple[int, int, int, int] | None:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
 def load_recognizer(spec: str | None = None, reader: str | None = None, second_look: bool = True) -> RecognizeFn:
@@ -101,12 +115,12 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
 
 
 def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
-    """The wire read for a finished track; its UUID is chosen here, once, before any send."""
+    """The wire read of a vehicle; its UUID was chosen once, with its track, before any send."""
     view = read.view
     colour = vehicle_colour(view.vehicle_crop, view.plate_in_vehicle)
     candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= 16]
     wire = ReadIn(
-        id=uuid.uuid4(), plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
+        id=read.id, revision=read.revision, plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
         candidates=candidates[:20], color=colour[0] if colour else None, color_confidence=colour[1] if colour else None,
         box=Box(x=view.box[0], y=view.box[1], w=view.box[2], h=view.box[3]),
     )
@@ -117,21 +131,44 @@ def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
     return wire, images
 
 
+SETTLED_LOOK_S = 0.5  # a camera whose vehicles are all read is looked at this often (new arrivals)
+
+
+@dataclass
+class Job:
+    frame: Frame
+    seq: int  # per camera: results are applied in this order
+    offset: tuple[int, int]  # of the searched region in the frame
+
+
 class Worker:
-    def __init__(self, config: Config, recognize: RecognizeFn, *, exit_when_done: bool = False,
+    def __init__(self, config: Config, recognize: RecognizeFn | RecognitionPool, *, exit_when_done: bool = False,
                  drain_s: float = 5.0) -> None:
-        self.config, self.recognize = config, recognize
+        self.config = config
+        self.recognition = recognize if isinstance(recognize, RecognitionPool) else InlineRecognition(recognize)
         self.exit_when_done, self.drain_s = exit_when_done, drain_s
         self.stop = threading.Event()  # set by signals (or a test) to shut down
         self.wake = threading.Event()  # set by the capture threads when a frame is queued
         self.captures = {c.name: CaptureThread(c, self.stop, self.wake, config.max_backoff_s) for c in config.cameras}
         self.rois = {c.name: c.roi for c in config.cameras if c.roi is not None}
+        # Streams and video files show each vehicle for many frames: once read, skip most of them.
+        # Snapshots and folders show a different scene each time: every one is read.
+        self.budgeted = {c.name for c in config.cameras if c.kind in ("stream", "file")}
         rec = config.recognition
         self.trackers = {
             c.name: Tracker(c.name, timeout_s=rec.track_timeout_s, min_frames=config.min_frames(c),
                             min_confidence=rec.min_confidence, max_edit=rec.max_edit)
             for c in config.cameras
         }
+        self.loads = {name: LoadWatch(name, capture.stats) for name, capture in self.captures.items()}
+        self.jobs: dict[int, Job] = {}
+        self.job_ids = itertools.count()
+        self.seqs = {name: itertools.count() for name in self.captures}
+        self.next_seq = dict.fromkeys(self.captures, 0)
+        self.done: dict[str, dict[int, tuple[Job, Any]]] = {name: {} for name in self.captures}
+        self.held: dict[str, Frame] = {}  # the newest frame of a camera whose vehicles are all read
+        self.last_look: dict[str, float] = {}
+        self.turn = 0  # round-robin start: every camera gets its share
         self.spool = Spool(config.spool)
         tokens = {c.name: c.token for c in config.cameras}
         self.sender = Sender(self.spool, config.server, tokens.get, timeout_s=config.send_timeout_s,
@@ -146,7 +183,7 @@ class Worker:
                  len(self.captures), self.config.server, pending)
         for thread in (self.sender, self.heartbeat, *self.captures.values()):
             thread.start()
-        next_summary = time.monotonic() + 60
+        next_summary = next_load = time.monotonic()
         try:
             while not self.stop.is_set():
                 self.wake.clear()  # before looking: a frame queued after this wakes the wait
@@ -154,6 +191,9 @@ class Worker:
                 if self.exit_when_done and self.all_done():
                     log.info("all sources have ended")
                     break
+                if time.monotonic() >= next_load:
+                    self.watch_load()
+                    next_load = time.monotonic() + 1.0
                 if time.monotonic() >= next_summary:
                     self.log_summary()
                     next_summary = time.monotonic() + 60
@@ -164,25 +204,123 @@ class Worker:
         return 0
 
     def step(self) -> bool:
-        """One round-robin pass: at most one frame from each camera. False if all were idle."""
-        busy = False
-        for name, capture in self.captures.items():
-            now = capture.clock()  # read before the queue: frames queued later are newer
-            frame = capture.queue.get_nowait()
-            if frame is None:
-                self.emit(self.trackers[name].expire(now))
-            else:
-                busy = True
-                self.process(frame)
+        """Fill idle recognizers, apply what they finished, end tracks. False if nothing was to do."""
+        self.dispatch()
+        busy = bool(self.jobs)
+        for job_id, result in self.recognition.results(0.05 if busy else 0.0):  # also: processes ready, dead
+            self.finish(self.jobs.pop(job_id), result)
+        self.expire_tracks()
         return busy
 
-    def process(self, frame: Frame) -> None:
+    def dispatch(self) -> None:
+        self.hold_newest()
+        while self.recognition.idle():
+            frame = self.next_frame()
+            if frame is None:
+                return
+            self.submit(frame)
+
+    def hold_newest(self) -> None:
+        """Cameras whose vehicles are all read: keep only their newest frame; the rest are skipped."""
+        for name in self.budgeted:
+            if not self.trackers[name].needs_reading():
+                frame, skipped = self.captures[name].queue.newest()
+                if frame is not None:
+                    skipped += name in self.held
+                    self.held[name] = frame
+                self.captures[name].stats.skipped += skipped
+
+    def next_frame(self) -> Frame | None:
+        """Vehicles not yet read come first, camera by camera in turn; then a look at cameras
+        whose vehicles are all read (a new one may have arrived)."""
+        names = list(self.captures)
+        names = names[self.turn:] + names[:self.turn]
+        for name in names:
+            if name not in self.budgeted or self.trackers[name].needs_reading():
+                frame = self.held.pop(name, None) or self.captures[name].queue.get_nowait()
+                if frame is not None:
+                    self.turn = (names.index(name) + self.turn + 1) % len(names)
+                    return frame
+        for name in names:
+            frame = self.held.get(name)
+            due = frame is not None and (frame.t - self.last_look.get(name, -math.inf) >= SETTLED_LOOK_S
+                                         or self.captures[name].finished)  # nothing newer will come
+            if due and not any(job.frame.camera == name for job in self.jobs.values()):
+                del self.held[name]
+                self.last_look[name] = frame.t
+                return frame
+        return None
+
+    def submit(self, frame: Frame) -> None:
         try:
-            sightings = recognize_in_roi(self.recognize, frame.image, self.rois.get(frame.camera))
-        except Exception:  # one bad frame must not stop the camera
-            log.exception("camera %s: recognition failed on %s; skipped", frame.camera, frame.origin)
+            region = self.search_region(frame)
+        except ValueError as exc:  # an roi outside this frame: the config is wrong, say so, keep going
+            log.warning("camera %s: %s; frame %s skipped", frame.camera, exc, frame.origin)
             return
-        self.emit(self.trackers[frame.camera].observe(sightings, frame.image, frame.t, frame.captured_at))
+        if region is None:
+            self.captures[frame.camera].stats.skipped += 1
+            return
+        x, y, w, h = region
+        job_id = next(self.job_ids)
+        self.jobs[job_id] = Job(frame, next(self.seqs[frame.camera]), (x, y))
+        self.recognition.submit(job_id, np.ascontiguousarray(frame.image[y:y + h, x:x + w]))
+
+    def search_region(self, frame: Frame) -> tuple[int, int, int, int] | None:
+        """Where to look: around the plate being followed, else where the frame changed; inside
+        the camera's roi. None: nothing to look at."""
+        height, width = frame.image.shape[:2]
+        region = (0, 0, width, height)
+        roi = self.rois.get(frame.camera)
+        if roi is not None:
+            region = intersect(region, tuple(roi))
+            if region is None:
+                raise_roi_outside(roi, frame.image)
+        if frame.camera in self.budgeted:
+            focus = self.trackers[frame.camera].follow_window(frame.image.shape) or frame.region
+            if focus is not None:
+                return intersect(region, focus)
+        return region
+
+    def finish(self, job: Job, result: Any) -> None:
+        """Apply results camera by camera in frame order (processes finish out of order)."""
+        name = job.frame.camera
+        self.done[name][job.seq] = (job, result)
+        while self.next_seq[name] in self.done[name]:
+            self.apply(*self.done[name].pop(self.next_seq[name]))
+            self.next_seq[name] += 1
+
+    def apply(self, job: Job, result: Any) -> None:
+        frame, stats = job.frame, self.captures[job.frame.camera].stats
+        stats.lag_s = time.monotonic() - frame.queued_at
+        if isinstance(result, RecognitionFailed):
+            log.warning("camera %s: recognition failed on %s (%s); skipped", frame.camera, frame.origin, result)
+            return
+        ox, oy = job.offset
+        sightings = [dataclasses.replace(s, box=(s.box[0] + ox, s.box[1] + oy, s.box[2], s.box[3])) for s in result]
+        tracker = self.trackers[frame.camera]
+        self.emit(tracker.observe(sightings, frame.image, frame.t, frame.captured_at))
+        self.emit(tracker.settled())  # hits first: post while the vehicle is still in view
+        stats.vehicles_seen = tracker.opened
+
+    def expire_tracks(self) -> None:
+        """End tracks unseen for a while, on each camera's clock, but never ahead of a frame
+        still waiting for recognition (its vehicle may be one of them)."""
+        waiting: dict[str, float] = {}
+        for frame in [job.frame for job in self.jobs.values()] + list(self.held.values()):
+            waiting[frame.camera] = min(waiting.get(frame.camera, math.inf), frame.t)
+        for name, capture in self.captures.items():
+            now = capture.clock()  # read before the queue: frames queued later are newer
+            oldest = capture.queue.oldest()
+            now = min(now, waiting.get(name, math.inf), oldest.t if oldest is not None else math.inf)
+            self.emit(self.trackers[name].expire(now))
+
+    def watch_load(self) -> None:
+        if not (self.recognition.idle() or self.recognition.busy()):
+            return  # the recognition processes are still loading their models
+        now = time.monotonic()
+        for name, watch in self.loads.items():
+            oldest = self.captures[name].queue.oldest()
+            watch.update(now, oldest.queued_at if oldest is not None and name not in self.held else None)
 
     def emit(self, reads: list[VehicleRead]) -> None:
         for read in reads:
@@ -192,19 +330,27 @@ class Worker:
             except Exception:  # a full disk, an odd crop: log it, keep reading plates
                 log.exception("camera %s: could not spool read %s", read.camera, read.plate)
                 continue
-            self.captures[read.camera].stats.last_read_at = datetime.now(UTC)
-            log.info("camera %s: read %s (confidence %.2f, %d frames, colour %s) spooled as %s",
-                     read.camera, wire.plate, wire.confidence, read.frames, wire.color, wire.id)
+            stats = self.captures[read.camera].stats
+            stats.last_read_at = datetime.now(UTC)
+            stats.vehicles_read += read.revision == 0
+            log.info("camera %s: read %s (confidence %.2f, %d frames, colour %s) spooled as %s%s",
+                     read.camera, wire.plate, wire.confidence, read.frames, wire.color, wire.id,
+                     f", revision {read.revision}" if read.revision else "")
 
     def all_done(self) -> bool:
         return all(c.finished and not len(c.queue) for c in self.captures.values()) and not any(
-            t.tracks for t in self.trackers.values())
+            t.tracks for t in self.trackers.values()) and not self.jobs and not self.held
 
     def shutdown(self) -> None:
         """Stop capture, post what the open tracks saw, give the sender a moment, stop."""
         self.stop.set()
         for capture in self.captures.values():
             capture.join(timeout=5)
+        deadline = time.monotonic() + self.drain_s
+        while self.jobs and time.monotonic() < deadline:  # frames being read: finish them
+            for job_id, result in self.recognition.results(0.1):
+                self.finish(self.jobs.pop(job_id), result)
+        self.recognition.close()
         for tracker in self.trackers.values():
             self.emit(tracker.flush())
         deadline = time.monotonic() + self.drain_s
@@ -222,8 +368,9 @@ class Worker:
     def log_summary(self) -> None:
         for name, capture in self.captures.items():
             s = capture.stats
-            log.info("camera %s: %.1f frames/s, %d frames, %d without motion, %d dropped, %d errors",
-                     name, s.frames_per_s(), s.frames, s.gated, s.dropped, s.errors)
+            log.info("camera %s: %.1f frames/s, %d frames, %d without motion, %d dropped, %d skipped (vehicle "
+                     "already read), %d errors; %d of %d vehicles read", name, s.frames_per_s(), s.frames, s.gated,
+                     s.dropped, s.skipped, s.errors, s.vehicles_read, s.vehicles_seen)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -263,9 +410,12 @@ def main(argv: Sequence[str] | None = None, recognize: RecognizeFn | None = None
     if not config.cameras:
         print(f"worker: {args.config}: no [[cameras]] configured", file=sys.stderr)
         return 2
+    rec = config.recognition
+    processes = rec.processes or default_processes()
     try:
-        recognize = recognize or load_recognizer(args.recognizer, config.recognition.reader,
-                                                  config.recognition.second_look)
+        if recognize is None and processes > 1:
+            recognize = RecognitionPool(processes, args.recognizer, rec.reader, rec.second_look)
+        recognize = recognize or load_recognizer(args.recognizer, rec.reader, rec.second_look)
         worker = Worker(config, recognize, exit_when_done=args.exit_when_done, drain_s=args.drain_s)
     except (SpoolBusy, OSError) as exc:
         print(f"worker: {exc}", file=sys.stderr)

@@ -33,6 +33,8 @@ class Frame:
     t: float  # seconds on the camera's clock (monotonic, or position in a video file)
     captured_at: datetime
     origin: str = ""  # file name or frame number, for log lines
+    region: tuple[int, int, int, int] | None = None  # where the frame changed (x, y, w, h); None: anywhere
+    queued_at: float = field(default_factory=time.monotonic)  # for the recognition lag
 
 
 class Backoff:
@@ -89,6 +91,18 @@ class FrameQueue:
             self._cond.notify_all()
         return item
 
+    def newest(self) -> tuple[object | None, int]:
+        """Take the newest item and discard the rest: (item, how many were discarded)."""
+        with self._cond:
+            items, self._items = self._items, deque()
+            self._cond.notify_all()
+        return (items.pop() if items else None), max(0, len(items))
+
+    def oldest(self):
+        """Peek at the oldest item (None when empty)."""
+        with self._cond:
+            return self._items[0] if self._items else None
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -107,6 +121,7 @@ class MotionGate:
         self.settings = settings
         self._previous: np.ndarray | None = None
         self.last_fraction = 1.0
+        self.last_region: tuple[int, int, int, int] | None = None  # in frame pixels, with a margin
 
     def reset(self) -> None:
         self._previous = None  # after a reconnect the old picture says nothing
@@ -116,15 +131,20 @@ class MotionGate:
             return True
         small = self._small(image)
         previous, self._previous = self._previous, small
+        self.last_region = None
         if previous is None or previous.shape != small.shape:
             self.last_fraction = 1.0
             return True  # nothing to compare with: look at it
         diff = cv2.absdiff(small, previous)
         if diff.ndim == 3:
             diff = diff.max(axis=2)
-        changed = cv2.countNonZero(cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1])
+        mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
+        changed = cv2.countNonZero(mask)
         self.last_fraction = changed / diff.size
-        return self.last_fraction >= self.settings.min_changed
+        if self.last_fraction < self.settings.min_changed:
+            return False
+        self.last_region = changed_region(mask, image.shape)
+        return True
 
     def _small(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -132,6 +152,22 @@ class MotionGate:
         height = max(1, round(h * width / w))
         small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(small, (3, 3), 0)  # sensor noise and JPEG ringing are not motion
+
+
+MARGIN = 0.12  # of the frame's width, around the changed pixels: a plate near a moving edge
+
+
+def changed_region(mask: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The bounding box of the changed pixels of a small copy, in frame pixels, with a margin;
+    None when it is most of the frame anyway."""
+    x, y, w, h = cv2.boundingRect(mask)
+    height, width = shape[:2]
+    scale, margin = width / mask.shape[1], MARGIN * width
+    x0, y0 = max(0, int(x * scale - margin)), max(0, int(y * scale - margin))
+    x1, y1 = min(width, int((x + w) * scale + margin)), min(height, int((y + h) * scale + margin))
+    if (x1 - x0) * (y1 - y0) > 0.6 * width * height:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
 
 
 @dataclass
@@ -144,6 +180,12 @@ class CameraStats:
     errors: int = 0  # failed opens, lost streams, corrupt images
     last_frame_at: datetime | None = None
     last_read_at: datetime | None = None
+    # Written by the recognition loop: the load the heartbeat reports.
+    vehicles_seen: int = 0
+    vehicles_read: int = 0
+    skipped: int = 0  # frames of vehicles already read, left unread on purpose (not "dropped")
+    lag_s: float = 0.0
+    overloaded: bool = False
     window_s: float = 10.0
     _times: deque = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -230,7 +272,8 @@ class CaptureThread(threading.Thread):
             self.stats.gated += 1
             self._last_t = t
             return
-        frame = Frame(self.camera.name, image, t, grab.captured_at or datetime.now(UTC), grab.origin)
+        frame = Frame(self.camera.name, image, t, grab.captured_at or datetime.now(UTC), grab.origin,
+                      self.gate.last_region)
         if self.source.lossless:
             self.queue.put_wait(frame, self.stop)
         elif not self.queue.put(frame):

@@ -12,6 +12,7 @@ so a config works wherever the worker is started from.
     min_confidence = 0.5
     min_frames = 2                            # sightings a vehicle needs before it is posted
     track_timeout_s = 1.5                     # unseen this long: the vehicle has passed
+    processes = 0                             # recognition processes: 0 = one per core, 1 = in the worker itself
 
     [[cameras]]
     name = "main-st"
@@ -79,6 +80,9 @@ class Recognition(Strict):
     # A frame in which nothing was read is looked at again at full resolution (distant plates);
     # costs a second detector pass on such frames (~280 ms CPU at 720p). False on busy streets.
     second_look: bool = True
+    # Recognition processes, each reading plates on one core: 0 = one per core; 1 = none, read in
+    # the worker process itself. Fewer leaves cores to other work on the box (decoding, the server).
+    processes: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
 class Camera(Strict):

@@ -283,7 +283,10 @@ class HeartbeatThread(threading.Thread):
 
     def beat(self, client: httpx.Client, name: str, token: str, stats: CameraStats) -> int | None:
         body = CameraHeartbeat(frames_per_s=round(stats.frames_per_s(), 2), last_frame_at=stats.last_frame_at,
-                         last_read_at=stats.last_read_at, frames_gated=stats.gated)
+                               last_read_at=stats.last_read_at, frames_gated=stats.gated,
+                               vehicles_seen=stats.vehicles_seen, vehicles_read=stats.vehicles_read,
+                               frames_dropped=stats.dropped, recognition_lag_s=round(stats.lag_s, 2),
+                               overloaded=stats.overloaded)
         try:
             resp = client.post(HEARTBEAT_PATH, content=msgspec.json.encode(body),
                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})

@@ -5,6 +5,10 @@ so a test can drive it frame by frame. A sighting joins an open track when its p
 near the track's last box and its text is close (edit distance after folding look-alike
 characters), or when its text is the same wherever it is (snapshot cameras). A track unseen for
 `timeout_s` is over: its reads are voted on and, if it is confident enough, emitted once.
+
+Hits first: a track whose vote is settled (enough agreeing reads at high confidence) is emitted
+at once by `settled()`, while the vehicle is still in view; when the track ends, a changed text
+is emitted again with the same id and a higher revision (the server folds it into the first).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +34,8 @@ _FOLD = str.maketrans("ODQILZSGB", "000112568")
 MAX_JUMP = 2.5  # plate widths a plate may move between sightings and still be the same vehicle
 MAX_VIEWS = 8  # best views kept per track (one per distinct text)
 MAX_VOTES = 200  # sightings kept per track for the vote
+REVIVE_S = 10.0  # how long a posted vehicle's plate, seen again, is still that vehicle
+SETTLED_CONFIDENCE = 0.8  # a vote this sure, from `min_frames` agreeing reads, is posted at once
 
 
 def fold(text: str) -> str:
@@ -78,6 +85,8 @@ class VehicleRead:
     candidates: list[tuple[str, float]]
     frames: int
     view: View
+    id: uuid.UUID = field(default_factory=uuid.uuid4)  # the vehicle's; a refinement keeps it
+    revision: int = 0
 
 
 @dataclass
@@ -89,6 +98,11 @@ class Track:
     last_text: str = ""
     last_t: float = 0.0
     views: dict[str, View] = field(default_factory=dict)
+    posted: VehicleRead | None = None  # what was sent while the vehicle was in view
+
+    @property
+    def settled(self) -> bool:
+        return self.posted is not None
 
     def add(self, sighting: Sighting, t: float, view: View) -> None:
         self.sightings.append(replace(sighting, crop=None))  # pixels live in `views` only
@@ -109,6 +123,28 @@ class Tracker:
         self.camera, self.timeout_s, self.clock = camera, timeout_s, clock
         self.min_frames, self.min_confidence, self.max_edit = min_frames, min_confidence, max_edit
         self.tracks: list[Track] = []
+        self.opened = 0  # vehicles whose plate was found (tracks started)
+        self.last_t = -math.inf  # the latest frame observed
+        self.recent: list[Track] = []  # posted tracks ended lately, revived by their plate
+
+    def needs_reading(self) -> bool:
+        """False only while every vehicle in view already has a settled read."""
+        return not self.tracks or not all(track.settled for track in self.tracks)
+
+    def settled(self) -> list[VehicleRead]:
+        """The first read of each track whose vote has just settled: post it while the vehicle
+        is still in view. Each track gives at most one such read."""
+        reads = []
+        for track in self.tracks:
+            if track.settled or track.frames < self.min_frames:
+                continue
+            plate, confidence, candidates = vote(track.sightings)
+            agreeing = sum(s.text == plate for s in track.sightings)
+            if confidence >= max(self.min_confidence, SETTLED_CONFIDENCE) and agreeing >= self.min_frames:
+                track.posted = VehicleRead(self.camera, plate, confidence, candidates, track.frames,
+                                           track.views.get(plate) or best_view(track))
+                reads.append(track.posted)
+        return reads
 
     def observe(self, sightings: Iterable[Sighting], image: np.ndarray, t: float | None = None,
                 captured_at: datetime | None = None) -> list[VehicleRead]:
@@ -116,10 +152,12 @@ class Tracker:
         t = self.clock() if t is None else t
         captured_at = captured_at or datetime.now(UTC)
         finished = self.expire(t)
+        self.last_t = t
         for track, sighting in self._assign(distinct(sightings)):
             if track is None:
-                track = Track()
+                track = self._revive(sighting) or Track()
                 self.tracks.append(track)
+                self.opened += track.frames == 0
             track.add(sighting, t, make_view(image, sighting.box, captured_at, sighting.crop))
         return finished
 
@@ -128,11 +166,21 @@ class Tracker:
         now = self.clock() if now is None else now
         ended = [tr for tr in self.tracks if now - tr.last_t > self.timeout_s]
         self.tracks = [tr for tr in self.tracks if tr not in ended]
+        # A posted vehicle lost for a moment (frames skipped once it was read) and seen again
+        # is the same vehicle, not a second read.
+        self.recent = [tr for tr in self.recent if now - tr.last_t <= REVIVE_S] + [tr for tr in ended if tr.settled]
         return [read for read in map(self._finish, ended) if read is not None]
 
     def flush(self) -> list[VehicleRead]:
         """End every open track (shutdown, end of a video file)."""
         return self.expire(math.inf)
+
+    def _revive(self, sighting: Sighting) -> Track | None:
+        for track in self.recent:
+            if fold(track.posted.plate) == fold(sighting.text):
+                self.recent.remove(track)
+                return track
+        return None
 
     def _assign(self, sightings: list[Sighting]) -> list[tuple[Track | None, Sighting]]:
         """Greedy one-to-one matching, cheapest pairs first; the rest start new tracks."""
@@ -162,12 +210,32 @@ class Tracker:
 
     def _finish(self, track: Track) -> VehicleRead | None:
         plate, confidence, candidates = vote(track.sightings)
-        frames = track.frames
+        frames, posted = track.frames, track.posted
+        if posted is not None:  # already sent: only a changed text is worth a refinement
+            if plate == posted.plate:
+                return None
+            track.posted = VehicleRead(self.camera, plate, confidence, candidates, frames, track.views.get(plate)
+                                       or best_view(track), id=posted.id, revision=posted.revision + 1)
+            return track.posted
         if frames < self.min_frames or confidence < self.min_confidence:
             log.debug("camera %s: dropped %s (%d frames, confidence %.2f)", self.camera, plate, frames, confidence)
             return None
-        view = track.views.get(plate) or max(track.views.values(), key=lambda v: v.sharpness)
-        return VehicleRead(self.camera, plate, confidence, candidates, frames, view)
+        return VehicleRead(self.camera, plate, confidence, candidates, frames, track.views.get(plate) or best_view(track))
+
+    def follow_window(self, shape: tuple[int, ...]) -> BoxT | None:
+        """Where to look next when one unsettled vehicle is being followed: a window around its
+        plate (plates move smoothly between frames). None: search the whole motion region."""
+        unsettled = [track for track in self.tracks if not track.settled]
+        if len(unsettled) != 1 or len(self.tracks) != 1 or unsettled[0].last_t != self.last_t:
+            return None  # several vehicles, or lost in the last frame: look everywhere
+        x, y, w, h = unsettled[0].last_box
+        cx, cy = x + w / 2, y + h / 2
+        half_w, half_h = max(2.5 * w, 160), max(2.0 * w, 120)  # room for the plate to move and grow
+        return clamp_box(cx - half_w, cy - half_h, cx + half_w, cy + half_h, shape)
+
+
+def best_view(track: Track) -> View:
+    return max(track.views.values(), key=lambda v: v.sharpness)
 
 
 def distinct(sightings: Iterable[Sighting]) -> list[Sighting]:

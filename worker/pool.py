@@ -1,0 +1,185 @@
+"""Recognition off the main process: one process per core, each with its own onnxruntime sessions
+(one intra-op thread each), so every core reads plates.
+
+Each process has its own pipe and takes one job at a time: the image region to search. Results come
+back tagged with the job's id; the worker merges them per camera in frame order. A process that
+dies (killed, out of memory) is replaced; its job comes back as a `RecognitionFailed`. Processes
+are started with "spawn": onnxruntime's threads do not survive a fork.
+
+`InlineRecognition` is the same interface run in the calling thread (`processes = 1`, and tests
+that hand the worker a recognizer function).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("worker.pool")
+
+READY = "ready"
+MAX_FAILED_STARTS = 3  # processes in a row that die before their models load: give up, say why
+
+
+class RecognitionFailed(Exception):
+    """A job's frame could not be recognized (the recognizer raised, or its process died)."""
+
+
+Result = tuple[int, Any]  # (job id, the sightings, or a RecognitionFailed)
+
+
+def serve(conn: Connection, spec: str | None, reader: str | None, second_look: bool) -> None:
+    """A recognition process: load the models, then answer jobs until the pipe closes."""
+    import cv2
+
+    from worker.__main__ import load_recognizer  # late: the parent imports this module
+
+    cv2.setNumThreads(1)  # one core per process: OpenCV's own threads would fight the other processes
+    recognize = load_recognizer(spec, reader, second_look)
+    conn.send(READY)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        job_id, image = job
+        try:
+            result: Any = recognize(image)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the process
+            result = RecognitionFailed(f"{type(exc).__name__}: {exc}")
+        conn.send((job_id, result))
+
+
+@dataclass
+class Slot:
+    process: Any
+    conn: Connection
+    ready: bool = False
+    job: int | None = None
+
+
+class RecognitionPool:
+    def __init__(self, size: int, spec: str | None = None, reader: str | None = None,
+                 second_look: bool = True) -> None:
+        self.size, self.args = size, (spec, reader, second_look)
+        self.context = mp.get_context("spawn")
+        self.failed_starts = 0
+        self.slots: list[Slot] = [self._start() for _ in range(size)]
+
+    def _start(self) -> Slot:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=serve, args=(child, *self.args), name="recognition", daemon=True)
+        process.start()
+        child.close()
+        return Slot(process, parent)
+
+    def pids(self) -> list[int]:
+        return [slot.process.pid for slot in self.slots]
+
+    def idle(self) -> int:
+        return sum(slot.ready and slot.job is None for slot in self.slots)
+
+    def busy(self) -> int:
+        return sum(slot.job is not None for slot in self.slots)
+
+    def submit(self, job_id: int, image: np.ndarray) -> None:
+        slot = next(s for s in self.slots if s.ready and s.job is None)
+        slot.job = job_id
+        try:
+            slot.conn.send((job_id, image))
+        except OSError:
+            pass  # it died: `results` notices and reports the job as failed
+
+    def results(self, timeout: float) -> list[Result]:
+        """Finished jobs (waiting up to `timeout` for the first); replaces dead processes."""
+        waiting = [s.conn for s in self.slots] + [s.process.sentinel for s in self.slots]
+        wait(waiting, timeout)
+        out: list[Result] = []
+        for i, slot in enumerate(self.slots):
+            try:
+                while slot.conn.poll():
+                    message = slot.conn.recv()
+                    if message == READY:
+                        slot.ready, self.failed_starts = True, 0
+                    else:
+                        slot.job = None
+                        out.append(message)
+            except (EOFError, OSError):
+                pass  # a half-written answer from a process that died: handled below
+            if not slot.process.is_alive():
+                out += self._replace(i)
+        return out
+
+    def _replace(self, index: int) -> list[Result]:
+        slot = self.slots[index]
+        slot.process.join(timeout=1)
+        lost = [] if slot.job is None else [(slot.job, RecognitionFailed("the recognition process died"))]
+        if not slot.ready:
+            self.failed_starts += 1
+            if self.failed_starts >= MAX_FAILED_STARTS:
+                raise RuntimeError(f"recognition processes die before their models load (exit code "
+                                   f"{slot.process.exitcode}); see the lines above")
+        log.warning("recognition process %d died (exit code %s)%s; starting a new one", slot.process.pid,
+                    slot.process.exitcode, " while reading a frame, which is skipped" if lost else "")
+        slot.conn.close()
+        self.slots[index] = self._start()
+        return lost
+
+    def close(self) -> None:
+        for slot in self.slots:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 5
+        for slot in self.slots:
+            slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.kill()
+            slot.conn.close()
+
+
+class InlineRecognition:
+    """The pool's interface, run in the caller's thread: one job at a time."""
+
+    def __init__(self, recognize: Callable[[np.ndarray], Sequence[Any]]) -> None:
+        self.recognize = recognize
+        self.pending: deque[tuple[int, np.ndarray]] = deque()
+
+    def idle(self) -> int:
+        return 0 if self.pending else 1
+
+    def busy(self) -> int:
+        return len(self.pending)
+
+    def submit(self, job_id: int, image: np.ndarray) -> None:
+        self.pending.append((job_id, image))
+
+    def results(self, timeout: float) -> list[Result]:
+        if not self.pending:
+            time.sleep(min(timeout, 0.01))
+            return []
+        job_id, image = self.pending.popleft()
+        try:
+            return [(job_id, self.recognize(image))]
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the camera
+            log.debug("recognition failed", exc_info=True)
+            return [(job_id, RecognitionFailed(f"{type(exc).__name__}: {exc}"))]
+
+    def close(self) -> None:
+        pass
+
+
+def default_processes() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
