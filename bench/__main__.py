@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in one run. Figures go to docs/benchmarks.md by hand, with date
 and machine. Accuracy and search take minutes; pass names to run a subset:
 
-    python -m bench [latency] [ingest] [hotlist_refresh] [search] [cameras] [accuracy]
+    python -m bench [latency] [ingest] [hotlist_refresh] [search] [cameras] [accuracy] [detector]
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("latency", "ingest", "hotlist_refresh", "search", "cameras", "accuracy")
+ALL = ("latency", "ingest", "hotlist_refresh", "search", "cameras", "accuracy", "detector")
 
 
 def main(argv: list[str]) -> int:
