@@ -41,7 +41,7 @@ from worker.eval import DETECTION_IOU, FRAME_720P, Item, Summary, add, evaluate_
 
 LEVELS = ort.GraphOptimizationLevel
 ENGINES = {  # name: (model, graph optimisation, execution provider)
-    "today": ("wheel", LEVELS.ORT_ENABLE_ALL, "cpu"),  # make_session left onnxruntime's default: ALL
+    "today": ("wheel", LEVELS.ORT_ENABLE_ALL, "cpu"),  # issue 18's start: onnxruntime's default, ALL
     "extended": ("wheel", LEVELS.ORT_ENABLE_EXTENDED, "cpu"),
     "basic": ("wheel", LEVELS.ORT_ENABLE_BASIC, "cpu"),
     "int8": ("int8", LEVELS.ORT_ENABLE_ALL, "cpu"),
@@ -59,14 +59,8 @@ DEFAULT_E2E += "today/region-480,extended/frame-1024,int8/frame-1024,int8/region
 def make_detector(engine: str) -> detect.TextDetector:
     model, level, provider = ENGINES[engine]
     path = quantized_detector() if model == "int8" else None
-    detector = detect.TextDetector(1, path, level)
-    if provider == "openvino":
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.log_severity_level = 1, 3
-        ov = ("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": "1"})
-        source = path or detect.bundled_model(detect.DETECTOR_FILE)
-        detector.session = ort.InferenceSession(str(source), opts, providers=[ov])
-    return detector
+    available = ["OpenVINOExecutionProvider"] if provider == "openvino" else []
+    return detect.TextDetector(1, path, level, detect.detector_providers(available, 1))
 
 
 def region_of(item: Item, frame: np.ndarray) -> detect.Box:

@@ -83,3 +83,15 @@ def test_a_quantised_detector_from_another_wheel_model_is_refused(tmp_path):
     assert quantized_detector(quantised, source=wheel) == quantised
     with pytest.raises(ValueError, match=r"text_det_int8\.onnx was quantised from a detector with SHA-256 "):
         quantized_detector(quantised, source=other)
+
+
+def test_the_detector_runs_on_openvino_where_it_is_installed_else_on_the_cpu_kernels():
+    assert detect.detector_providers(["CPUExecutionProvider"], 1) == ["CPUExecutionProvider"]
+    with_openvino = detect.detector_providers(["OpenVINOExecutionProvider", "CPUExecutionProvider"], 2)
+    assert with_openvino == [("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": "2"}),
+                             "CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    expected = "OpenVINOExecutionProvider" if "OpenVINOExecutionProvider" in ort.get_available_providers() \
+        else "CPUExecutionProvider"
+    assert detect.TextDetector(threads=1).session.get_providers()[0] == expected

@@ -27,9 +27,14 @@ def bundled_model(name: str) -> Path:
 
 
 def make_session(
-    model: Path | bytes, threads: int, optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    model: Path | bytes,
+    threads: int,
+    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    providers: list | None = None,
 ) -> ort.InferenceSession:
-    """One-core-friendly onnxruntime session for a model file (or a model's serialized bytes)."""
+    """One-core-friendly onnxruntime session for a model file (or a model's serialized bytes).
+
+    ENABLE_ALL (onnxruntime's default) measured faster than EXTENDED (docs/benchmarks.md)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -37,7 +42,17 @@ def make_session(
     opts.graph_optimization_level = optimization
     opts.log_severity_level = 3
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts,
-                                providers=["CPUExecutionProvider"])
+                                providers=providers or ["CPUExecutionProvider"])
+
+
+def detector_providers(available: list[str], threads: int) -> list:
+    """OpenVINO where the installed onnxruntime offers it (`make install-openvino`: the detector
+    at ~60% of the CPU time, same detections and reads; docs/benchmarks.md), else onnxruntime's
+    own CPU kernels."""
+    if "OpenVINOExecutionProvider" in available:
+        openvino = ("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": str(threads)})
+        return [openvino, "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
 
 DETECTOR_FILE = "ch_PP-OCRv4_det_infer.onnx"  # in rapidocr-onnxruntime's wheel
@@ -84,7 +99,8 @@ class TextDetector:
     """PP-OCRv4 DB text detector. `limit_side` caps the longer image side fed to the net.
 
     `model`: a model file (default: the wheel's detector). `optimization`: onnxruntime's graph
-    optimisation level (side by side in bench/detector.py and docs/benchmarks.md).
+    optimisation level. `providers`: onnxruntime execution providers (default: OpenVINO where
+    installed). All measured side by side in bench/detector.py and docs/benchmarks.md.
     """
 
     def __init__(
@@ -92,8 +108,10 @@ class TextDetector:
         threads: int = 1,
         model: Path | None = None,
         optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        providers: list | None = None,
     ):
-        self.session = make_session(model or bundled_model(DETECTOR_FILE), threads, optimization)
+        providers = providers or detector_providers(ort.get_available_providers(), threads)
+        self.session = make_session(model or bundled_model(DETECTOR_FILE), threads, optimization, providers)
         self.input_name = self.session.get_inputs()[0].name
 
     def probability_map(
