@@ -95,3 +95,17 @@ def test_the_detector_runs_on_openvino_where_it_is_installed_else_on_the_cpu_ker
     expected = "OpenVINOExecutionProvider" if "OpenVINOExecutionProvider" in ort.get_available_providers() \
         else "CPUExecutionProvider"
     assert detect.TextDetector(threads=1).session.get_providers()[0] == expected
+
+
+def test_a_region_grows_to_few_sizes_so_the_detector_sees_few_input_shapes():
+    shape = (720, 1280, 3)
+    sizes = set()
+    for box in [(100, 100, 333, 201), (700, 400, 129, 65), (0, 0, 640, 360), (1200, 650, 80, 70)]:
+        x, y, w, h = detect.region_for_net(box, shape)
+        sizes.add((w, h))
+        assert w % detect.REGION_STEP == 0 and h % detect.REGION_STEP == 0
+        assert x <= box[0] and box[0] + box[2] <= x + w and y <= box[1] and box[1] + box[3] <= y + h
+        assert x >= 0 and y >= 0 and x + w <= 1280 and y + h <= 720
+    assert sizes == {(384, 256), (256, 128), (640, 384), (128, 128)}
+    assert detect.region_for_net((0, 600, 1280, 120), shape) == (0, 592, 1280, 128)
+    assert detect.region_for_net((0, 0, 1000, 700), shape)[3] == 720  # no room: the frame's own height

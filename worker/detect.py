@@ -133,8 +133,9 @@ class TextDetector:
 
         `limit_side` caps the region's longer side fed to the net; by default a region is
         searched at the frame's own resolution, up to `REGION_LIMIT` (plates stay as sharp as
-        in the frame and the cost follows the region's area)."""
-        x, y, w, h = clamp_region(region, frame.shape)
+        in the frame and the cost follows the region's area). The region is grown to a
+        multiple of REGION_STEP first, so lines a little outside it may be returned."""
+        x, y, w, h = region_for_net(region, frame.shape)
         lines = self.detect(frame[y : y + h, x : x + w], limit_side or REGION_LIMIT, sharpen)
         return [shifted(line, x, y) for line in lines]
 
@@ -142,6 +143,20 @@ class TextDetector:
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 REGION_LIMIT = 1024  # a region's longer side fed to the net at most (the whole frame's limit)
 REGION_SIZE = (640, 360)  # a motion region around one vehicle in a 1280x720 frame (bench/detector.py)
+
+
+# Regions grow to multiples of this (inside the frame): the detector then sees few input shapes.
+# OpenVINO keeps compiled kernels for every input shape it has seen (~2.7 MB each, measured):
+# motion regions of any size would make a long-running worker grow by hundreds of MB.
+REGION_STEP = 128
+
+
+def region_for_net(region: Box, frame_shape: tuple[int, ...]) -> Box:
+    """`region` cut to the frame, then grown (about its centre, inside the frame) to a multiple
+    of REGION_STEP on each side where the frame has room."""
+    x, y, w, h = clamp_region(region, frame_shape)
+    size = (-(-w // REGION_STEP) * REGION_STEP, -(-h // REGION_STEP) * REGION_STEP)
+    return grow_region((x, y, w, h), size, frame_shape)
 
 
 def clamp_region(region: Box, frame_shape: tuple[int, ...]) -> Box:
