@@ -109,3 +109,10 @@ def test_a_region_grows_to_few_sizes_so_the_detector_sees_few_input_shapes():
     assert sizes == {(384, 256), (256, 128), (640, 384), (128, 128)}
     assert detect.region_for_net((0, 600, 1280, 120), shape) == (0, 592, 1280, 128)
     assert detect.region_for_net((0, 0, 1000, 700), shape)[3] == 720  # no room: the frame's own height
+
+
+def test_a_region_grows_only_inside_the_bounds_it_is_given():
+    roi = (100, 200, 700, 300)  # a camera's lane
+    x, y, w, h = detect.region_for_net((150, 250, 200, 100), (720, 1280, 3), within=roi)
+    assert (w, h) == (256, 128) and x >= 100 and y >= 200 and x + w <= 800 and y + h <= 500
+    assert detect.region_for_net((0, 0, 1280, 720), (720, 1280, 3), within=roi) == roi  # no room to grow

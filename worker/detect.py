@@ -151,12 +151,14 @@ REGION_SIZE = (640, 360)  # a motion region around one vehicle in a 1280x720 fra
 REGION_STEP = 128
 
 
-def region_for_net(region: Box, frame_shape: tuple[int, ...]) -> Box:
-    """`region` cut to the frame, then grown (about its centre, inside the frame) to a multiple
-    of REGION_STEP on each side where the frame has room."""
-    x, y, w, h = clamp_region(region, frame_shape)
+def region_for_net(region: Box, frame_shape: tuple[int, ...], within: Box | None = None) -> Box:
+    """`region` cut to the frame (and to `within`, e.g. a camera's roi), then grown about its
+    centre, inside those bounds, to a multiple of REGION_STEP on each side where there is room."""
+    bx, by, bw, bh = clamp_region(within or (0, 0, frame_shape[1], frame_shape[0]), frame_shape)
+    x, y, w, h = clamp_region((region[0] - bx, region[1] - by, region[2], region[3]), (bh, bw))
     size = (-(-w // REGION_STEP) * REGION_STEP, -(-h // REGION_STEP) * REGION_STEP)
-    return grow_region((x, y, w, h), size, frame_shape)
+    x, y, w, h = grow_region((x, y, w, h), size, (bh, bw))
+    return x + bx, y + by, w, h
 
 
 def clamp_region(region: Box, frame_shape: tuple[int, ...]) -> Box:
