@@ -12,7 +12,7 @@ FONT_PACKAGES := fonts-dejavu-core fonts-liberation fonts-urw-base35 fonts-freef
 	fonts-roboto-unhinted fonts-open-sans fonts-b612
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo test bench train-recognizer clean
+.PHONY: install install-openvino system-deps demo test bench train-recognizer clean
 
 install: $(STAMP)
 
@@ -23,6 +23,14 @@ $(STAMP): pyproject.toml
 	# rapidocr pins opencv-python, which must not sit beside the headless build: no deps.
 	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
+
+# Optional: onnxruntime-openvino in place of onnxruntime (same `onnxruntime` module, so never both):
+# the worker's text detector then runs through OpenVINO at ~60% of the CPU time (docs/benchmarks.md).
+# `make install` after a change to pyproject.toml brings plain onnxruntime back: run this again.
+install-openvino: install
+	$(BIN)/pip uninstall -y -q onnxruntime onnxruntime-openvino
+	$(BIN)/pip install -q onnxruntime-openvino
+	$(BIN)/python -c "import onnxruntime as o; assert 'OpenVINOExecutionProvider' in o.get_available_providers()"
 
 demo: install
 	$(BIN)/platewatch demo

@@ -26,15 +26,36 @@ def bundled_model(name: str) -> Path:
     return path
 
 
-def make_session(model: Path | bytes, threads: int) -> ort.InferenceSession:
-    """One-core-friendly onnxruntime session for a model file (or a model's serialized bytes)."""
+def make_session(
+    model: Path | bytes,
+    threads: int,
+    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    providers: list | None = None,
+) -> ort.InferenceSession:
+    """One-core-friendly onnxruntime session for a model file (or a model's serialized bytes).
+
+    ENABLE_ALL (onnxruntime's default) measured faster than EXTENDED (docs/benchmarks.md)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = optimization
     opts.log_severity_level = 3
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts,
-                                providers=["CPUExecutionProvider"])
+                                providers=providers or ["CPUExecutionProvider"])
+
+
+def detector_providers(available: list[str], threads: int) -> list:
+    """OpenVINO where the installed onnxruntime offers it (`make install-openvino`: the detector
+    at ~60% of the CPU time, same detections and reads; docs/benchmarks.md), else onnxruntime's
+    own CPU kernels."""
+    if "OpenVINOExecutionProvider" in available:
+        openvino = ("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": str(threads)})
+        return [openvino, "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+DETECTOR_FILE = "ch_PP-OCRv4_det_infer.onnx"  # in rapidocr-onnxruntime's wheel
 
 
 @dataclass(frozen=True)
@@ -75,32 +96,113 @@ def order_corners(pts: np.ndarray) -> np.ndarray:
 
 
 class TextDetector:
-    """PP-OCRv4 DB text detector. `limit_side` caps the longer image side fed to the net."""
+    """PP-OCRv4 DB text detector. `limit_side` caps the longer image side fed to the net.
 
-    def __init__(self, threads: int = 1, model: Path | None = None):
-        self.session = make_session(model or bundled_model("ch_PP-OCRv4_det_infer.onnx"), threads)
+    `model`: a model file (default: the wheel's detector). `optimization`: onnxruntime's graph
+    optimisation level. `providers`: onnxruntime execution providers (default: OpenVINO where
+    installed). All measured side by side in bench/detector.py and docs/benchmarks.md.
+    """
+
+    def __init__(
+        self,
+        threads: int = 1,
+        model: Path | None = None,
+        optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        providers: list | None = None,
+    ):
+        providers = providers or detector_providers(ort.get_available_providers(), threads)
+        self.session = make_session(model or bundled_model(DETECTOR_FILE), threads, optimization, providers)
         self.input_name = self.session.get_inputs()[0].name
 
     def probability_map(
         self, image: np.ndarray, limit_side: int, sharpen: bool = True
     ) -> tuple[np.ndarray, tuple[float, float]]:
         """Run the net; return the text probability map and its (x, y) scale versus `image`."""
-        h, w = image.shape[:2]
-        scale = min(1.0, limit_side / max(h, w))  # upscaling small frames found nothing more
-        # Multiples of 32 are required by the network; never round down to zero.
-        net_w = max(32, int(round(w * scale / 32)) * 32)
-        net_h = max(32, int(round(h * scale / 32)) * 32)
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC  # area to shrink, cubic to grow
-        resized = cv2.resize(image, (net_w, net_h), interpolation=interp)
-        if sharpen:
-            resized = unsharp(resized)
-        blob = (resized.astype(np.float32) * (2 / 255.0) - 1.0).transpose(2, 0, 1)[None]
+        blob, scale = net_input(image, limit_side, sharpen)
         prob = self.session.run(None, {self.input_name: blob})[0][0, 0]
-        return prob, (net_w / w, net_h / h)
+        return prob, scale
 
     def detect(self, image: np.ndarray, limit_side: int = 1024, sharpen: bool = True) -> list[TextLine]:
         prob, scale = self.probability_map(image, limit_side, sharpen)
         return lines_from_map(prob, scale)
+
+    def detect_region(
+        self, frame: np.ndarray, region: Box, limit_side: int | None = None, sharpen: bool = True
+    ) -> list[TextLine]:
+        """Text lines inside `region` (x, y, w, h) of `frame`, in frame pixels.
+
+        `limit_side` caps the region's longer side fed to the net; by default a region is
+        searched at the frame's own resolution, up to `REGION_LIMIT` (plates stay as sharp as
+        in the frame and the cost follows the region's area). The region is grown to a
+        multiple of REGION_STEP first, so lines a little outside it may be returned."""
+        x, y, w, h = region_for_net(region, frame.shape)
+        lines = self.detect(frame[y : y + h, x : x + w], limit_side or REGION_LIMIT, sharpen)
+        return [shifted(line, x, y) for line in lines]
+
+
+Box = tuple[int, int, int, int]  # x, y, w, h in pixels
+REGION_LIMIT = 1024  # a region's longer side fed to the net at most (the whole frame's limit)
+REGION_SIZE = (640, 360)  # a motion region around one vehicle in a 1280x720 frame (bench/detector.py)
+
+
+# Regions grow to multiples of this (inside the frame): the detector then sees few input shapes.
+# OpenVINO keeps compiled kernels for every input shape it has seen (~2.7 MB each, measured):
+# motion regions of any size would make a long-running worker grow by hundreds of MB.
+REGION_STEP = 128
+
+
+def region_for_net(region: Box, frame_shape: tuple[int, ...], within: Box | None = None) -> Box:
+    """`region` cut to the frame (and to `within`, e.g. a camera's roi), then grown about its
+    centre, inside those bounds, to a multiple of REGION_STEP on each side where there is room."""
+    bx, by, bw, bh = clamp_region(within or (0, 0, frame_shape[1], frame_shape[0]), frame_shape)
+    x, y, w, h = clamp_region((region[0] - bx, region[1] - by, region[2], region[3]), (bh, bw))
+    size = (-(-w // REGION_STEP) * REGION_STEP, -(-h // REGION_STEP) * REGION_STEP)
+    x, y, w, h = grow_region((x, y, w, h), size, (bh, bw))
+    return x + bx, y + by, w, h
+
+
+def clamp_region(region: Box, frame_shape: tuple[int, ...]) -> Box:
+    """`region` cut to the frame; at least one pixel."""
+    fh, fw = frame_shape[:2]
+    x0 = min(max(0, int(region[0])), fw - 1)
+    y0 = min(max(0, int(region[1])), fh - 1)
+    x1 = max(x0 + 1, min(fw, int(region[0] + region[2])))
+    y1 = max(y0 + 1, min(fh, int(region[1] + region[3])))
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def grow_region(box: Box, size: tuple[int, int], frame_shape: tuple[int, ...]) -> Box:
+    """A `size` (w, h) region centred on `box`, at least as big as it, shifted (not cut) to lie
+    inside the frame where the frame is big enough."""
+    fh, fw = frame_shape[:2]
+    w, h = min(fw, max(size[0], box[2])), min(fh, max(size[1], box[3]))
+    x = min(max(0, box[0] + box[2] // 2 - w // 2), fw - w)
+    y = min(max(0, box[1] + box[3] // 2 - h // 2), fh - h)
+    return x, y, w, h
+
+
+def crop(frame: np.ndarray, region: Box) -> np.ndarray:
+    x, y, w, h = clamp_region(region, frame.shape)
+    return frame[y : y + h, x : x + w]
+
+
+def shifted(line: TextLine, dx: float, dy: float) -> TextLine:
+    return TextLine((line.center[0] + dx, line.center[1] + dy), line.size, line.angle, line.score)
+
+
+def net_input(image: np.ndarray, limit_side: int, sharpen: bool = True):
+    """The detector's input blob for `image`, and its (x, y) scale versus `image`."""
+    h, w = image.shape[:2]
+    scale = min(1.0, limit_side / max(h, w))  # upscaling small frames found nothing more
+    # Multiples of 32 are required by the network; never round down to zero.
+    net_w = max(32, int(round(w * scale / 32)) * 32)
+    net_h = max(32, int(round(h * scale / 32)) * 32)
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC  # area to shrink, cubic to grow
+    resized = cv2.resize(image, (net_w, net_h), interpolation=interp)
+    if sharpen:
+        resized = unsharp(resized)
+    blob = (resized.astype(np.float32) * (2 / 255.0) - 1.0).transpose(2, 0, 1)[None]
+    return blob, (net_w / w, net_h / h)
 
 
 def unsharp(image: np.ndarray, sigma: float = 3.0, amount: float = 0.8) -> np.ndarray:
