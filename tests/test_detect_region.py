@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from worker import detect, synth
+from worker import detect, regions, synth
 from worker.eval import iou
 
 PLATE_AT = (900, 520)  # plate centre in a 1280x720 frame: off-centre, so offsets matter
@@ -36,7 +36,7 @@ def best_overlap(lines, frame, box) -> float:
 
 def test_a_region_returns_its_lines_in_frame_pixels(detector, scene):
     frame, plate_box = scene
-    region = detect.grow_region(plate_box, detect.REGION_SIZE, frame.shape)
+    region = regions.grow_region(plate_box, detect.REGION_SIZE, frame.shape)
     assert region[0] > 0 and region[1] > 0  # a real offset, not the frame's corner
     assert best_overlap(detector.detect_region(frame, region), frame, plate_box) > 0.5
     assert best_overlap(detector.detect(frame), frame, plate_box) > 0.5
@@ -45,7 +45,7 @@ def test_a_region_returns_its_lines_in_frame_pixels(detector, scene):
 def test_a_region_past_the_frame_edge_is_cut_to_the_frame(detector, scene):
     frame, plate_box = scene
     region = (plate_box[0] - 100, plate_box[1] - 100, 2000, 2000)
-    assert detect.clamp_region(region, frame.shape) == (plate_box[0] - 100, plate_box[1] - 100,
+    assert regions.clamp_region(region, frame.shape) == (plate_box[0] - 100, plate_box[1] - 100,
                                                         1280 - plate_box[0] + 100, 720 - plate_box[1] + 100)
     assert best_overlap(detector.detect_region(frame, region), frame, plate_box) > 0.5
 
@@ -59,15 +59,15 @@ def test_a_region_without_the_plate_finds_no_plate(detector, scene):
 def test_grow_region_keeps_the_size_inside_the_frame_and_holds_the_box():
     shape = (720, 1280, 3)
     for box in [(0, 0, 50, 25), (1250, 700, 30, 20), (600, 300, 100, 50), (10, 10, 900, 500)]:
-        x, y, w, h = detect.grow_region(box, (640, 360), shape)
+        x, y, w, h = regions.grow_region(box, (640, 360), shape)
         assert (w, h) == (max(640, box[2]), max(360, box[3]))
         assert 0 <= x and x + w <= 1280 and 0 <= y and y + h <= 720
         assert x <= box[0] and box[0] + box[2] <= x + w and y <= box[1] and box[1] + box[3] <= y + h
-    assert detect.grow_region((10, 10, 50, 25), (640, 360), (300, 400, 3)) == (0, 0, 400, 300)
+    assert regions.grow_region((10, 10, 50, 25), (640, 360), (300, 400, 3)) == (0, 0, 400, 300)
 
 
 def test_a_degenerate_region_still_yields_a_pixel():
-    assert detect.clamp_region((5000, -20, 0, 0), (720, 1280, 3)) == (1279, 0, 1, 1)
+    assert regions.clamp_region((5000, -20, 0, 0), (720, 1280, 3)) == (1279, 0, 1, 1)
 
 
 def test_a_quantised_detector_from_another_wheel_model_is_refused(tmp_path):
@@ -101,18 +101,18 @@ def test_a_region_grows_to_few_sizes_so_the_detector_sees_few_input_shapes():
     shape = (720, 1280, 3)
     sizes = set()
     for box in [(100, 100, 333, 201), (700, 400, 129, 65), (0, 0, 640, 360), (1200, 650, 80, 70)]:
-        x, y, w, h = detect.region_for_net(box, shape)
+        x, y, w, h = regions.region_for_net(box, shape)
         sizes.add((w, h))
-        assert w % detect.REGION_STEP == 0 and h % detect.REGION_STEP == 0
+        assert w % regions.REGION_STEP == 0 and h % regions.REGION_STEP == 0
         assert x <= box[0] and box[0] + box[2] <= x + w and y <= box[1] and box[1] + box[3] <= y + h
         assert x >= 0 and y >= 0 and x + w <= 1280 and y + h <= 720
     assert sizes == {(384, 256), (256, 128), (640, 384), (128, 128)}
-    assert detect.region_for_net((0, 600, 1280, 120), shape) == (0, 592, 1280, 128)
-    assert detect.region_for_net((0, 0, 1000, 700), shape)[3] == 720  # no room: the frame's own height
+    assert regions.region_for_net((0, 600, 1280, 120), shape) == (0, 592, 1280, 128)
+    assert regions.region_for_net((0, 0, 1000, 700), shape)[3] == 720  # no room: the frame's own height
 
 
 def test_a_region_grows_only_inside_the_bounds_it_is_given():
     roi = (100, 200, 700, 300)  # a camera's lane
-    x, y, w, h = detect.region_for_net((150, 250, 200, 100), (720, 1280, 3), within=roi)
+    x, y, w, h = regions.region_for_net((150, 250, 200, 100), (720, 1280, 3), within=roi)
     assert (w, h) == (256, 128) and x >= 100 and y >= 200 and x + w <= 800 and y + h <= 500
-    assert detect.region_for_net((0, 0, 1280, 720), (720, 1280, 3), within=roi) == roi  # no room to grow
+    assert regions.region_for_net((0, 0, 1280, 720), (720, 1280, 3), within=roi) == roi  # no room to grow

@@ -28,7 +28,7 @@ from onnx import version_converter
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from worker import detect, synth
+from worker import detect, regions, synth
 from worker.plategen import sample_plate
 
 CALIBRATION_LIMITS = (1024, 736, 640)  # whole-frame input limits the worker may use
@@ -93,7 +93,7 @@ def calibration_inputs(frames: int, seed: int) -> list[np.ndarray]:
         frame, plate = scene(rng)
         blobs.append(detect.net_input(frame, CALIBRATION_LIMITS[k % len(CALIBRATION_LIMITS)])[0])
         region = detect.grow_region(plate.bbox(), detect.REGION_SIZE, frame.shape)
-        blobs.append(detect.net_input(detect.crop(frame, region), max(detect.REGION_SIZE))[0])
+        blobs.append(detect.net_input(regions.crop(frame, region), max(detect.REGION_SIZE))[0])
         scale = detect.REFINE_PLATE_WIDTH / plate.size[0]
         window = detect.warp_band(frame, plate, detect.REFINE_WINDOW, scale)
         blobs.append(detect.net_input(window, max(window.shape[:2]), sharpen=False)[0])

@@ -31,6 +31,7 @@ from worker.capture import CaptureThread, Frame
 from worker.colour import vehicle_colour
 from worker.config import DEFAULT_READER, Config, ConfigError, load_config
 from worker.load import LoadWatch
+from worker.regions import intersect, region_for_net
 from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
 from worker.track import Sighting, Tracker, VehicleRead
@@ -84,12 +85,6 @@ def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[in
 
 def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
     raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
-
-
-def intersect(a: Sequence[int], b: Sequence[int]) -> tuple[int, int, int, int] | None:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
 def load_recognizer(spec: str | None = None, reader: str | None = None, second_look: bool = True) -> RecognizeFn:
@@ -260,7 +255,8 @@ class Worker:
         if region is None:
             self.captures[frame.camera].stats.skipped += 1
             return
-        x, y, w, h = region
+        # Grown to a few sizes: the detector (OpenVINO above all) keeps work per input shape.
+        x, y, w, h = region_for_net(region, frame.image.shape, within=self.rois.get(frame.camera))
         job_id = next(self.job_ids)
         self.jobs[job_id] = Job(frame, next(self.seqs[frame.camera]), (x, y))
         self.recognition.submit(job_id, np.ascontiguousarray(frame.image[y:y + h, x:x + w]))
