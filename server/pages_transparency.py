@@ -49,6 +49,8 @@ COLLECTED = (
     ("A picture cropped to the rear of the vehicle (bumper, trunk lid and lights): it stops below the "
      "rear window, so occupants and bystanders stay out of it", ("vehicle_image",)),
     ("A random number the camera gives the read, so a read sent twice is stored once", ("id",)),
+    ("How many times the camera corrected the read while the vehicle was still in view (a later, "
+     "better reading replaces the first; no second record is kept)", ("revision",)),
 )
 NOT_COLLECTED = (
     "No faces or people: images are cropped to the plate and the vehicle, never the whole scene.",
