@@ -230,6 +230,10 @@ async def _retro_alerts_in_batches(db: Database, hotlist_id: int, plates: list[s
                                    read_before: int, pause_s: float) -> list[int]:
     alert_ids: list[int] = []
     for chunk in _chunks(plates, RETRO_PLATES):
+        # Looked up on a reader first: most new plates were never read, and a chunk without a read
+        # needs no write lock (nor the pause that lets the server's writer in after one).
+        if not await queries.reads_by_folded(db.reader, {fold(p) for p in chunk}, since, read_before):
+            continue
         async with db.transaction() as conn:
             alert_ids += await raise_retro_alerts(conn, hotlist_id, set(chunk), since, now, read_before)
         await asyncio.sleep(pause_s)
