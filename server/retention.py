@@ -67,8 +67,9 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
     now = now_ms() if now is None else now
     cutoff = settings.retention_cutoff(now)
     horizon = now + int(settings.max_clock_skew_s * 1000)
-    reads, images = await _purge_reads(db, settings, cutoff)
-    future, future_images = await _purge_future_reads(db, settings, horizon)
+    reads, images = await _purge_reads(db, settings, lambda conn, limit: qh.purgeable_reads(conn, cutoff, limit))
+    # A camera whose clock jumped: reads dated past the horizon, in the same time-bounded batches.
+    future, future_images = await _purge_reads(db, settings, lambda conn, limit: qh.future_reads(conn, horizon, limit))
     images += future_images
     strays = await asyncio.to_thread(_remove_expired_day_folders, settings, cutoff, horizon)
     strays += await _sweep_held_folders(db, settings)
@@ -86,33 +87,19 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
     return PurgeResult(reads, images, oldest, sessions, challenges, strays, held, future)
 
 
-async def _purge_reads(db: Database, settings: Settings, cutoff: int) -> tuple[int, int]:
-    """Reads captured before `cutoff` that no hold keeps, batch by batch, then their image files:
-    (reads, images)."""
+async def _purge_reads(db: Database, settings: Settings, select) -> tuple[int, int]:
+    """The reads `select(conn, limit)` names (those past the cutoff, or dated in the future; never
+    held ones), batch by batch, then their image files: (reads, images)."""
     total_reads = total_images = 0
     pace = _Pace()
     while True:
-        batch, done = await _purge_batch(db, cutoff, pace)
+        batch, done = await _purge_batch(db, select, pace)
         # Files go after the rows commit: a crash in between leaves a file, never a dangling row.
         # The await also lets writers queued on the lock in before the next batch (asyncio.Lock is FIFO).
         total_images += await asyncio.to_thread(_unlink, settings, batch)
         total_reads += len(batch)
         if done:
             return total_reads, total_images
-
-
-async def _purge_future_reads(db: Database, settings: Settings, horizon: int) -> tuple[int, int]:
-    """Reads dated after `horizon` that no hold keeps, then their image files: (reads, images).
-    Rare (a camera whose clock jumped), so plain batches of BATCH rows."""
-    total_reads = total_images = 0
-    while True:
-        async with db.transaction() as conn:
-            batch = await qh.future_reads(conn, horizon, BATCH)
-            await queries.delete_reads(conn, [row["id"] for row in batch])
-        if not batch:
-            return total_reads, total_images
-        total_images += await asyncio.to_thread(_unlink, settings, batch)
-        total_reads += len(batch)
 
 
 @dataclass(slots=True)
@@ -130,7 +117,7 @@ class _Pace:
             self.per_read_s = max(seconds / rows, self.per_read_s * 0.8, 1e-6)
 
 
-async def _purge_batch(db: Database, cutoff: int, pace: _Pace) -> tuple[list, bool]:
+async def _purge_batch(db: Database, select, pace: _Pace) -> tuple[list, bool]:
     """Deletes purgeable reads for about HOLD_S in one transaction: (the rows deleted, whether
     none are left)."""
     rows: list = []
@@ -139,7 +126,7 @@ async def _purge_batch(db: Database, cutoff: int, pace: _Pace) -> tuple[list, bo
         while True:  # at least one statement per batch, however little of HOLD_S is left
             step_started = time.perf_counter()
             limit = pace.rows_for(HOLD_S - (step_started - started))
-            step = await qh.purgeable_reads(conn, cutoff, limit)
+            step = await select(conn, limit)
             await queries.delete_reads(conn, [row["id"] for row in step])
             pace.took(time.perf_counter() - step_started, len(step))
             rows += step
