@@ -7,11 +7,15 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from tests.conftest import free_port, wait_until
 from tests.test_worker_helpers import FakeCamera
 from worker import synth
 from worker.capture import CaptureThread
 from worker.config import Camera
+from worker.sources import Grab, jpeg_size
 
 
 def capture(camera: Camera, max_backoff_s: float = 30.0) -> tuple[CaptureThread, threading.Event]:
@@ -40,6 +44,44 @@ def test_a_dropped_stream_is_reopened_and_frames_keep_coming():
         cam.close()
     assert thread.stats.errors >= 2 and thread.stats.frames >= 8  # reconnected, frames from each connection
     assert drain(thread) == thread.stats.frames - thread.stats.gated
+
+
+def test_mjpeg_frames_are_decoded_only_when_taken_and_a_corrupt_one_is_skipped():
+    """MJPEG frames arrive as JPEG packets: the gate looks at a reduced decode, the full frame is
+    decoded when recognition takes it, and a corrupt frame counts as an error without ending the
+    stream."""
+    cam = FakeCamera(frames_per_connection=8, corrupt={3})
+    thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream", location=cam.url + "/stream",
+                                  queue_size=64))
+    try:
+        assert wait_until(lambda: cam.connections >= 2, timeout=20)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        cam.close()
+    assert thread.source.raw  # FFmpeg handed over the packets undecoded
+    assert thread.stats.errors >= 2  # the corrupt frame, and the hang-up
+    frames = []
+    while (frame := thread.queue.get_nowait()) is not None:
+        frames.append(frame)
+    assert len(frames) >= 6
+    assert not any(frame.grab._decoded for frame in frames)  # queued, not yet decoded
+    image = frames[-1].image
+    assert image.shape == (240, 320, 3) and image.max() > 200  # the bright block, full size
+
+
+def test_a_jpeg_grab_gives_a_small_copy_without_a_full_decode():
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[300:420, 600:760] = 255
+    jpeg = np.frombuffer(cv2.imencode(".jpg", frame)[1].tobytes(), np.uint8)
+    decodes = []
+    grab = Grab(0.0, lambda: decodes.append(1) or cv2.imdecode(jpeg, cv2.IMREAD_COLOR), jpeg=jpeg)
+    small = grab.small(160)
+    assert small.shape == (90, 160, 3) and grab.shape() == (720, 1280) and not decodes
+    assert small[45, 85].min() > 200  # the white block, where it is in the frame
+    assert grab.image().shape == (720, 1280, 3) and grab.image() is grab.image() and len(decodes) == 1
+    assert grab.small(160).shape == (720, 1280, 3)  # decoded anyway: no second, smaller decode
+    assert jpeg_size(jpeg[:2]) is None and jpeg_size(np.frombuffer(b"not a jpeg", np.uint8)) is None
 
 
 def test_a_camera_that_is_not_there_is_retried_with_growing_delays():

@@ -99,9 +99,10 @@ class FakeCamera:
     """An IP camera on loopback: an MJPEG stream at /stream that hangs up after
     `frames_per_connection` frames, and a snapshot URL at /snap.jpg that fails `fail_first` times."""
 
-    def __init__(self, frames_per_connection: int = 5, fail_first: int = 0) -> None:
+    def __init__(self, frames_per_connection: int = 5, fail_first: int = 0, corrupt: set[int] = frozenset()) -> None:
         self.connections = self.snapshots = 0
         self.frames_per_connection, self.fail_first = frames_per_connection, fail_first
+        self.corrupt = corrupt  # these frames (counted from 1) are sent as garbage after a JPEG start
         camera = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -138,6 +139,8 @@ class FakeCamera:
     def jpeg(self) -> bytes:
         """A frame with a bright block that moves, so the motion gate lets it through."""
         self.counter += 1
+        if self.counter in self.corrupt:
+            return b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8
         frame = np.full((240, 320, 3), 90, np.uint8)
         x = (self.counter * 40) % 280
         frame[80:160, x:x + 40] = 230

@@ -247,6 +247,9 @@ class Worker:
         return None
 
     def submit(self, frame: Frame) -> None:
+        if frame.image is None:  # decoded only now: a corrupt JPEG from the camera
+            self.captures[frame.camera].stats.errors += 1
+            return
         try:
             region = self.search_region(frame)
         except ValueError as exc:  # an roi outside this frame: the config is wrong, say so, keep going

@@ -28,13 +28,21 @@ log = logging.getLogger("worker.capture")
 
 @dataclass(slots=True)
 class Frame:
+    """A frame that passed the motion gate. Its pixels are decoded when recognition takes it: a
+    frame pushed out of a full queue, or skipped as its vehicle is read, never is."""
+
     camera: str
-    image: np.ndarray
+    grab: Grab
     t: float  # seconds on the camera's clock (monotonic, or position in a video file)
     captured_at: datetime
     origin: str = ""  # file name or frame number, for log lines
     region: tuple[int, int, int, int] | None = None  # where the frame changed (x, y, w, h); None: anywhere
     queued_at: float = field(default_factory=time.monotonic)  # for the recognition lag
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The full frame; None if it cannot be decoded."""
+        return self.grab.image()
 
 
 class Backoff:
@@ -126,7 +134,9 @@ class MotionGate:
     def reset(self) -> None:
         self._previous = None  # after a reconnect the old picture says nothing
 
-    def passes(self, image: np.ndarray) -> bool:
+    def passes(self, image: np.ndarray, frame_shape: tuple[int, ...] | None = None) -> bool:
+        """`image`: the frame, or a smaller copy of it (`frame_shape` then says the frame's size,
+        for the region)."""
         if not self.settings.enabled:
             return True
         small = self._small(image)
@@ -143,14 +153,14 @@ class MotionGate:
         self.last_fraction = changed / diff.size
         if self.last_fraction < self.settings.min_changed:
             return False
-        self.last_region = changed_region(mask, image.shape)
+        self.last_region = changed_region(mask, frame_shape or image.shape)
         return True
 
     def _small(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         width = min(self.settings.width, w)
         height = max(1, round(h * width / w))
-        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        small = image if (w, h) == (width, height) else cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(small, (3, 3), 0)  # sensor noise and JPEG ringing are not motion
 
 
@@ -263,16 +273,16 @@ class CaptureThread(threading.Thread):
         if self.camera.fps_cap and t - self._last_kept_t < 1.0 / self.camera.fps_cap * 0.999:
             return  # over the cap: not even examined
         self._last_kept_t = t
-        image = grab.image()
-        if image is None:
+        small = grab.small(self.gate.settings.width) if self.gate.settings.enabled else None
+        if small is None and (self.gate.settings.enabled or grab.image() is None):
             self.stats.errors += 1
             return
         self.stats.frame_seen(time.monotonic())
-        if not self.gate.passes(image):
+        if small is not None and not self.gate.passes(small, grab.shape() or small.shape):
             self.stats.gated += 1
             self._last_t = t
             return
-        frame = Frame(self.camera.name, image, t, grab.captured_at or datetime.now(UTC), grab.origin,
+        frame = Frame(self.camera.name, grab, t, grab.captured_at or datetime.now(UTC), grab.origin,
                       self.gate.last_region)
         if self.source.lossless:
             self.queue.put_wait(frame, self.stop)
