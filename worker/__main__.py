@@ -32,19 +32,19 @@ from worker.colour import vehicle_colour
 from worker.config import DEFAULT_READER, Config, ConfigError, load_config
 from worker.load import LoadWatch
 from worker.regions import intersect, region_for_net
-from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
+from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes, with_effort
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
 from worker.track import Sighting, Tracker, VehicleRead
 
 log = logging.getLogger("worker")
 
-RecognizeFn = Callable[[np.ndarray], Sequence[Sighting]]
+RecognizeFn = Callable[..., Sequence[Sighting]]  # (image[, quick]) -> sightings
 
 
 class Recognizer(Protocol):
     """What the worker needs from plate recognition: a frame in, the plates in it out."""
 
-    def recognize(self, frame: np.ndarray) -> Sequence[Any]: ...
+    def recognize(self, frame: np.ndarray) -> Sequence[Any]: ...  # may also take `quick: bool`
 
 
 def to_sighting(read: Any) -> Sighting | None:
@@ -66,8 +66,10 @@ def to_sighting(read: Any) -> Sighting | None:
 
 
 def adapt(recognizer: Recognizer) -> RecognizeFn:
-    def recognize(image: np.ndarray) -> list[Sighting]:
-        return [s for s in map(to_sighting, recognizer.recognize(image)) if s is not None]
+    look = with_effort(recognizer.recognize)
+
+    def recognize(image: np.ndarray, quick: bool = False) -> list[Sighting]:
+        return [s for s in map(to_sighting, look(image, quick)) if s is not None]
 
     return recognize
 
@@ -127,6 +129,9 @@ def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
 
 
 SETTLED_LOOK_S = 0.5  # a camera whose vehicles are all read is looked at this often (new arrivals)
+# An unread vehicle should get a look at least this often (it is in view for a couple of seconds).
+# When the cameras with unread vehicles, taken in turn, would wait longer, looks are quick ones.
+LOOK_CYCLE_S = 0.6
 
 
 @dataclass
@@ -134,6 +139,8 @@ class Job:
     frame: Frame
     seq: int  # per camera: results are applied in this order
     offset: tuple[int, int]  # of the searched region in the frame
+    quick: bool = False  # looks were scarce: a coarser search, and one sure read may settle a vehicle
+    submitted_at: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class Worker:
@@ -164,6 +171,7 @@ class Worker:
         self.held: dict[str, Frame] = {}  # the newest frame of a camera whose vehicles are all read
         self.last_look: dict[str, float] = {}
         self.turn = 0  # round-robin start: every camera gets its share
+        self.look_s = 0.3  # running mean of one look's duration, for the cycle estimate
         self.spool = Spool(config.spool)
         tokens = {c.name: c.token for c in config.cameras}
         self.sender = Sender(self.spool, config.server, tokens.get, timeout_s=config.send_timeout_s,
@@ -209,11 +217,18 @@ class Worker:
 
     def dispatch(self) -> None:
         self.hold_newest()
+        quick = self.looks_scarce()
         while self.recognition.idle():
             frame = self.next_frame()
             if frame is None:
                 return
-            self.submit(frame)
+            self.submit(frame, quick)
+
+    def looks_scarce(self) -> bool:
+        """Would the cameras with unread vehicles, looked at in turn, each wait over LOOK_CYCLE_S?"""
+        unread = sum(1 for name, capture in self.captures.items()
+                     if (len(capture.queue) or name in self.held) and self.trackers[name].needs_reading())
+        return unread * self.look_s / self.recognition.size > LOOK_CYCLE_S
 
     def hold_newest(self) -> None:
         """Cameras whose vehicles are all read: keep only their newest frame; the rest are skipped."""
@@ -246,7 +261,7 @@ class Worker:
                 return frame
         return None
 
-    def submit(self, frame: Frame) -> None:
+    def submit(self, frame: Frame, quick: bool = False) -> None:
         if frame.image is None:  # decoded only now: a corrupt JPEG from the camera
             self.captures[frame.camera].stats.errors += 1
             return
@@ -261,8 +276,8 @@ class Worker:
         # Grown to a few sizes: the detector (OpenVINO above all) keeps work per input shape.
         x, y, w, h = region_for_net(region, frame.image.shape, within=self.rois.get(frame.camera))
         job_id = next(self.job_ids)
-        self.jobs[job_id] = Job(frame, next(self.seqs[frame.camera]), (x, y))
-        self.recognition.submit(job_id, np.ascontiguousarray(frame.image[y:y + h, x:x + w]))
+        self.jobs[job_id] = Job(frame, next(self.seqs[frame.camera]), (x, y), quick)
+        self.recognition.submit(job_id, np.ascontiguousarray(frame.image[y:y + h, x:x + w]), quick)
 
     def search_region(self, frame: Frame) -> tuple[int, int, int, int] | None:
         """Where to look: around the plate being followed, else where the frame changed; inside
@@ -283,6 +298,7 @@ class Worker:
     def finish(self, job: Job, result: Any) -> None:
         """Apply results camera by camera in frame order (processes finish out of order)."""
         name = job.frame.camera
+        self.look_s += 0.1 * (time.monotonic() - job.submitted_at - self.look_s)
         self.done[name][job.seq] = (job, result)
         while self.next_seq[name] in self.done[name]:
             self.apply(*self.done[name].pop(self.next_seq[name]))
@@ -297,7 +313,7 @@ class Worker:
         ox, oy = job.offset
         sightings = [dataclasses.replace(s, box=(s.box[0] + ox, s.box[1] + oy, s.box[2], s.box[3])) for s in result]
         tracker = self.trackers[frame.camera]
-        self.emit(tracker.observe(sightings, frame.image, frame.t, frame.captured_at))
+        self.emit(tracker.observe(sightings, frame.image, frame.t, frame.captured_at, scarce=job.quick))
         self.emit(tracker.settled())  # hits first: post while the vehicle is still in view
         stats.vehicles_seen = tracker.opened
 

@@ -12,6 +12,7 @@ that hand the worker a recognizer function).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import multiprocessing as mp
 import os
@@ -44,7 +45,7 @@ def serve(conn: Connection, spec: str | None, reader: str | None, second_look: b
     from worker.__main__ import load_recognizer  # late: the parent imports this module
 
     cv2.setNumThreads(1)  # one core per process: OpenCV's own threads would fight the other processes
-    recognize = load_recognizer(spec, reader, second_look)
+    recognize = with_effort(load_recognizer(spec, reader, second_look))
     conn.send(READY)
     while True:
         try:
@@ -53,9 +54,9 @@ def serve(conn: Connection, spec: str | None, reader: str | None, second_look: b
             return
         if job is None:
             return
-        job_id, image = job
+        job_id, image, quick = job
         try:
-            result: Any = recognize(image)
+            result: Any = recognize(image, quick)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the process
             result = RecognitionFailed(f"{type(exc).__name__}: {exc}")
         conn.send((job_id, result))
@@ -93,11 +94,11 @@ class RecognitionPool:
     def busy(self) -> int:
         return sum(slot.job is not None for slot in self.slots)
 
-    def submit(self, job_id: int, image: np.ndarray) -> None:
+    def submit(self, job_id: int, image: np.ndarray, quick: bool = False) -> None:
         slot = next(s for s in self.slots if s.ready and s.job is None)
         slot.job = job_id
         try:
-            slot.conn.send((job_id, image))
+            slot.conn.send((job_id, image, quick))
         except OSError:
             pass  # it died: `results` notices and reports the job as failed
 
@@ -153,9 +154,11 @@ class RecognitionPool:
 class InlineRecognition:
     """The pool's interface, run in the caller's thread: one job at a time."""
 
-    def __init__(self, recognize: Callable[[np.ndarray], Sequence[Any]]) -> None:
-        self.recognize = recognize
-        self.pending: deque[tuple[int, np.ndarray]] = deque()
+    size = 1
+
+    def __init__(self, recognize: Callable[..., Sequence[Any]]) -> None:
+        self.recognize = with_effort(recognize)
+        self.pending: deque[tuple[int, np.ndarray, bool]] = deque()
 
     def idle(self) -> int:
         return 0 if self.pending else 1
@@ -163,22 +166,34 @@ class InlineRecognition:
     def busy(self) -> int:
         return len(self.pending)
 
-    def submit(self, job_id: int, image: np.ndarray) -> None:
-        self.pending.append((job_id, image))
+    def submit(self, job_id: int, image: np.ndarray, quick: bool = False) -> None:
+        self.pending.append((job_id, image, quick))
 
     def results(self, timeout: float) -> list[Result]:
         if not self.pending:
             time.sleep(min(timeout, 0.01))
             return []
-        job_id, image = self.pending.popleft()
+        job_id, image, quick = self.pending.popleft()
         try:
-            return [(job_id, self.recognize(image))]
+            return [(job_id, self.recognize(image, quick))]
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the camera
             log.debug("recognition failed", exc_info=True)
             return [(job_id, RecognitionFailed(f"{type(exc).__name__}: {exc}"))]
 
     def close(self) -> None:
         pass
+
+
+def with_effort(recognize: Callable[..., Sequence[Any]]) -> Callable[[np.ndarray, bool], Sequence[Any]]:
+    """`recognize(image, quick)`: recognizers that offer a quick look (a coarser search, for an
+    overloaded box) take `quick`; others (stand-ins in tests) always look their one way."""
+    try:
+        takes_quick = "quick" in inspect.signature(recognize).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to read
+        takes_quick = False
+    if takes_quick:
+        return lambda image, quick: recognize(image, quick=quick)
+    return lambda image, quick: recognize(image)
 
 
 def default_processes() -> int:

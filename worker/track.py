@@ -36,6 +36,8 @@ MAX_VIEWS = 8  # best views kept per track (one per distinct text)
 MAX_VOTES = 200  # sightings kept per track for the vote
 REVIVE_S = 10.0  # how long a posted vehicle's plate, seen again, is still that vehicle
 SETTLED_CONFIDENCE = 0.8  # a vote this sure, from `min_frames` agreeing reads, is posted at once
+SETTLED_AGREEING = 3  # or this many agreeing reads at `min_confidence`: frames agreeing are evidence too
+SCARCE_CONFIDENCE = 0.9  # one read this sure is enough for a vehicle seen while looks were scarce
 
 
 def fold(text: str) -> str:
@@ -99,6 +101,7 @@ class Track:
     last_t: float = 0.0
     views: dict[str, View] = field(default_factory=dict)
     posted: VehicleRead | None = None  # what was sent while the vehicle was in view
+    scarce: bool = False  # seen while the box was overloaded: it may get no second look
 
     @property
     def settled(self) -> bool:
@@ -136,19 +139,31 @@ class Tracker:
         is still in view. Each track gives at most one such read."""
         reads = []
         for track in self.tracks:
-            if track.settled or track.frames < self.min_frames:
+            if track.settled:
                 continue
             plate, confidence, candidates = vote(track.sightings)
             agreeing = sum(s.text == plate for s in track.sightings)
-            if confidence >= max(self.min_confidence, SETTLED_CONFIDENCE) and agreeing >= self.min_frames:
+            if self._is_settled(track, confidence, agreeing):
                 track.posted = VehicleRead(self.camera, plate, confidence, candidates, track.frames,
                                            track.views.get(plate) or best_view(track))
                 reads.append(track.posted)
         return reads
 
+    def _is_settled(self, track: Track, confidence: float, agreeing: int) -> bool:
+        """Sure enough to post now: `min_frames` agreeing reads at high confidence, or more agreeing
+        reads at the usual confidence, or (looks scarce) one read that is very sure."""
+        if confidence < self.min_confidence:
+            return False
+        if agreeing >= self.min_frames and confidence >= SETTLED_CONFIDENCE:
+            return True
+        if agreeing >= max(self.min_frames, SETTLED_AGREEING):
+            return True
+        return track.scarce and confidence >= SCARCE_CONFIDENCE
+
     def observe(self, sightings: Iterable[Sighting], image: np.ndarray, t: float | None = None,
-                captured_at: datetime | None = None) -> list[VehicleRead]:
-        """Add one frame's sightings; returns the reads of tracks that ended before this frame."""
+                captured_at: datetime | None = None, scarce: bool = False) -> list[VehicleRead]:
+        """Add one frame's sightings; returns the reads of tracks that ended before this frame.
+        `scarce`: the box is overloaded, the vehicles in this frame may get no other look."""
         t = self.clock() if t is None else t
         captured_at = captured_at or datetime.now(UTC)
         finished = self.expire(t)
@@ -159,6 +174,7 @@ class Tracker:
                 self.tracks.append(track)
                 self.opened += track.frames == 0
             track.add(sighting, t, make_view(image, sighting.box, captured_at, sighting.crop))
+            track.scarce |= scarce
         return finished
 
     def expire(self, now: float | None = None) -> list[VehicleRead]:
@@ -217,7 +233,8 @@ class Tracker:
             track.posted = VehicleRead(self.camera, plate, confidence, candidates, frames, track.views.get(plate)
                                        or best_view(track), id=posted.id, revision=posted.revision + 1)
             return track.posted
-        if frames < self.min_frames or confidence < self.min_confidence:
+        sure_alone = track.scarce and confidence >= SCARCE_CONFIDENCE
+        if (frames < self.min_frames and not sure_alone) or confidence < self.min_confidence:
             log.debug("camera %s: dropped %s (%d frames, confidence %.2f)", self.camera, plate, frames, confidence)
             return None
         return VehicleRead(self.camera, plate, confidence, candidates, frames, track.views.get(plate) or best_view(track))
