@@ -171,3 +171,33 @@ def test_overload_is_reported_in_the_heartbeat_and_warned_once(dept: Department,
     overloaded, dropped, seen, lag = reported()
     assert dropped > 0 and seen == 0 and lag is not None
     assert caplog.text.count("camera main-st is overloaded") == 1
+
+
+def test_looks_turn_quick_only_when_cameras_wait_too_long_for_one(dept: Department, tmp_path: Path):
+    """Looks are full ones while every camera with an unread vehicle gets one often enough; with
+    more such cameras than the box can look at in turn, they become quick ones."""
+    video = tmp_path / "street.avi"
+    synth.write_video(video, ["8XYZ442"], fps=10, size=(640, 360), seconds_per_vehicle=3.0, gap_seconds=0.0)
+
+    def looks_with(cameras: int) -> list[bool]:
+        looks: list[bool] = []
+
+        def finds_nothing(image, quick=False):  # a slow box that never finds a plate: all unread
+            looks.append(quick)
+            time.sleep(0.25)
+            return []
+
+        toml = "".join(camera_toml(f"cam{i}", dept.camera_token, "file", str(video), realtime=False, loop=True)
+                       for i in range(cameras))
+        worker = Worker(load_config(write_config(tmp_path / f"worker{cameras}.toml", dept.live.url, toml)),
+                        finds_nothing)
+        thread = start(worker)
+        try:
+            assert wait_until(lambda: len(looks) >= 12, timeout=60)
+        finally:
+            worker.stop.set()
+            thread.join(timeout=30)
+        return looks
+
+    assert not any(looks_with(1))  # one camera: a look every 0.25 s
+    assert sum(looks_with(4)[6:]) >= 5  # four cameras in turn: each waits ~1 s for a look

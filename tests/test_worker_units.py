@@ -309,3 +309,28 @@ def test_a_posted_vehicle_seen_again_after_a_gap_is_not_read_twice():
     assert tracker.expire(1.0) == []  # lost for a moment; its read is out already
     tracker.observe([sighting("7ABC123", x=160)], FRAME, t=1.2)
     assert tracker.opened == 1 and tracker.flush() == []
+
+
+def test_three_agreeing_reads_settle_a_vehicle_at_the_usual_confidence():
+    tracker = Tracker("cam", timeout_s=1.0, min_frames=2)
+    for i in range(2):
+        tracker.observe([sighting("6WAW786", 0.65, x=100 + 10 * i)], FRAME, t=i * 0.1)
+    assert tracker.settled() == []  # two reads at 0.65: not yet
+    tracker.observe([sighting("6WAW786", 0.65, x=120)], FRAME, t=0.2)
+    (read,) = tracker.settled()
+    assert read.plate == "6WAW786"
+
+
+def test_one_sure_read_settles_a_vehicle_only_when_looks_are_scarce():
+    calm, scarce = Tracker("cam", min_frames=2), Tracker("cam", min_frames=2)
+    calm.observe([sighting("7ABC123", 0.95)], FRAME, t=0.0)
+    scarce.observe([sighting("7ABC123", 0.95)], FRAME, t=0.0, scarce=True)
+    assert calm.settled() == [] and [r.plate for r in scarce.settled()] == ["7ABC123"]
+    unsure = Tracker("cam", min_frames=2)
+    unsure.observe([sighting("8XYZ442", 0.85)], FRAME, t=0.0, scarce=True)
+    assert unsure.settled() == [] and unsure.flush() == []  # one read, not sure enough: dropped
+    late = Tracker("cam", min_frames=2)  # settled only at the end of the track: posted then
+    late.observe([sighting("4GHJ907", 0.97)], FRAME, t=0.0, scarce=True)
+    late.observe([], FRAME, t=0.1)
+    assert [r.plate for r in late.expire(5.0)] == ["4GHJ907"]
+    assert calm.flush() == []  # one read of a vehicle that had its looks: not enough
