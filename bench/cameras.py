@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.common import Server, machine
 from worker.__main__ import Worker, load_recognizer
 from worker.config import Camera, Config, finish
-from worker.synth import write_video
+from synth import write_video
 
 
 def street(folder: Path) -> Path:

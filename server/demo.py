@@ -60,7 +60,7 @@ async def prepare(settings: Settings) -> str:
 
 
 def street_video(settings: Settings) -> Path:
-    from worker.synth import write_video
+    from synth import write_video
 
     video = settings.data_dir / "demo" / "street.avi"
     if not video.exists():

@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from worker import detect, regions, synth
+import synth
+from worker import detect, regions
 from worker.eval import iou
 
 PLATE_AT = (900, 520)  # plate centre in a 1280x720 frame: off-centre, so offsets matter

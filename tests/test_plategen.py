@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from worker import platefonts, plategothic, platestacked
-from worker import plategen as pg
+from synth import platefonts, plategothic, platestacked
+from synth import plategen as pg
 
 US_STATES_AND_DC = 51
 

@@ -14,9 +14,9 @@ import pytest
 
 import onnx
 
+import synth
+from synth import plategen as pg
 from worker import platehead
-from worker import plategen as pg
-from worker import synth
 from worker.config import READERS, ConfigError, load_config
 from worker.ctc import beam_search
 from worker.detect import Band, bundled_model, make_session, warp_band

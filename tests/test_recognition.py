@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from worker import plates, synth
+import synth
+from worker import plates
 from worker.ctc import beam_search, best_path
 from worker.eval import iou, levenshtein
 from worker.eval import main as eval_main

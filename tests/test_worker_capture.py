@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import free_port, wait_until
 from tests.test_worker_helpers import FakeCamera
-from worker import synth
+import synth
 from worker.capture import CaptureThread
 from worker.config import Camera
 

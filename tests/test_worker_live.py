@@ -22,7 +22,7 @@ from tests.conftest import Department, LiveServer, wait_until
 from tests.test_worker_helpers import (
     RECOGNIZER_SPEC, HoldingProxy, camera_toml, recognizer, stored_reads, write_config,
 )
-from worker import synth
+import synth
 from worker.__main__ import Worker
 from worker.config import load_config
 from worker.post import HeartbeatThread, Sender, Spool

@@ -19,7 +19,7 @@ from tests.test_worker_helpers import (
     RECOGNIZER_SPEC, FakeCamera, camera_toml, recognizer, serve_loopback, stored_reads, write_config,
 )
 from tests.test_worker_live import drop_images, start
-from worker import synth
+import synth
 from worker.__main__ import Worker
 from worker.config import load_config
 from worker.pool import RecognitionPool

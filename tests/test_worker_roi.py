@@ -8,7 +8,7 @@ import pytest
 
 from worker.__main__ import load_recognizer, recognize_in_roi
 from worker.config import ConfigError, load_config
-from worker.synth import make_scene, render_plate
+from synth import make_scene, render_plate
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from worker import platefonts, platehead, plategen
+from synth import platefonts, plategen
+from worker import platehead
 from worker.ctc import best_path
 from worker.platerec import CLASSES, HEAD_PATH
 from training.recognizer import BAND, VALIDATION_SEED, encode

@@ -28,8 +28,9 @@ from onnx import version_converter
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from worker import detect, regions, synth
-from worker.plategen import sample_plate
+import synth
+from synth.plategen import sample_plate
+from worker import detect, regions
 
 CALIBRATION_LIMITS = (1024, 736, 640)  # whole-frame input limits the worker may use
 # Not adopted (it loses plates: docs/benchmarks.md), so built where the benchmark finds it and

@@ -37,7 +37,8 @@ import onnx
 import torch
 from torch import nn
 
-from worker import platefonts, plategen, platehead
+from synth import platefonts, plategen
+from worker import platehead
 from worker.ctc import best_path
 from worker.detect import Band
 from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess

@@ -28,10 +28,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from worker import plateart, platefonts, plategothic, platestacked
-from worker.platestates import BGR, STATES, bgr
+from synth import plateart, platefonts, plategothic, platestacked
+from synth.platestates import BGR, STATES, bgr
 from worker.plates import normalise
-from worker.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
+from synth.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
 
 
 # Letters without O (US plates use 0); I and Q are rare. Digits uniform.

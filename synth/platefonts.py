@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from worker import plategothic
+from synth import plategothic
 
 _SHARE = Path("/usr/share/fonts")
 FONT_FILES = tuple(str(_SHARE / p) for p in (

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from worker.platedraw import BGR, STYLES, PlateStyle, normalise_text, render_plate
+from synth.platedraw import BGR, STYLES, PlateStyle, normalise_text, render_plate
 
 __all__ = ["STYLES", "PlateStyle", "Vehicle", "VehiclePass", "main", "make_scene", "render_plate",
            "write_images", "write_video"]
