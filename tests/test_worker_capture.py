@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import free_port, wait_until
 from tests.test_worker_helpers import FakeCamera
 import synth
-from worker.capture import CaptureThread
+from worker.capture.camera import CaptureThread
 from worker.config import Camera
 
 

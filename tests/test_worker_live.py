@@ -222,7 +222,7 @@ def test_heartbeat_reaches_the_server(dept: Department):
 
     import httpx
 
-    from worker.capture import CameraStats
+    from worker.capture.camera import CameraStats
 
     stats = CameraStats()
     stats.frame_seen(time.monotonic())

@@ -27,10 +27,10 @@ import msgspec
 import numpy as np
 
 from server.schemas import Box, Candidate, ReadIn
-from worker.capture import CaptureThread, Frame
+from worker.capture.camera import CaptureThread, Frame
 from worker.colour import vehicle_colour
 from worker.config import DEFAULT_READER, Config, ConfigError, load_config
-from worker.load import LoadWatch
+from worker.capture.load import LoadWatch
 from worker.regions import intersect, region_for_net
 from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
