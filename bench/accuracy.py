@@ -22,8 +22,8 @@ import platform
 import sys
 from pathlib import Path
 
-from worker.detect import Band
-from worker.eval import Summary, evaluate, load_items
+from worker.recognize.detect import Band
+from worker.recognize.eval import Summary, evaluate, load_items
 
 # ../shared/data beside the repository (where CI and the developers have it), unless told.
 DEFAULT_DATA = Path(os.environ.get("PLATEWATCH_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -32,8 +32,8 @@ SETS = {"us": "openalpr-us", "us-crops": "openalpr-us-crops"}
 
 def variants() -> dict[str, dict]:
     """Recognizer settings per variant (imported lazily: it pulls in onnxruntime)."""
-    from worker.platerec import CRNN_PATHS, HEAD_PATH, MODEL_PATHS
-    from worker.read import View
+    from worker.recognize.platerec import CRNN_PATHS, HEAD_PATH, MODEL_PATHS
+    from worker.recognize.read import View
 
     plain_middle = View(Band(0.15, 0.90, 0.10))
     ppocr = {"reader": "ppocr"}
@@ -75,7 +75,7 @@ def variants() -> dict[str, dict]:
 
 
 def run_variant(name: str, settings: dict, folder: Path, limit: int | None, threads: int):
-    from worker.read import Recognizer
+    from worker.recognize.read import Recognizer
 
     items, label_errors = load_items(folder, lambda message: print(f"  {message}", file=sys.stderr))
     items = items[:limit] if limit else items

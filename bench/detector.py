@@ -36,8 +36,8 @@ import onnxruntime as ort
 from bench.accuracy import DEFAULT_DATA
 from bench.common import machine
 from training.quantize_detector import QUANTIZED_DETECTOR, quantized_detector
-from worker import detect
-from worker.eval import DETECTION_IOU, FRAME_720P, Item, Summary, add, evaluate_item, iou, load_items
+from worker.recognize import detect
+from worker.recognize.eval import DETECTION_IOU, FRAME_720P, Item, Summary, add, evaluate_item, iou, load_items
 
 LEVELS = ort.GraphOptimizationLevel
 ENGINES = {  # name: (model, graph optimisation, execution provider)
@@ -102,7 +102,7 @@ def measure(detectors: dict, inputs: list[str], photos: list, runs: int) -> dict
 def end_to_end(detector: detect.TextDetector, input_name: str, photos: list) -> Summary:
     """The worker's reader with this detector on every photo (the region: its crop, the label
     moved into the crop), scored by worker.eval."""
-    from worker.read import Recognizer
+    from worker.recognize.read import Recognizer
 
     is_region, limit = INPUTS[input_name]
     recognizer = Recognizer(threads=1, limit_side=limit)

@@ -30,7 +30,7 @@ import numpy as np
 
 from synth import plateart, platefonts, plategothic, platestacked
 from synth.platestates import BGR, STATES, bgr
-from worker.plates import normalise
+from worker.recognize.plates import normalise
 from synth.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
 
 

@@ -12,8 +12,8 @@ import onnx
 import pytest
 
 import synth
-from worker import detect, regions
-from worker.eval import iou
+from worker.recognize import detect, regions
+from worker.recognize.eval import iou
 
 PLATE_AT = (900, 520)  # plate centre in a 1280x720 frame: off-centre, so offsets matter
 

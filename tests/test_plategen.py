@@ -162,7 +162,7 @@ def test_cli_writes_n_images_and_labels(tmp_path):
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from worker.read import Recognizer
+    from worker.recognize.read import Recognizer
 
     return Recognizer()
 

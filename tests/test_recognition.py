@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import synth
-from worker import plates
-from worker.ctc import beam_search, best_path
-from worker.eval import iou, levenshtein
-from worker.eval import main as eval_main
-from worker.read import ALPHABET, Recognizer
+from worker.recognize import plates
+from worker.recognize.ctc import beam_search, best_path
+from worker.recognize.eval import iou, levenshtein
+from worker.recognize.eval import main as eval_main
+from worker.recognize.read import ALPHABET, Recognizer
 
 
 def render_plate(text: str, width: int = 240) -> np.ndarray:

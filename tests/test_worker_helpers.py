@@ -15,7 +15,7 @@ import cv2
 import httpx
 import numpy as np
 
-RECOGNIZER_SPEC = "worker.read:Recognizer"  # the real model; tests use no stand-in
+RECOGNIZER_SPEC = "worker.recognize.read:Recognizer"  # the real model; tests use no stand-in
 
 
 @functools.lru_cache(maxsize=1)

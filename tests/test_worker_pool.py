@@ -22,7 +22,7 @@ from tests.test_worker_live import drop_images, start
 import synth
 from worker.__main__ import Worker
 from worker.config import load_config
-from worker.pool import RecognitionPool
+from worker.recognize.pool import RecognitionPool
 
 
 def test_a_dead_recognition_process_is_replaced_and_the_worker_carries_on(dept: Department, tmp_path: Path, caplog):

@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 from synth import platefonts, plategen
-from worker import platehead
-from worker.ctc import best_path
-from worker.platerec import CLASSES, HEAD_PATH
+from worker.recognize import platehead
+from worker.recognize.ctc import best_path
+from worker.recognize.platerec import CLASSES, HEAD_PATH
 from training.recognizer import BAND, VALIDATION_SEED, encode
 
 BATCH = 64  # plates per rendered batch

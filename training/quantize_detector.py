@@ -30,7 +30,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 import synth
 from synth.plategen import sample_plate
-from worker import detect, regions
+from worker.recognize import detect, regions
 
 CALIBRATION_LIMITS = (1024, 736, 640)  # whole-frame input limits the worker may use
 # Not adopted (it loses plates: docs/benchmarks.md), so built where the benchmark finds it and

@@ -38,11 +38,11 @@ import torch
 from torch import nn
 
 from synth import platefonts, plategen
-from worker import platehead
-from worker.ctc import best_path
-from worker.detect import Band
-from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess
-from worker.plates import ALPHABET
+from worker.recognize import platehead
+from worker.recognize.ctc import best_path
+from worker.recognize.detect import Band
+from worker.recognize.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess
+from worker.recognize.plates import ALPHABET
 
 VALIDATION_SEED = 10**9  # far from any training batch seed
 LOG_EVERY = 500

@@ -31,8 +31,8 @@ from worker.capture.camera import CaptureThread, Frame
 from worker.colour import vehicle_colour
 from worker.config import DEFAULT_READER, Config, ConfigError, load_config
 from worker.capture.load import LoadWatch
-from worker.regions import intersect, region_for_net
-from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
+from worker.recognize.regions import intersect, region_for_net
+from worker.recognize.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
 from worker.track import Sighting, Tracker, VehicleRead
 
@@ -93,7 +93,7 @@ def load_recognizer(spec: str | None = None, reader: str | None = None, second_l
     import importlib
 
     if spec is None:
-        from worker.read import Recognizer
+        from worker.recognize.read import Recognizer
 
         extra = {} if second_look else {"retry_side": 0}
         return adapt(Recognizer(reader=reader or DEFAULT_READER, **extra))

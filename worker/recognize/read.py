@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from worker import plates
+from worker.recognize import plates
 from worker.config import DEFAULT_READER, READERS
-from worker.ctc import Reading, beam_search, fuse
-from worker.detect import (
+from worker.recognize.ctc import Reading, beam_search, fuse
+from worker.recognize.detect import (
     Band,
     PlateProposal,
     TextDetector,
@@ -31,8 +31,8 @@ from worker.detect import (
     warp_band,
     whole_image_plate,
 )
-from worker.plates import ALPHABET
-from worker.platerec import CRNN_PATHS, MODEL_PATHS, PlateReader
+from worker.recognize.plates import ALPHABET
+from worker.recognize.platerec import CRNN_PATHS, MODEL_PATHS, PlateReader
 
 REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
 

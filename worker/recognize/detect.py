@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from worker.regions import Box, region_for_net
+from worker.recognize.regions import Box, region_for_net
 
 
 def bundled_model(name: str) -> Path:

@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from worker import platehead
-from worker.ctc import Reading, beam_search, fuse
-from worker.detect import make_session
-from worker.plates import ALPHABET
+from worker.recognize import platehead
+from worker.recognize.ctc import Reading, beam_search, fuse
+from worker.recognize.detect import make_session
+from worker.recognize.plates import ALPHABET
 
 MODELS_DIR = Path(__file__).with_name("models")
 SEEDS = (1, 2)  # the ensemble `make train-recognizer` trains
