@@ -19,8 +19,9 @@ from pathlib import Path
 
 import cv2
 
-from worker.__main__ import Worker, load_recognizer
+from worker.__main__ import Worker
 from worker.config import Camera, Config, finish
+from worker.recognize.loader import load_recognizer
 from synth import write_video
 
 PLATES = ["7ABC123", "8XYZ442", "4GHJ907", "5KLM234", "6TRW581", "3NPD770", "2HXE319", "9FJK046"]
