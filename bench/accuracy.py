@@ -5,7 +5,7 @@ own recognizer trained on rendered plates (`plate`, `plate-norefine`).
 
     python -m bench.accuracy [--limit N] [--variants a,b] [--threads 1] [--data DIR]
 
-Each variant is the real pipeline (`worker.read.Recognizer`) with different settings; the
+Each variant is the real pipeline (`worker.recognize.read.Recognizer`) with different settings; the
 end-to-end set runs `recognize`, the crops set runs `read_plate_image`. Timing is the
 recognition call only, one onnxruntime thread unless told otherwise: wall clock, and this
 process's CPU time (the cost on one core, which stays honest when others share the machine);
@@ -47,7 +47,7 @@ def variants() -> dict[str, dict]:
             **ppocr, "quick_view": plain_middle,
             "refined_views": (View(Band(0.25, 0.80, 0.10)), View(Band(0.10, 0.95, 0.20))),
         },
-        # PP-OCRv4 with red-channel and stretched views mixed in (see worker/read.py).
+        # PP-OCRv4 with red-channel and stretched views mixed in (see worker/recognize/read.py).
         "ppocr": ppocr,
         # Without the second, full-resolution look at frames where the first pass read nothing.
         "ppocr-noretry": {**ppocr, "retry_side": 0},
@@ -56,7 +56,7 @@ def variants() -> dict[str, dict]:
         "ppocr-det960": {**ppocr, "limit_side": 960},
         # Refine only the most plate-like proposal.
         "ppocr-refine1": {**ppocr, "max_refined": 1},
-        # Our recognizer (worker/platerec.py) on the plate as first placed and as re-detected.
+        # Our recognizer (worker/recognize/platerec.py) on the plate as first placed and as re-detected.
         "plate": {"reader": "plate"},
         # Our recognizer on the plate as first placed only: no second detector pass.
         "plate-norefine": {"reader": "plate", "max_refined": 0},

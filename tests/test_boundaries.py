@@ -70,7 +70,7 @@ def test_worker_imports_only_server_schemas():
 def test_nothing_shipped_needs_the_training_tools():
     """PyTorch and the training code are a development extra: the product runs the ONNX export.
     The onnx package is a runtime dependency for one job only: cutting PP-OCRv4's recogniser
-    for the plate head (worker/platehead.py)."""
+    for the plate head (worker/recognize/platehead.py)."""
     for package in ("server", "worker", "web"):
         for path in modules(package):
             for name in imports_of(path):

@@ -1,6 +1,6 @@
-"""The text detector on a part of the frame (worker.detect.detect_region and its helpers).
+"""The text detector on a part of the frame (worker.recognize.detect.detect_region and its helpers).
 
-Frames are rendered street scenes (worker.synth): no labelled data, no network.
+Frames are rendered street scenes (synth): no labelled data, no network.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Our own plate recognizer (worker/platerec.py, worker/platehead.py, issue 5): the committed
-models load, read rendered plates, and are selectable everywhere a reader is chosen (worker
-config, eval); the head refuses features from a recogniser it was not trained on."""
+"""Our own plate recognizer (worker/recognize/platerec.py and platehead.py, issue 5): the
+committed models load, read rendered plates, and are selectable everywhere a reader is chosen
+(worker config, eval); the head refuses features from a recogniser it was not trained on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plate recognition (worker.detect / worker.read / worker.plates) and `platewatch eval`.
+"""Plate recognition (worker.recognize: detect, read, plates) and `platewatch eval`.
 
 Fixtures are rendered here with OpenCV (white plate, dark border, Hershey characters in a grey
 1280x720 scene), so these tests need neither the labelled data nor any network.

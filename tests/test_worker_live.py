@@ -1,6 +1,6 @@
 """The worker against the real server on loopback: synthetic footage in, reads stored once.
 
-Recognition is the real model (worker.read's recognizer, or the stand-in built from the same
+Recognition is the real model (worker.recognize.read's recognizer, or the stand-in built from the same
 PP-OCRv4 detector and reader until it lands); the server is the real app under uvicorn.
 """
 

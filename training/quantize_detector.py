@@ -2,7 +2,7 @@
 
     python -m training.quantize_detector [--frames N] [--seed S] [--format qdq|qoperator] [--out PATH]
 
-Renders N street scenes with a vehicle and a plate (`worker.synth`, plate sizes and places
+Renders N street scenes with a vehicle and a plate (`synth`, plate sizes and places
 drawn from seed S), feeds the detector the inputs it gets in the worker (whole frames at the
 worker's input limits, motion-region crops, the upscaled refinement windows around a plate),
 collects activation ranges (MinMax; the histogram methods fail on the detector's varying input
