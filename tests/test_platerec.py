@@ -19,10 +19,11 @@ from synth import plategen as pg
 from worker.recognize import platehead
 from worker.config import READERS, ConfigError, load_config
 from worker.recognize.ctc import beam_search
-from worker.recognize.detect import Band, bundled_model, make_session, warp_band
+from worker.recognize.detect import Band, warp_band
 from worker.recognize.eval import main as eval_main
 from worker.recognize.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
 from worker.recognize.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
+from worker.recognize.runtime import bundled_model, make_session
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import numpy as np
 
 from worker.recognize import platehead
 from worker.recognize.ctc import Reading, beam_search, fuse
-from worker.recognize.detect import make_session
+from worker.recognize.runtime import make_session
 from worker.recognize.plates import ALPHABET
 
 MODELS_DIR = Path(__file__).with_name("models")

@@ -24,8 +24,6 @@ from worker.recognize.detect import (
     Band,
     PlateProposal,
     TextDetector,
-    bundled_model,
-    make_session,
     plate_from_line,
     propose_plates,
     refine_plate,
@@ -34,6 +32,7 @@ from worker.recognize.detect import (
 )
 from worker.recognize.plates import ALPHABET
 from worker.recognize.platerec import CRNN_PATHS, MODEL_PATHS, PlateReader
+from worker.recognize.runtime import bundled_model, make_session
 from worker.track import Sighting
 
 REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
