@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the tests drive for real: the browser and the HTTPS proxy.
 SYSTEM_PACKAGES := chromium caddy
-# Fonts the training plates are drawn in (worker/platefonts.py): same fonts, same data
+# Fonts the training plates are drawn in (synth/platefonts.py): same fonts, same data
 # for tests and for `make train-recognizer`.
 FONT_PACKAGES := fonts-dejavu-core fonts-liberation fonts-urw-base35 fonts-freefont-ttf \
 	fonts-roboto-unhinted fonts-open-sans fonts-b612
@@ -50,8 +50,8 @@ bench: install
 	$(BIN)/python -m bench
 
 # Reproduces the committed recognizer files from their seeds on CPU and logs the curves to
-# training/logs/: the two CRNNs worker/models/plate_rec_seed{1,2}.onnx (about 52 min each on 2
-# cores with bfloat16) and the head on PP-OCRv4 features worker/models/plate_head.onnx (about
+# training/logs/: the two CRNNs worker/recognize/models/plate_rec_seed{1,2}.onnx (about 52 min each on 2
+# cores with bfloat16) and the head on PP-OCRv4 features worker/recognize/models/plate_head.onnx (about
 # 23 min). PyTorch is a development extra only.
 train-recognizer: install system-deps
 	$(BIN)/pip install -q -e '.[train]'

@@ -5,7 +5,7 @@ own recognizer trained on rendered plates (`plate`, `plate-norefine`).
 
     python -m bench.accuracy [--limit N] [--variants a,b] [--threads 1] [--data DIR]
 
-Each variant is the real pipeline (`worker.read.Recognizer`) with different settings; the
+Each variant is the real pipeline (`worker.recognize.read.Recognizer`) with different settings; the
 end-to-end set runs `recognize`, the crops set runs `read_plate_image`. Timing is the
 recognition call only, one onnxruntime thread unless told otherwise: wall clock, and this
 process's CPU time (the cost on one core, which stays honest when others share the machine);
@@ -22,8 +22,8 @@ import platform
 import sys
 from pathlib import Path
 
-from worker.detect import Band
-from worker.eval import Summary, evaluate, load_items
+from worker.recognize.detect import Band
+from worker.recognize.eval import Summary, evaluate, load_items
 
 # ../shared/data beside the repository (where CI and the developers have it), unless told.
 DEFAULT_DATA = Path(os.environ.get("PLATEWATCH_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -32,8 +32,8 @@ SETS = {"us": "openalpr-us", "us-crops": "openalpr-us-crops"}
 
 def variants() -> dict[str, dict]:
     """Recognizer settings per variant (imported lazily: it pulls in onnxruntime)."""
-    from worker.platerec import CRNN_PATHS, HEAD_PATH, MODEL_PATHS
-    from worker.read import View
+    from worker.recognize.platerec import CRNN_PATHS, HEAD_PATH, MODEL_PATHS
+    from worker.recognize.read import View
 
     plain_middle = View(Band(0.15, 0.90, 0.10))
     ppocr = {"reader": "ppocr"}
@@ -47,7 +47,7 @@ def variants() -> dict[str, dict]:
             **ppocr, "quick_view": plain_middle,
             "refined_views": (View(Band(0.25, 0.80, 0.10)), View(Band(0.10, 0.95, 0.20))),
         },
-        # PP-OCRv4 with red-channel and stretched views mixed in (see worker/read.py).
+        # PP-OCRv4 with red-channel and stretched views mixed in (see worker/recognize/read.py).
         "ppocr": ppocr,
         # Without the second, full-resolution look at frames where the first pass read nothing.
         "ppocr-noretry": {**ppocr, "retry_side": 0},
@@ -56,7 +56,7 @@ def variants() -> dict[str, dict]:
         "ppocr-det960": {**ppocr, "limit_side": 960},
         # Refine only the most plate-like proposal.
         "ppocr-refine1": {**ppocr, "max_refined": 1},
-        # Our recognizer (worker/platerec.py) on the plate as first placed and as re-detected.
+        # Our recognizer (worker/recognize/platerec.py) on the plate as first placed and as re-detected.
         "plate": {"reader": "plate"},
         # Our recognizer on the plate as first placed only: no second detector pass.
         "plate-norefine": {"reader": "plate", "max_refined": 0},
@@ -75,7 +75,7 @@ def variants() -> dict[str, dict]:
 
 
 def run_variant(name: str, settings: dict, folder: Path, limit: int | None, threads: int):
-    from worker.read import Recognizer
+    from worker.recognize.read import Recognizer
 
     items, label_errors = load_items(folder, lambda message: print(f"  {message}", file=sys.stderr))
     items = items[:limit] if limit else items

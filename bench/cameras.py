@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from bench.common import Server, machine
-from worker.__main__ import Worker, load_recognizer
+from worker.__main__ import Worker
 from worker.config import Camera, Config, finish
-from worker.synth import write_video
+from worker.recognize.loader import load_recognizer
+from synth import write_video
 
 
 def street(folder: Path) -> Path:

@@ -12,7 +12,7 @@ or 640 px, or a motion-region-sized crop around the vehicle (the labelled plate 
   weighs on all alike), median and p90 over the 1280x720 photos and N runs;
 - detected: labelled plates with a plate proposal from the detected lines at IoU > 0.3;
 - end-to-end (the variants named by --e2e, engine/input): the worker's reader
-  (`worker.read.Recognizer`) with this detector and input, scored by `worker.eval` on every
+  (`worker.recognize.read.Recognizer`) with this detector and input, scored by `worker.recognize.eval` on every
   photo: exact, within one character, detected (as `platewatch eval` counts them), and the
   CPU ms of the whole recognition call (median over the 1280x720 photos).
 
@@ -36,8 +36,8 @@ import onnxruntime as ort
 from bench.accuracy import DEFAULT_DATA
 from bench.common import machine
 from training.quantize_detector import QUANTIZED_DETECTOR, quantized_detector
-from worker import detect
-from worker.eval import DETECTION_IOU, FRAME_720P, Item, Summary, add, evaluate_item, iou, load_items
+from worker.recognize import detect
+from worker.recognize.eval import DETECTION_IOU, FRAME_720P, Item, Summary, add, evaluate_item, iou, load_items
 
 LEVELS = ort.GraphOptimizationLevel
 ENGINES = {  # name: (model, graph optimisation, execution provider)
@@ -101,8 +101,8 @@ def measure(detectors: dict, inputs: list[str], photos: list, runs: int) -> dict
 
 def end_to_end(detector: detect.TextDetector, input_name: str, photos: list) -> Summary:
     """The worker's reader with this detector on every photo (the region: its crop, the label
-    moved into the crop), scored by worker.eval."""
-    from worker.read import Recognizer
+    moved into the crop), scored by worker.recognize.eval."""
+    from worker.recognize.read import Recognizer
 
     is_region, limit = INPUTS[input_name]
     recognizer = Recognizer(threads=1, limit_side=limit)

@@ -13,7 +13,7 @@ import uuid
 import cv2
 import httpx
 
-from worker.synth import make_scene, render_plate
+from synth import make_scene, render_plate
 from bench.common import Server, http_request, machine, random_plates, raw_post_many, read_body
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import cv2
 
-from worker.__main__ import Worker, load_recognizer
+from worker.__main__ import Worker
 from worker.config import Camera, Config, finish
-from worker.synth import write_video
+from worker.recognize.loader import load_recognizer
+from synth import write_video
 
 PLATES = ["7ABC123", "8XYZ442", "4GHJ907", "5KLM234", "6TRW581", "3NPD770", "2HXE319", "9FJK046"]
 
@@ -43,7 +44,7 @@ def per_vehicle(tmp: Path) -> str:
 
 
 def throughput(tmp: Path, sizes: tuple[int, ...], frames: int) -> list[str]:
-    from worker.pool import RecognitionPool
+    from worker.recognize.pool import RecognitionPool
 
     video = tmp / "busy.avi"
     write_video(video, PLATES[:2], fps=10, seconds_per_vehicle=2.0, gap_seconds=0.0)
@@ -52,7 +53,7 @@ def throughput(tmp: Path, sizes: tuple[int, ...], frames: int) -> list[str]:
         images.append(grab[1])
     lines = []
     for size in sizes:
-        pool = RecognitionPool(size, "worker.read:Recognizer")
+        pool = RecognitionPool(size, "worker.recognize.read:Recognizer")
         while not pool.idle() == size:
             pool.results(0.2)
         done, sent, started = 0, 0, time.perf_counter()

@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_worker_command(args: argparse.Namespace) -> int:
     if args.command == "eval":
-        from worker.eval import main as eval_main
+        from worker.recognize.eval import main as eval_main
 
         flags = [*(["--json"] if args.json else []), *(["--verbose"] if args.verbose else []),
                  *(["--reader", args.reader] if args.reader else [])]

@@ -60,7 +60,7 @@ async def prepare(settings: Settings) -> str:
 
 
 def street_video(settings: Settings) -> Path:
-    from worker.synth import write_video
+    from synth import write_video
 
     video = settings.data_dir / "demo" / "street.avi"
     if not video.exists():
@@ -85,7 +85,8 @@ def start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
 
 
 def start_worker(settings: Settings, token: str, video: Path):
-    from worker.__main__ import Worker, load_recognizer
+    from worker.__main__ import Worker
+    from worker.recognize.loader import load_recognizer
     from worker.config import demo_config
 
     config = demo_config(settings.base_url, token, video, settings.data_dir / "demo" / "spool", name=DEMO_CAMERA)

@@ -70,10 +70,31 @@ def test_worker_imports_only_server_schemas():
 def test_nothing_shipped_needs_the_training_tools():
     """PyTorch and the training code are a development extra: the product runs the ONNX export.
     The onnx package is a runtime dependency for one job only: cutting PP-OCRv4's recogniser
-    for the plate head (worker/platehead.py)."""
+    for the plate head (worker/recognize/platehead.py)."""
     for package in ("server", "worker", "web"):
         for path in modules(package):
             for name in imports_of(path):
                 top = name.split(".")[0]
                 assert top not in ("training", "torch"), f"{package}/{path.name} imports {name}"
                 assert top != "onnx" or path.name == "platehead.py", f"{package}/{path.name} imports {name}"
+
+
+def python_files(package: str) -> list[Path]:
+    """Every module of a package, its subpackages included (worker/capture, worker/recognize)."""
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_the_running_worker_and_server_never_import_synth_or_training():
+    """Rendered plates and scenes (synth/) and the training code are for training, tests, bench
+    and the demo: the worker never loads them, nor the server apart from its demo command.
+    synth/ ships for the demo, so it needs no training code either."""
+    for package, banned in (("worker", ("synth", "training", "torch")), ("synth", ("training", "torch"))):
+        for path in python_files(package):
+            for name in imports_of(path):
+                assert name.split(".")[0] not in banned, f"{path.relative_to(ROOT)} imports {name}"
+    for package in ("server", "platewatch"):
+        for path in python_files(package):
+            if path.stem == "demo":
+                continue
+            for name in imports_of(path):
+                assert name.split(".")[0] != "synth", f"{path.relative_to(ROOT)} imports {name}"

@@ -1,6 +1,6 @@
-"""The text detector on a part of the frame (worker.detect.detect_region and its helpers).
+"""The text detector on a part of the frame (worker.recognize.detect.detect_region and its helpers).
 
-Frames are rendered street scenes (worker.synth): no labelled data, no network.
+Frames are rendered street scenes (synth): no labelled data, no network.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import numpy as np
 import onnx
 import pytest
 
-from worker import detect, regions, synth
-from worker.eval import iou
+import synth
+from worker.recognize import detect, regions
+from worker.recognize.eval import iou
 
 PLATE_AT = (900, 520)  # plate centre in a 1280x720 frame: off-centre, so offsets matter
 

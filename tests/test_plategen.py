@@ -1,4 +1,4 @@
-"""Synthetic training plates (worker.plategen): formats, determinism, degradations, CLI, and
+"""Synthetic training plates (synth.plategen): formats, determinism, degradations, CLI, and
 that a clean rendered plate is legible to the existing OCR pipeline."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from worker import platefonts, plategothic, platestacked
-from worker import plategen as pg
+from synth import platefonts, plategothic, platestacked
+from synth import plategen as pg
 
 US_STATES_AND_DC = 51
 
@@ -162,7 +162,7 @@ def test_cli_writes_n_images_and_labels(tmp_path):
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from worker.read import Recognizer
+    from worker.recognize.read import Recognizer
 
     return Recognizer()
 
@@ -179,7 +179,7 @@ def test_clean_plates_are_legible_to_the_existing_reader(recognizer):
 
 def test_stacked_pairs_are_opt_in_and_leave_the_default_batches_alone():
     """The committed CRNNs were trained on the default batches; the head's every other batch
-    draws stacked characters as real plates do (worker/platestacked.py)."""
+    draws stacked characters as real plates do (synth/platestacked.py)."""
     default, off = pg.make_batch(6, seed=9), pg.make_batch(6, seed=9, stacked_pairs=False)
     assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(default, off))
     rng = random.Random(10)

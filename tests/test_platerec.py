@@ -1,6 +1,6 @@
-"""Our own plate recognizer (worker/platerec.py, worker/platehead.py, issue 5): the committed
-models load, read rendered plates, and are selectable everywhere a reader is chosen (worker
-config, eval); the head refuses features from a recogniser it was not trained on."""
+"""Our own plate recognizer (worker/recognize/platerec.py and platehead.py, issue 5): the
+committed models load, read rendered plates, and are selectable everywhere a reader is chosen
+(worker config, eval); the head refuses features from a recogniser it was not trained on."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ import pytest
 
 import onnx
 
-from worker import platehead
-from worker import plategen as pg
-from worker import synth
+import synth
+from synth import plategen as pg
+from worker.recognize import platehead
 from worker.config import READERS, ConfigError, load_config
-from worker.ctc import beam_search
-from worker.detect import Band, bundled_model, make_session, warp_band
-from worker.eval import main as eval_main
-from worker.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
-from worker.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
+from worker.recognize.ctc import beam_search
+from worker.recognize.detect import Band, warp_band
+from worker.recognize.eval import main as eval_main
+from worker.recognize.platerec import CLASSES, CRNN_PATHS, HEAD_PATH, MODEL_PATHS, PlateReader, preprocess
+from worker.recognize.read import PLATE_VIEW, REFINED_VIEWS, Recognizer, as_trained
+from worker.recognize.runtime import bundled_model, make_session
 
 
 @pytest.fixture(scope="module")

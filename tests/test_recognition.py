@@ -1,4 +1,4 @@
-"""Plate recognition (worker.detect / worker.read / worker.plates) and `platewatch eval`.
+"""Plate recognition (worker.recognize: detect, read, plates) and `platewatch eval`.
 
 Fixtures are rendered here with OpenCV (white plate, dark border, Hershey characters in a grey
 1280x720 scene), so these tests need neither the labelled data nor any network.
@@ -13,11 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
-from worker import plates, synth
-from worker.ctc import beam_search, best_path
-from worker.eval import iou, levenshtein
-from worker.eval import main as eval_main
-from worker.read import ALPHABET, Recognizer
+import synth
+from worker.recognize import plates
+from worker.recognize.ctc import beam_search, best_path
+from worker.recognize.eval import iou, levenshtein
+from worker.recognize.eval import main as eval_main
+from worker.recognize.read import ALPHABET, Recognizer
+from worker.track import Sighting
 
 
 def render_plate(text: str, width: int = 240) -> np.ndarray:
@@ -109,6 +111,7 @@ def test_recognize_finds_and_reads_a_synthetic_plate(recognizer, text, width):
     reads = recognizer.recognize(render_scene(text, at, width))
     assert reads, "no plate found"
     top = reads[0]
+    assert isinstance(top, Sighting)  # the tracker's own type: no adapter between them
     assert top.text == text
     assert iou(top.box, (*at, width, width // 2)) > 0.5
     assert 0.5 < top.confidence <= 1.0
@@ -137,7 +140,7 @@ def test_a_frame_with_nothing_read_gets_a_second_look_at_full_resolution(recogni
 
 
 def test_worker_config_can_turn_the_second_look_off(tmp_path):
-    from worker.__main__ import load_recognizer
+    from worker.recognize.loader import load_recognizer
     from worker.config import load_config
 
     base = 'server = "http://127.0.0.1:1"\n[[cameras]]\nname = "a"\ntoken = "pwc_12345678"\nkind = "file"\nlocation = "x.mp4"\n'

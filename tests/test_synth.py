@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from worker import synth
+import synth
 
 PLATES = ["7ABC123", "8XYZ442", "4GHJ907"]
 FPS, SECONDS, GAP = 10, 3.0, 1.0

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from tests.browser import screenshot, sign_in
 from tests.conftest import run_cli
 from tests.test_ingest import jpeg, multipart_read
-from worker.synth import make_scene, render_plate
+from synth import make_scene, render_plate
 
 CARD_PLATES = re.compile(r'class="read-card" data-plate="([A-Z0-9]+)"')
 

@@ -12,10 +12,10 @@ import numpy as np
 
 from tests.conftest import free_port, wait_until
 from tests.test_worker_helpers import FakeCamera
-from worker import synth
-from worker.capture import CaptureThread
+import synth
+from worker.capture.camera import CaptureThread
 from worker.config import Camera
-from worker.sources import Grab, jpeg_size
+from worker.capture.sources import Grab, jpeg_size
 
 
 def capture(camera: Camera, max_backoff_s: float = 30.0) -> tuple[CaptureThread, threading.Event]:

@@ -15,13 +15,13 @@ import cv2
 import httpx
 import numpy as np
 
-RECOGNIZER_SPEC = "worker.read:Recognizer"  # the real model; tests use no stand-in
+RECOGNIZER_SPEC = "worker.recognize.read:Recognizer"  # the real model; tests use no stand-in
 
 
 @functools.lru_cache(maxsize=1)
 def recognizer():
     """One loaded recognizer for the in-process tests (loading the models takes a while)."""
-    from worker.__main__ import load_recognizer
+    from worker.recognize.loader import load_recognizer
 
     return load_recognizer(RECOGNIZER_SPEC)
 

@@ -1,6 +1,6 @@
 """The worker against the real server on loopback: synthetic footage in, reads stored once.
 
-Recognition is the real model (worker.read's recognizer, or the stand-in built from the same
+Recognition is the real model (worker.recognize.read's recognizer, or the stand-in built from the same
 PP-OCRv4 detector and reader until it lands); the server is the real app under uvicorn.
 """
 
@@ -22,7 +22,7 @@ from tests.conftest import Department, LiveServer, wait_until
 from tests.test_worker_helpers import (
     RECOGNIZER_SPEC, HoldingProxy, camera_toml, recognizer, stored_reads, write_config,
 )
-from worker import synth
+import synth
 from worker.__main__ import Worker
 from worker.config import load_config
 from worker.post import HeartbeatThread, Sender, Spool
@@ -222,7 +222,7 @@ def test_heartbeat_reaches_the_server(dept: Department):
 
     import httpx
 
-    from worker.capture import CameraStats
+    from worker.capture.camera import CameraStats
 
     stats = CameraStats()
     stats.frame_seen(time.monotonic())

@@ -19,10 +19,10 @@ from tests.test_worker_helpers import (
     RECOGNIZER_SPEC, FakeCamera, camera_toml, recognizer, serve_loopback, stored_reads, write_config,
 )
 from tests.test_worker_live import drop_images, start
-from worker import synth
+import synth
 from worker.__main__ import Worker
 from worker.config import load_config
-from worker.pool import RecognitionPool
+from worker.recognize.pool import RecognitionPool
 
 
 def test_a_dead_recognition_process_is_replaced_and_the_worker_carries_on(dept: Department, tmp_path: Path, caplog):

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from worker.__main__ import load_recognizer, recognize_in_roi
+from worker.__main__ import recognize_in_roi
 from worker.config import ConfigError, load_config
-from worker.synth import make_scene, render_plate
+from worker.recognize.loader import load_recognizer
+from synth import make_scene, render_plate
 
 
 @pytest.fixture(scope="module")

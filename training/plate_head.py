@@ -1,8 +1,8 @@
-"""Train our plate head on PP-OCRv4's frozen recogniser features (issue 5; worker/platehead.py).
+"""Train our plate head on PP-OCRv4's frozen recogniser features (issue 5; worker/recognize/platehead.py).
 
     python -m training.plate_head [--seed S] [--batches N] [--epochs E] [--out PATH] [--log PATH]
 
-Renders N batches of 64 plates (`worker.plategen`, batch seeds from S; every other batch with
+Renders N batches of 64 plates (`synth.plategen`, batch seeds from S; every other batch with
 stacked characters drawn as real plates do), turns the middle band of each plate into PP-OCRv4's
 sequence features once (onnxruntime, one thread per helper process: the costly part, about 20
 minutes for the default 128,000 plates on 2 cores), then trains a bidirectional LSTM and a
@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from worker import platefonts, platehead, plategen
-from worker.ctc import best_path
-from worker.platerec import CLASSES, HEAD_PATH
+from synth import platefonts, plategen
+from worker.recognize import platehead
+from worker.recognize.ctc import best_path
+from worker.recognize.platerec import CLASSES, HEAD_PATH
 from training.recognizer import BAND, VALIDATION_SEED, encode
 
 BATCH = 64  # plates per rendered batch
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, default=Path("training/logs/plate_head.csv"))
     args = parser.parse_args(argv)
     if missing := platefonts.missing_fonts():
-        sys.exit("training needs every font in worker/platefonts.py (same seed, same data); missing:\n  "
+        sys.exit("training needs every font in synth/platefonts.py (same seed, same data); missing:\n  "
                  + "\n  ".join(missing))
     started = time.perf_counter()
     x, labels = dataset(args.seed, args.batches, args.loose)

@@ -2,7 +2,7 @@
 
     python -m training.quantize_detector [--frames N] [--seed S] [--format qdq|qoperator] [--out PATH]
 
-Renders N street scenes with a vehicle and a plate (`worker.synth`, plate sizes and places
+Renders N street scenes with a vehicle and a plate (`synth`, plate sizes and places
 drawn from seed S), feeds the detector the inputs it gets in the worker (whole frames at the
 worker's input limits, motion-region crops, the upscaled refinement windows around a plate),
 collects activation ranges (MinMax; the histogram methods fail on the detector's varying input
@@ -28,8 +28,9 @@ from onnx import version_converter
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from worker import detect, regions, synth
-from worker.plategen import sample_plate
+import synth
+from synth.plategen import sample_plate
+from worker.recognize import detect, regions, runtime
 
 CALIBRATION_LIMITS = (1024, 736, 640)  # whole-frame input limits the worker may use
 # Not adopted (it loses plates: docs/benchmarks.md), so built where the benchmark finds it and
@@ -44,7 +45,7 @@ def sha256_of(path: Path) -> str:
 def quantized_detector(path: Path = QUANTIZED_DETECTOR, source: Path | None = None) -> Path:
     """`path`, if it was made from the detector at `source` (default: the wheel's); a model
     made from another detector is refused by name rather than run with the wrong weights."""
-    source = source or detect.bundled_model(detect.DETECTOR_FILE)
+    source = source or runtime.bundled_model(detect.DETECTOR_FILE)
     meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     made_from, found = meta.get("source_sha256", "?"), sha256_of(source)
     if made_from != found:
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="quantise only the convolutions (the cost), not the adds and multiplies")
     args = parser.parse_args(argv)
     quant_format = QuantFormat.QDQ if args.format == "qdq" else QuantFormat.QOperator
-    source = detect.bundled_model(detect.DETECTOR_FILE)
+    source = runtime.bundled_model(detect.DETECTOR_FILE)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     source_sha = quantize(source, args.out, args.frames, args.seed, quant_format, args.float_head, args.conv_only)
     out_sha = sha256_of(args.out)

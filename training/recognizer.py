@@ -3,13 +3,13 @@
     python -m training.recognizer [--seed S] [--steps N] [--out PATH] [--log PATH] [--fp32] [--views V]
                                   [--band] [--stacked-pairs]
 
-Every batch is fresh: `worker.plategen` renders it from (seed, batch index) in a helper
+Every batch is fresh: `synth.plategen` renders it from (seed, batch index) in a helper
 process while the model trains, so no plate is seen twice and the run is the same on every
 machine with the same fonts, library versions and thread count. Never train on ../shared/data:
 it is the yardstick. PyTorch is a development extra (`pip install -e .[train]`); the worker
 runs the exported ONNX file with onnxruntime.
 
-One run trains one model of the shipped ensemble (`worker.platerec.SEEDS`; `make
+One run trains one model of the shipped ensemble (`worker.recognize.platerec.SEEDS`; `make
 train-recognizer` runs each seed with the defaults, which reproduce the committed weights). The
 forward pass runs under bfloat16 autocast: CPUs with AMX or AVX-512 BF16 do the convolutions and
 the LSTM in about half the time, and weights, loss and the exported model stay float32; `--fp32`
@@ -37,11 +37,12 @@ import onnx
 import torch
 from torch import nn
 
-from worker import platefonts, plategen, platehead
-from worker.ctc import best_path
-from worker.detect import Band
-from worker.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess
-from worker.plates import ALPHABET
+from synth import platefonts, plategen
+from worker.recognize import platehead
+from worker.recognize.ctc import best_path
+from worker.recognize.detect import Band
+from worker.recognize.platerec import CLASSES, INPUT_HEIGHT, INPUT_WIDTH, model_path, preprocess
+from worker.recognize.plates import ALPHABET
 
 VALIDATION_SEED = 10**9  # far from any training batch seed
 LOG_EVERY = 500
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, help="default: worker/models/plate_rec_seed<SEED>.onnx")
+    parser.add_argument("--out", type=Path, help="default: worker/recognize/models/plate_rec_seed<SEED>.onnx")
     parser.add_argument("--log", type=Path, help="default: training/logs/recognizer_seed<SEED>.csv")
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast (slower on AMX CPUs)")
     parser.add_argument("--views", type=int, default=1, help="degraded views of each rendered plate")
@@ -192,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stacked-pairs", action="store_true", help="every other batch with stacked pairs")
     args = parser.parse_args(argv)
     if missing := platefonts.missing_fonts():
-        sys.exit("training needs every font in worker/platefonts.py (same seed, same data); missing:\n  "
+        sys.exit("training needs every font in synth/platefonts.py (same seed, same data); missing:\n  "
                  + "\n  ".join(missing))
     out = args.out or model_path(args.seed)
     log = args.log or Path(f"training/logs/recognizer_seed{args.seed}.csv")

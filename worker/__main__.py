@@ -16,63 +16,28 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import msgspec
 import numpy as np
 
 from server.schemas import Box, Candidate, ReadIn
-from worker.capture import CaptureThread, Frame
+from worker.capture.camera import CaptureThread, Frame
 from worker.colour import vehicle_colour
-from worker.config import DEFAULT_READER, Config, ConfigError, load_config
-from worker.load import LoadWatch
-from worker.regions import intersect, region_for_net
-from worker.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes, with_effort
+from worker.config import Config, ConfigError, load_config
+from worker.capture.load import LoadWatch
+from worker.recognize.regions import intersect, region_for_net
+from worker.recognize.loader import RecognizeFn, load_recognizer
+from worker.recognize.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
 from worker.track import Sighting, Tracker, VehicleRead
 
 log = logging.getLogger("worker")
-
-RecognizeFn = Callable[..., Sequence[Sighting]]  # (image[, quick]) -> sightings
-
-
-class Recognizer(Protocol):
-    """What the worker needs from plate recognition: a frame in, the plates in it out."""
-
-    def recognize(self, frame: np.ndarray) -> Sequence[Any]: ...  # may also take `quick: bool`
-
-
-def to_sighting(read: Any) -> Sighting | None:
-    """Adapt one recognizer result (a Sighting, or any object with plate/text, confidence, box
-    and optional candidates) to the tracker's Sighting; None for an unusable one."""
-    if isinstance(read, Sighting):
-        return read if 1 <= len(read.text) <= 16 else None
-    text = getattr(read, "plate", None) or getattr(read, "text", "")
-    box = getattr(read, "box", None)
-    if not text or box is None or not 1 <= len(text) <= 16:
-        return None
-    box = (box.x, box.y, box.w, box.h) if hasattr(box, "w") else tuple(int(v) for v in box)
-    candidates = tuple(
-        (getattr(c, "plate", None) or c[0], float(getattr(c, "confidence", None) or c[1]))
-        for c in getattr(read, "candidates", ()) or ()
-    )
-    crop = getattr(read, "crop", None)
-    return Sighting(text, float(read.confidence), box, candidates, crop if isinstance(crop, np.ndarray) else None)
-
-
-def adapt(recognizer: Recognizer) -> RecognizeFn:
-    look = with_effort(recognizer.recognize)
-
-    def recognize(image: np.ndarray, quick: bool = False) -> list[Sighting]:
-        return [s for s in map(to_sighting, look(image, quick)) if s is not None]
-
-    return recognize
-
 
 def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[int] | None) -> list[Sighting]:
     """Recognize inside the camera's region of interest; boxes come back in frame pixels."""
@@ -87,21 +52,6 @@ def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[in
 
 def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
     raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
-
-
-def load_recognizer(spec: str | None = None, reader: str | None = None, second_look: bool = True) -> RecognizeFn:
-    """The plate recognizer: worker.read's with the configured `reader` by default, or
-    `module:factory` (another model, a stand-in for tests). Imported late: it loads ONNX models."""
-    import importlib
-
-    if spec is None:
-        from worker.read import Recognizer
-
-        extra = {} if second_look else {"retry_side": 0}
-        return adapt(Recognizer(reader=reader or DEFAULT_READER, **extra))
-    module_name, _, attr = spec.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr or "Recognizer")
-    return adapt(factory())
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
@@ -395,7 +345,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="stop when every source has ended (video files), after delivering what it can")
     parser.add_argument("--drain-s", type=float, default=5.0, help="at shutdown, wait this long for the spool to empty")
     parser.add_argument("--recognizer", default=None, metavar="MODULE:FACTORY",
-                        help="plate recognizer to use (default worker.read:Recognizer)")
+                        help="plate recognizer to use (default worker.recognize.read:Recognizer); its "
+                             "recognize(frame) returns worker.track.Sighting objects")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 

@@ -62,7 +62,7 @@ class Motion(Strict):
     min_changed: Fraction = 0.003  # fraction of changed pixels needed to pass a frame
 
 
-# Which model reads the plates the detector finds (worker.read): "plate" our recognizer trained
+# Which model reads the plates the detector finds (worker.recognize.read): "plate" our recognizer trained
 # on rendered plates, "ppocr" PP-OCRv4 views, "ppocr+plate" both fused (our CRNNs only),
 # "ppocr+plate+head" with our head on PP-OCRv4 features fused in too and quick reads by our CRNNs.
 Reader = Literal["plate", "ppocr", "ppocr+plate", "ppocr+plate+head"]

@@ -27,7 +27,7 @@ import httpx
 import msgspec
 
 from server.schemas import CameraHeartbeat, ReadIn
-from worker.capture import Backoff, CameraStats
+from worker.capture.camera import Backoff, CameraStats
 
 log = logging.getLogger("worker.post")
 

@@ -1,16 +1,16 @@
 """Synthetic US plates as training data for our own CTC plate recognizer (issue 5).
 
-`worker.synth` draws clean, canonical plates for tests and demos; this module draws *varied*
+`synth` draws clean, canonical plates for tests and demos; this module draws *varied*
 ones: a registration format and colour scheme for every state and DC, dealer frames, bolts,
 registration stickers, small stacked characters, embossed shading, and then the ways a camera
 spoils them (`degrade`). Never train on the evaluation data in ../shared/data.
 
 Labels are the registration as the reader should output it: A-Z and 0-9 only, separators
-dropped (`worker.plates.normalise`). Small stacked characters are decoration, not label: the
+dropped (`worker.recognize.plates.normalise`). Small stacked characters are decoration, not label: the
 recognizer must learn to ignore them, like frame text and slogans. All randomness comes from
 one `random.Random`, so `make_batch(n, seed)` is the same on every run.
 
-    python -m worker.plategen OUTDIR N --seed S      (N JPEGs and labels.csv, for looking at)
+    python -m synth.plategen OUTDIR N --seed S      (N JPEGs and labels.csv, for looking at)
 """
 from __future__ import annotations
 
@@ -28,16 +28,16 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from worker import plateart, platefonts, plategothic, platestacked
-from worker.platestates import BGR, STATES, bgr
-from worker.plates import normalise
-from worker.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
+from synth import plateart, platefonts, plategothic, platestacked
+from synth.platestates import BGR, STATES, bgr
+from worker.recognize.plates import normalise
+from synth.platedraw import SUPERSAMPLE, PlateStyle, blend, registration, rounded_rect, text_line
 
 
 # Letters without O (US plates use 0); I and Q are rare. Digits uniform.
 LETTERS = "ABCDEFGHIJKLMNPQRSTUVWXYZ"
 VANITY_SHARE = 0.2  # plates in no state format: the recognizer must not learn formats by heart
-# Registration typefaces: stroked plate gothics (worker.plategothic), outline fonts, Hershey strokes.
+# Registration typefaces: stroked plate gothics (synth.plategothic), outline fonts, Hershey strokes.
 FONT_SHARES = {"gothic": 0.4, "outline": 0.45, "hershey": 0.15}
 _LETTER_WEIGHTS = [0.25 if c in "IQ" else 1.0 for c in LETTERS]
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX,) * 3 + (cv2.FONT_HERSHEY_DUPLEX,)
@@ -65,7 +65,7 @@ class PlateSpec:
     bolts: bool = False
     sticker: tuple[str, BGR] | None = None  # corner ("tl"/"tr"/...), colour
     stacked: str = ""  # small stacked characters beside the registration (not in the label)
-    stacked_face: bool = False  # drawn as real plates do (worker.platestacked), not small and apart
+    stacked_face: bool = False  # drawn as real plates do (synth.platestacked), not small and apart
     stacked_right: bool = False  # (stacked_face) on its right, like a handicap "HH"
     embossed: bool = False
     ttf: str | None = None  # outline font file for the registration
@@ -73,7 +73,7 @@ class PlateSpec:
     squeeze: float = 1.0  # outline glyph width factor
     bolder: float = 0.0  # extra outline stroke, in character heights
     dots: bool = False  # outline fonts: separators printed as centre dots
-    art: str = ""  # pictorial design (worker.plateart): scene, outline, fruit, emblem, panel-left, panel-right
+    art: str = ""  # pictorial design (synth.plateart): scene, outline, fruit, emblem, panel-left, panel-right
 
     @property
     def label(self) -> str:
@@ -97,7 +97,7 @@ def vanity_format(rng: random.Random) -> str:
 def sample_plate(rng: random.Random, state: str | None = None, stacked_pairs: bool = False) -> PlateSpec:
     """A random plate: state (uniform), one of its formats (or a vanity one) and colour
     schemes, a Hershey or outline font, accessories. `stacked_pairs`: stacked characters as
-    `worker.platestacked` draws them (False draws exactly the plates it always drew)."""
+    `synth.platestacked` draws them (False draws exactly the plates it always drew)."""
     state = state or rng.choice(sorted(STATES))
     formats, schemes, slogan = STATES[state]
     fmt = vanity_format(rng) if rng.random() < VANITY_SHARE else rng.choice(formats)
@@ -333,7 +333,7 @@ def make_batch(n: int, seed: int, size: tuple[int, int] | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.plategen", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m synth.plategen", description=__doc__.split("\n")[0])
     parser.add_argument("outdir", type=pathlib.Path)
     parser.add_argument("n", type=int)
     parser.add_argument("--seed", type=int, default=0)

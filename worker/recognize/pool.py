@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from worker.recognize.loader import load_recognizer
+
 log = logging.getLogger("worker.pool")
 
 READY = "ready"
@@ -41,8 +43,6 @@ Result = tuple[int, Any]  # (job id, the sightings, or a RecognitionFailed)
 def serve(conn: Connection, spec: str | None, reader: str | None, second_look: bool) -> None:
     """A recognition process: load the models, then answer jobs until the pipe closes."""
     import cv2
-
-    from worker.__main__ import load_recognizer  # late: the parent imports this module
 
     cv2.setNumThreads(1)  # one core per process: OpenCV's own threads would fight the other processes
     recognize = with_effort(load_recognizer(spec, reader, second_look))

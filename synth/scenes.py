@@ -3,10 +3,10 @@
 Fixtures for tests and `make demo`; later the seed of training data for our own recognizer, so a
 plate's look is data (`PlateStyle`) and randomness comes only from an explicit `random.Random`.
 
-Plates are drawn by `worker.platedraw` (shared with the training-plate generator); `render_plate`,
+Plates are drawn by `synth.platedraw` (shared with the training-plate generator); `render_plate`,
 `PlateStyle` and `STYLES` are re-exported here for callers of this module.
 
-    python -m worker.synth video OUT.avi 7ABC123 8XYZ442     (or: images DIR PLATE ...)
+    python -m synth video OUT.avi 7ABC123 8XYZ442     (or: images DIR PLATE ...)
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from worker.platedraw import BGR, STYLES, PlateStyle, normalise_text, render_plate
+from synth.platedraw import BGR, STYLES, PlateStyle, normalise_text, render_plate
 
 __all__ = ["STYLES", "PlateStyle", "Vehicle", "VehiclePass", "main", "make_scene", "render_plate",
            "write_images", "write_video"]
@@ -237,7 +237,7 @@ def write_images(folder: pathlib.Path, plates: Sequence[str], *,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.synth", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m synth", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     video = sub.add_parser("video", help="camera footage of vehicles with these plates (MJPG .avi)")
     images = sub.add_parser("images", help="a folder with one JPEG snapshot per plate")
@@ -264,6 +264,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - started:.1f} s")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from worker.capture import CameraStats
+from worker.capture.camera import CameraStats
 
 log = logging.getLogger("worker")
 

@@ -1,7 +1,7 @@
 """Plate drawing primitives: `PlateStyle`, `render_plate` and the masks it is built from.
 
-Shared by the synthetic camera (`worker.synth`, clean canonical plates for tests and demos) and the
-training-plate generator (`worker.plategen`, varied plates for the recognizer), so both draw
+Shared by the synthetic camera (`synth`, clean canonical plates for tests and demos) and the
+training-plate generator (`synth.plategen`, varied plates for the recognizer), so both draw
 characters, text lines, borders and colour the same way; kept apart from synth's scenes and video.
 Outputs must stay byte-identical: recognizer training data is drawn with these.
 
@@ -95,7 +95,7 @@ def render_plate(text: str, *, state: str = "CALIFORNIA", style: PlateStyle | No
 
 def normalise_text(text: str) -> str:
     """`text` stripped and upper-cased; ValueError unless it is A-Z, 0-9, space or '-'.
-    Separators are kept (unlike `worker.plates.normalise`, which makes the read label)."""
+    Separators are kept (unlike `worker.recognize.plates.normalise`, which makes the read label)."""
     text = text.strip().upper()
     if not _ALLOWED.fullmatch(text):
         raise ValueError(f"plate text must be A-Z, 0-9, space or '-': {text!r}")

@@ -5,7 +5,7 @@ Each model reads a plate crop, or the band of it that its file names (whatever i
 name, slogan and frame, the models were taught to ignore), and returns CTC candidates by the
 same beam search as the PP-OCRv4 path, so the plate-format priors rank both alike. Members: two
 small CRNNs trained alike from different seeds (a few milliseconds each;
-`training/recognizer.py`) and our head on PP-OCRv4's recogniser features (`worker.platehead`,
+`training/recognizer.py`) and our head on PP-OCRv4's recogniser features (`worker.recognize.platehead`,
 `training/plate_head.py`). Candidates are averaged, the two CRNNs first into one vote, then
 that with the head's: the kinds' mistakes on real plates differ more than their accuracy does,
 and the head reads real plates better than either CRNN, so it weighs as much as both
@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from worker import platehead
-from worker.ctc import Reading, beam_search, fuse
-from worker.detect import make_session
-from worker.plates import ALPHABET
+from worker.recognize import platehead
+from worker.recognize.ctc import Reading, beam_search, fuse
+from worker.recognize.runtime import make_session
+from worker.recognize.plates import ALPHABET
 
 MODELS_DIR = Path(__file__).with_name("models")
 SEEDS = (1, 2)  # the ensemble `make train-recognizer` trains

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from worker import plategothic
+from synth import plategothic
 
 _SHARE = Path("/usr/share/fonts")
 FONT_FILES = tuple(str(_SHARE / p) for p in (
@@ -61,7 +61,7 @@ def missing_fonts() -> list[str]:
 @functools.lru_cache(maxsize=2048)
 def glyph(char: str, path: str) -> tuple[np.ndarray, float, float]:
     """Coverage mask of one glyph cropped to its ink, with its top and bottom in cap heights
-    (0 = top of 'H', 1 = baseline), like `worker.platedraw._glyph`."""
+    (0 = top of 'H', 1 = baseline), like `synth.platedraw._glyph`."""
     font = ImageFont.truetype(path, _REF_SIZE)
     canvas = Image.new("L", (_REF_SIZE * 2, _REF_SIZE * 2), 0)
     draw = ImageDraw.Draw(canvas)

@@ -9,7 +9,7 @@ goes wrong (1 read as I, W as H, 4 as L, 8 as B). So the skeletons are drawn her
 an open or closed 4, the W's and M's middle vertex, serifs on I.
 
 Skeleton coordinates are in a unit box: x 0..1 across the glyph, y 0..1 from cap top to
-baseline. `glyph` returns the same (mask, top, bottom) as `worker.platefonts.glyph`.
+baseline. `glyph` returns the same (mask, top, bottom) as `synth.platefonts.glyph`.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def strokes(char: str, s: Style) -> list[Path]:
 @functools.lru_cache(maxsize=4096)
 def glyph(char: str, style: Style) -> tuple[np.ndarray, float, float]:
     """Coverage mask of one glyph cropped to its ink, with its top and bottom in cap heights
-    (0 = top of the ink of 'H', 1 = its bottom), like `worker.platefonts.glyph`."""
+    (0 = top of the ink of 'H', 1 = its bottom), like `synth.platefonts.glyph`."""
     h = _REF_HEIGHT
     w, pen = round(style.width * h), max(2, round(style.stroke * h))
     canvas = np.zeros((h + 2 * pen, w + 2 * pen), np.uint8)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from worker.config import Camera, Motion
-from worker.sources import Grab, Source, SourceError, open_source
+from worker.capture.sources import Grab, Source, SourceError, open_source
 
 log = logging.getLogger("worker.capture")
 

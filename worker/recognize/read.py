@@ -1,6 +1,7 @@
 """Plate reading: PP-OCRv4 recogniser over plate bands, CTC candidates, US plate priors.
 
-`Recognizer.recognize(frame)` is the entry point: a BGR frame in, `PlateRead`s out, best first.
+`Recognizer.recognize(frame)` is the entry point: a BGR frame in, the tracker's `Sighting`s out
+(worker.track: one read type from detection to posting), best first.
 Each plate is read several ways ("views") and the readings are fused: every view alone makes
 different mistakes, and averaging their candidate probabilities cancels many of them.
 """
@@ -10,29 +11,29 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from worker import plates
+from worker.recognize import plates
 from worker.config import DEFAULT_READER, READERS
-from worker.ctc import Reading, beam_search, fuse
-from worker.detect import (
+from worker.recognize.ctc import Reading, beam_search, fuse
+from worker.recognize.detect import (
     Band,
     PlateProposal,
     TextDetector,
-    bundled_model,
-    make_session,
     plate_from_line,
     propose_plates,
     refine_plate,
     warp_band,
     whole_image_plate,
 )
-from worker.plates import ALPHABET
-from worker.platerec import CRNN_PATHS, MODEL_PATHS, PlateReader
+from worker.recognize.plates import ALPHABET
+from worker.recognize.platerec import CRNN_PATHS, MODEL_PATHS, PlateReader
+from worker.recognize.runtime import bundled_model, make_session
+from worker.track import Sighting
 
 REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
 # A quick look (an overloaded worker) searches at most this many pixels on the longer side, without
@@ -73,17 +74,6 @@ LONG_READ_PRIOR = 0.3  # 9-10 characters: often a plate plus its frame text; ref
 REFINE_RATIO = 0.3  # refine a further proposal only if it is nearly as plate-like as the best
 
 
-@dataclass
-class PlateRead:
-    """One plate in a frame: the best text, its confidence, the ranked alternatives."""
-
-    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    text: str
-    confidence: float
-    candidates: list[tuple[str, float]]
-    crop: np.ndarray = field(repr=False)
-
-
 class Recognizer:
     """Frame -> plate reads. Holds the onnxruntime sessions; otherwise stateless.
 
@@ -121,7 +111,7 @@ class Recognizer:
         self.max_proposals = max_proposals
         self.max_refined = max_refined
 
-    def recognize(self, frame: np.ndarray, quick: bool = False) -> list[PlateRead]:
+    def recognize(self, frame: np.ndarray, quick: bool = False) -> list[Sighting]:
         """Plate reads in a BGR frame, most plausible first. `quick`: a coarser search (QUICK_SIDE)."""
         if quick:
             return self.reads_at(as_bgr(frame), min(self.limit_side, QUICK_SIDE))[0]
@@ -173,7 +163,7 @@ class Recognizer:
             return self.plate_reader.readings(crops, cheap_only=self.max_refined > 0)
         return [self.read_view(image, p, self.quick_view) for p in proposals]
 
-    def read_plate_image(self, crop: np.ndarray) -> PlateRead | None:
+    def read_plate_image(self, crop: np.ndarray) -> Sighting | None:
         """Read an image that is already a plate crop (no frame-wide detection)."""
         crop = as_bgr(crop)
         whole = whole_image_plate(crop)
@@ -209,13 +199,13 @@ class Recognizer:
             band = cv2.merge([band[..., 2]] * 3)
         return beam_search(self.line_reader.char_probs(band))
 
-    def make_read(self, frame, plate: PlateProposal, readings: list[Reading]) -> PlateRead | None:
+    def make_read(self, frame, plate: PlateProposal, readings: list[Reading]) -> Sighting | None:
         candidates = plates.rank(fuse(readings))
         if not candidates or plates.prior(candidates[0][0]) <= plates.OUTSIDE_LENGTH_PRIOR:
             return None  # nothing plate-like: a sign, a timestamp, a grille
         text, confidence = candidates[0]
         crop = warp_band(frame, plate, CROP_BAND)
-        return PlateRead(plate.bbox(), text, confidence, candidates, crop)
+        return Sighting(text, confidence, plate.bbox(), tuple(candidates), crop)
 
 
 def as_trained(plate: PlateProposal) -> PlateProposal:

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from worker.config import DEFAULT_READER, READERS
-from worker.plates import normalise
+from worker.recognize.plates import normalise
 
 DETECTION_IOU = 0.3
 FRAME_720P = (720, 1280)  # (height, width): issue 3's cost target is per 720p frame
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if not items and not label_errors:
         report(f"{args.dir}: no labelled images (.txt labels or groundtruth.csv) found")
         return 2
-    from worker.read import Recognizer  # loads the ONNX models: only once there is work
+    from worker.recognize.read import Recognizer  # loads the ONNX models: only once there is work
 
     summary = evaluate(items, Recognizer(threads=args.threads, reader=args.reader), report, args.verbose)
     summary.errors += label_errors

@@ -6,7 +6,6 @@ Pure functions over numpy images; the only state is the onnxruntime session held
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,37 +13,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from worker.regions import Box, region_for_net
-
-
-def bundled_model(name: str) -> Path:
-    """Path of a model file shipped inside the rapidocr-onnxruntime wheel."""
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("rapidocr-onnxruntime is not installed; it ships the OCR models")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"model file missing: {path}")
-    return path
-
-
-def make_session(
-    model: Path | bytes,
-    threads: int,
-    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    providers: list | None = None,
-) -> ort.InferenceSession:
-    """One-core-friendly onnxruntime session for a model file (or a model's serialized bytes).
-
-    ENABLE_ALL (onnxruntime's default) measured faster than EXTENDED (docs/benchmarks.md)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = optimization
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts,
-                                providers=providers or ["CPUExecutionProvider"])
+from worker.recognize.regions import Box, region_for_net
+from worker.recognize.runtime import bundled_model, make_session
 
 
 def detector_providers(available: list[str], threads: int) -> list:

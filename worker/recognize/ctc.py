@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.plates import ALPHABET
+from worker.recognize.plates import ALPHABET
 
 Reading = list[tuple[str, float]]  # CTC candidates of one view: (text, probability), best first
 

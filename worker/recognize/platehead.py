@@ -26,7 +26,8 @@ import onnx
 import onnx.utils
 import onnxruntime as ort
 
-from worker.detect import Band, bundled_model, make_session, warp_band, whole_image_plate
+from worker.recognize.detect import Band, warp_band, whole_image_plate
+from worker.recognize.runtime import bundled_model, make_session
 
 BACKBONE_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 FEATURES = "transpose_51.tmp_0"  # (N, T, 120): the recogniser's sequence, before its classifier

@@ -1,4 +1,4 @@
-"""US plate formats and colours by state, for the training plates (`worker.plategen`)."""
+"""US plate formats and colours by state, for the training plates (`synth.plategen`)."""
 
 from __future__ import annotations
 
