@@ -12,25 +12,21 @@ FONT_PACKAGES := fonts-dejavu-core fonts-liberation fonts-urw-base35 fonts-freef
 	fonts-roboto-unhinted fonts-open-sans fonts-b612
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install install-openvino system-deps demo test bench train-recognizer clean
+.PHONY: install system-deps demo test bench train-recognizer clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	# onnxruntime and onnxruntime-openvino install the same module: a venv made before the switch
+	# to OpenVINO (pyproject.toml) loses plain onnxruntime first, or the two would mix their files.
+	if [ "$$(uname -sm)" = "Linux x86_64" ] && $(BIN)/pip show -q onnxruntime 2>/dev/null; then \
+		$(BIN)/pip uninstall -y -q onnxruntime onnxruntime-openvino; fi
 	$(BIN)/pip install -q -e '.[dev]'
 	# rapidocr pins opencv-python, which must not sit beside the headless build: no deps.
 	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
-
-# Optional: onnxruntime-openvino in place of onnxruntime (same `onnxruntime` module, so never both):
-# the worker's text detector then runs through OpenVINO at ~60% of the CPU time (docs/benchmarks.md).
-# `make install` after a change to pyproject.toml brings plain onnxruntime back: run this again.
-install-openvino: install
-	$(BIN)/pip uninstall -y -q onnxruntime onnxruntime-openvino
-	$(BIN)/pip install -q onnxruntime-openvino
-	$(BIN)/python -c "import onnxruntime as o; assert 'OpenVINOExecutionProvider' in o.get_available_providers()"
 
 demo: install
 	$(BIN)/platewatch demo

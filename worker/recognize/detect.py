@@ -18,9 +18,9 @@ from worker.recognize.runtime import bundled_model, make_session
 
 
 def detector_providers(available: list[str], threads: int) -> list:
-    """OpenVINO where the installed onnxruntime offers it (`make install-openvino`: the detector
-    at ~60% of the CPU time, same detections and reads; docs/benchmarks.md), else onnxruntime's
-    own CPU kernels."""
+    """OpenVINO where the installed onnxruntime offers it (onnxruntime-openvino, installed on Linux
+    x86_64: the detector at ~55-60% of the CPU time, same detections and reads; docs/benchmarks.md),
+    else onnxruntime's own CPU kernels."""
     if "OpenVINOExecutionProvider" in available:
         openvino = ("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": str(threads)})
         return [openvino, "CPUExecutionProvider"]

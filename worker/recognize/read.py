@@ -40,6 +40,7 @@ REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
 # the second look: a 720p frame's detector pass at ~55% of the cost. Reading and refining still use
 # the full-resolution pixels; what it misses are the smallest plates, which grow as a car comes closer.
 QUICK_SIDE = 768
+QUICK_REFINED = 1  # and refines only the most plate-like proposal, with the first refined view only
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Recognizer:
     def recognize(self, frame: np.ndarray, quick: bool = False) -> list[Sighting]:
         """Plate reads in a BGR frame, most plausible first. `quick`: a coarser search (QUICK_SIDE)."""
         if quick:
-            return self.reads_at(as_bgr(frame), min(self.limit_side, QUICK_SIDE))[0]
+            return self.reads_at(as_bgr(frame), min(self.limit_side, QUICK_SIDE), quick=True)[0]
         return self.recognize_with_proposals(frame)[0]
 
     def recognize_with_proposals(self, frame: np.ndarray):
@@ -128,17 +129,20 @@ class Recognizer:
             reads, proposals = self.reads_at(frame, self.retry_side)
         return reads, proposals
 
-    def reads_at(self, frame: np.ndarray, limit_side: int):
-        """One detection pass with the longer side fed to the detector capped at `limit_side`."""
+    def reads_at(self, frame: np.ndarray, limit_side: int, quick: bool = False):
+        """One detection pass with the longer side fed to the detector capped at `limit_side`;
+        `quick`: fewer refinements, each with fewer views."""
         lines = self.detector.detect(frame, limit_side)
         proposals = propose_plates(lines, frame.shape)[: self.max_proposals]
-        quick = self.quick_readings(frame, proposals)
-        refine = self.chosen_for_refinement([refine_priority(q) for q in quick])
+        first = self.quick_readings(frame, proposals)
+        refined, views = (min(self.max_refined, QUICK_REFINED), self.refined_views[:1]) if quick else (
+            self.max_refined, self.refined_views)
+        refine = self.chosen_for_refinement([refine_priority(q) for q in first], refined)
         reads = []
         for i, plate in enumerate(proposals):
-            readings = [quick[i]]
+            readings = [first[i]]
             if i in refine:
-                plate, more = self.refined_readings(frame, plate)
+                plate, more = self.refined_readings(frame, plate, views)
                 readings += more
             read = self.make_read(frame, plate, readings)
             if read is not None:
@@ -146,13 +150,13 @@ class Recognizer:
         reads.sort(key=lambda r: r.confidence * plates.prior(r.text), reverse=True)
         return reads, proposals
 
-    def chosen_for_refinement(self, priority: list[float]) -> set[int]:
+    def chosen_for_refinement(self, priority: list[float], max_refined: int) -> set[int]:
         """The `max_refined` most plate-like proposals, leaving out junk and also-rans."""
         if not priority:
             return set()
         floor = max(MIN_PRIORITY, REFINE_RATIO * max(priority))
         order = sorted(range(len(priority)), key=priority.__getitem__, reverse=True)
-        return {i for i in order[: self.max_refined] if priority[i] >= floor}
+        return {i for i in order[:max_refined] if priority[i] >= floor}
 
     def quick_readings(self, image: np.ndarray, proposals: list[PlateProposal]) -> list[Reading]:
         """One reading per proposal, as placed: where the head is in use, our reader on the
@@ -176,8 +180,8 @@ class Recognizer:
         plate, readings = self.refined_readings(crop, whole)
         return self.make_read(crop, plate, [quick, *readings])
 
-    def refined_readings(self, frame: np.ndarray, plate: PlateProposal):
-        """Re-detect the plate precisely, then read it with every refined view.
+    def refined_readings(self, frame: np.ndarray, plate: PlateProposal, views: tuple[View, ...] | None = None):
+        """Re-detect the plate precisely, then read it with each of `views` (default: every refined view).
 
         Returns the plate as placed (in frame pixels) and the readings.
         """
@@ -186,7 +190,7 @@ class Recognizer:
         image, placed, in_frame = (frame, plate, plate) if refined is None else refined
         readings = []
         if self.line_reader is not None:
-            readings += [self.read_view(image, placed, v) for v in self.refined_views]
+            readings += [self.read_view(image, placed, v) for v in views or self.refined_views]
         if self.plate_reader is not None:
             readings += self.plate_reader.readings([warp_band(image, as_trained(placed), PLATE_VIEW)])
         return in_frame, readings
