@@ -27,6 +27,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -225,7 +226,7 @@ class Observed:
 
 
 def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotlist: list[str],
-        phones: int, late_s: float) -> RunResult:
+        phones: int, late_s: float, keep_log: Path | None = None) -> RunResult:
     vehicles_each = max(1, round(seconds * FPS / SLOT_FRAMES))
     orders = camera_orders(count, len(library.photos), SEED)
     library.prepare({order[v % len(order)] for order in orders for v in range(vehicles_each)})
@@ -243,6 +244,9 @@ def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotl
                 stop_worker(worker)
         time.sleep(min(late_s, 5))  # pushes for reads flushed at shutdown: counted apart
         alerts, unverified = alerts_from(push)
+        if keep_log is not None:
+            keep_log.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log_path, keep_log / f"worker-{count}-cameras.log")
         observed = Observed(shown_vehicles(feeds, library.photos, listed), cores,
                             frames_dropped(log_path.read_text(errors="replace")),
                             sum(f.frames_skipped for f in feeds), stored_reads(server, stopped_at),
@@ -291,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phones", type=int, default=3, help="the officer's subscribed phones")
     parser.add_argument("--late-s", type=float, default=10.0, help="after the traffic, wait this long for pushes")
     parser.add_argument("--data", type=Path, default=default_data(), help="folder holding openalpr-us/")
+    parser.add_argument("--keep-log", type=Path, metavar="DIR", help="keep each run's worker log in DIR")
     args = parser.parse_args(argv)
     folder = args.data / "openalpr-us"
     if not folder.is_dir():
@@ -305,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     results = []
     for count in counts:
-        result = run(count, args.seconds, library, listed, hotlist, args.phones, args.late_s)
+        result = run(count, args.seconds, library, listed, hotlist, args.phones, args.late_s, args.keep_log)
         results.append(result)
         print(row(result), f"  (load {load_average()})", flush=True)
     print(json.dumps({"benchmark": "traffic", "machine": machine(), "at": datetime.now(UTC).isoformat(timespec="seconds"),

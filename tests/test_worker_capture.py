@@ -70,6 +70,25 @@ def test_mjpeg_frames_are_decoded_only_when_taken_and_a_corrupt_one_is_skipped()
     assert image.shape == (240, 320, 3) and image.max() > 200  # the bright block, full size
 
 
+def test_a_camera_recognition_is_behind_on_is_examined_less_often():
+    """With its queue full (recognition is not taking its frames), a camera's frames are examined a
+    few times a second, not each one: every examined frame costs a decode."""
+    examined = {}
+    for queue_size in (64, 2):
+        cam = FakeCamera(frames_per_connection=40)  # 2 s at 20 frames/s, then it hangs up
+        thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream",
+                                      location=cam.url + "/stream", queue_size=queue_size))
+        try:
+            assert wait_until(lambda: cam.connections >= 2, timeout=20)
+        finally:
+            stop.set()
+            thread.join(timeout=15)
+            cam.close()
+        examined[queue_size] = thread.stats.frames
+    assert examined[64] >= 30  # keeping up: every frame is looked at
+    assert 2 <= examined[2] <= 12  # behind: the first two, then ~2.5 a second
+
+
 def test_a_jpeg_grab_gives_a_small_copy_without_a_full_decode():
     frame = np.zeros((720, 1280, 3), np.uint8)
     frame[300:420, 600:760] = 255

@@ -189,6 +189,7 @@ class Worker:
                     skipped += name in self.held
                     self.held[name] = frame
                 self.captures[name].stats.skipped += skipped
+                self.captures[name].frame_waiting = name in self.held
 
     def next_frame(self) -> Frame | None:
         """Vehicles not yet read come first, camera by camera in turn; then a look at cameras
@@ -198,6 +199,7 @@ class Worker:
         for name in names:
             if name not in self.budgeted or self.trackers[name].needs_reading():
                 frame = self.held.pop(name, None) or self.captures[name].queue.get_nowait()
+                self.captures[name].frame_waiting = False
                 if frame is not None:
                     self.turn = (names.index(name) + self.turn + 1) % len(names)
                     return frame
@@ -207,6 +209,7 @@ class Worker:
                                          or self.captures[name].finished)  # nothing newer will come
             if due and not any(job.frame.camera == name for job in self.jobs.values()):
                 del self.held[name]
+                self.captures[name].frame_waiting = False
                 self.last_look[name] = frame.t
                 return frame
         return None
@@ -227,6 +230,9 @@ class Worker:
         x, y, w, h = region_for_net(region, frame.image.shape, within=self.rois.get(frame.camera))
         job_id = next(self.job_ids)
         self.jobs[job_id] = Job(frame, next(self.seqs[frame.camera]), (x, y), quick)
+        stats = self.captures[frame.camera].stats
+        stats.looked += 1
+        stats.quick_looks += quick
         self.recognition.submit(job_id, np.ascontiguousarray(frame.image[y:y + h, x:x + w]), quick)
 
     def search_region(self, frame: Frame) -> tuple[int, int, int, int] | None:
@@ -334,8 +340,9 @@ class Worker:
         for name, capture in self.captures.items():
             s = capture.stats
             log.info("camera %s: %.1f frames/s, %d frames, %d without motion, %d dropped, %d skipped (vehicle "
-                     "already read), %d errors; %d of %d vehicles read", name, s.frames_per_s(), s.frames, s.gated,
-                     s.dropped, s.skipped, s.errors, s.vehicles_read, s.vehicles_seen)
+                     "already read), %d errors, %d searched (%d quickly); %d of %d vehicles read", name,
+                     s.frames_per_s(), s.frames, s.gated, s.dropped, s.skipped, s.errors, s.looked, s.quick_looks,
+                     s.vehicles_read, s.vehicles_seen)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -194,6 +194,8 @@ class CameraStats:
     vehicles_seen: int = 0
     vehicles_read: int = 0
     skipped: int = 0  # frames of vehicles already read, left unread on purpose (not "dropped")
+    looked: int = 0  # frames recognition searched
+    quick_looks: int = 0  # of those, quick ones (looks were scarce)
     lag_s: float = 0.0
     overloaded: bool = False
     window_s: float = 10.0
@@ -215,6 +217,11 @@ class CameraStats:
         return len(recent) / self.window_s
 
 
+# While recognition is behind on a camera (an overloaded box), its frames are examined at most this
+# often: each examined frame costs a decode, and would only push a waiting one out.
+BEHIND_FPS = 2.5
+
+
 class CaptureThread(threading.Thread):
     """Reads one camera: open, pump frames through the fps cap and motion gate, reconnect."""
 
@@ -228,6 +235,7 @@ class CaptureThread(threading.Thread):
         self.source: Source = open_source(camera, stop)
         self.backoff = Backoff(cap=max_backoff_s)
         self.finished = False  # a finite source (video file) has ended
+        self.frame_waiting = False  # set by the worker: it holds a frame of this camera, not yet searched
         self._last_t = 0.0
         self._last_kept_t = -math.inf
 
@@ -270,7 +278,7 @@ class CaptureThread(threading.Thread):
 
     def _handle(self, grab: Grab) -> None:
         t = time.monotonic() if self.source.live else grab.t
-        if self.camera.fps_cap and t - self._last_kept_t < 1.0 / self.camera.fps_cap * 0.999:
+        if t - self._last_kept_t < self._interval() * 0.999:
             return  # over the cap: not even examined
         self._last_kept_t = t
         small = grab.small(self.gate.settings.width) if self.gate.settings.enabled else None
@@ -289,3 +297,11 @@ class CaptureThread(threading.Thread):
         elif not self.queue.put(frame):
             self.stats.dropped += 1
         self._last_t = t  # after the put: the clock never runs ahead of queued frames
+
+    def _interval(self) -> float:
+        """Seconds between examined frames: the fps cap, and slower while recognition is behind on
+        this camera (its queue full, or a frame held for it): decoding more then only replaces one."""
+        interval = 1.0 / self.camera.fps_cap if self.camera.fps_cap else 0.0
+        if not self.source.lossless and (self.frame_waiting or len(self.queue) >= self.queue.maxsize):
+            interval = max(interval, 1.0 / BEHIND_FPS)
+        return interval
