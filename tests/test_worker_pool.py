@@ -148,8 +148,8 @@ def test_overload_is_reported_in_the_heartbeat_and_warned_once(dept: Department,
     camera = FakeCamera(frames_per_connection=10_000)
     real = recognizer()
 
-    def slow_box(image):  # the real recognizer on a box too slow for this camera's frame rate
-        time.sleep(0.4)
+    def slow_box(image):  # the real recognizer on a box too slow: a vehicle waits seconds for a look
+        time.sleep(2.5)
         return real(image)
 
     config = load_config(write_config(tmp_path / "worker.toml", dept.live.url,

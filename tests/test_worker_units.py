@@ -4,6 +4,7 @@ config errors, colour naming, and the spool's crash safety."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,6 +180,24 @@ def test_queue_drops_the_oldest_frame_when_full():
     results = [queue.put(i) for i in range(5)]
     assert results == [True, True, True, False, False] and queue.dropped == 2 and wake.is_set()
     assert [queue.get_nowait() for _ in range(4)] == [2, 3, 4, None]
+
+
+def test_queue_remembers_how_long_its_camera_has_waited_through_drops_until_a_take():
+    """The recognition lag a camera reports counts from its first frame not yet searched, also
+    when that frame was pushed out by newer ones."""
+    queue = FrameQueue(2)
+    assert queue.since is None
+    before = time.monotonic()
+    queue.put("a")
+    first = queue.since
+    assert first >= before
+    time.sleep(0.01)
+    queue.put("b"), queue.put("c")  # "a" dropped: the camera has still waited since it came
+    assert queue.since == first
+    assert queue.newest() == ("c", 1) and queue.since is None
+    queue.put("d"), queue.put("e")
+    waiting = queue.since
+    assert queue.get_nowait() == "d" and queue.since > waiting  # now "e" is the longest waiting
 
 
 def test_lossless_put_waits_for_room_and_gives_up_on_stop():

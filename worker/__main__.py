@@ -198,7 +198,7 @@ class Worker:
         names = names[self.turn:] + names[:self.turn]
         for name in names:
             if name not in self.budgeted or self.trackers[name].needs_reading():
-                frame = self.held.pop(name, None) or self.captures[name].queue.get_nowait()
+                frame = self.held.pop(name, None) or self.take(name)
                 self.captures[name].frame_waiting = False
                 if frame is not None:
                     self.turn = (names.index(name) + self.turn + 1) % len(names)
@@ -213,6 +213,19 @@ class Worker:
                 self.last_look[name] = frame.t
                 return frame
         return None
+
+    def take(self, name: str) -> Frame | None:
+        """A live camera's newest frame (its vehicles nearer, its plates bigger; the older ones are
+        skipped); the oldest of footage or snapshots, where every frame is wanted in turn."""
+        capture = self.captures[name]
+        if name not in self.budgeted or capture.source.lossless:
+            return capture.queue.get_nowait()
+        since = capture.queue.since
+        frame, skipped = capture.queue.newest()
+        capture.stats.skipped += skipped
+        if frame is not None and since is not None:  # it stands for every frame skipped for it
+            frame.queued_at = min(frame.queued_at, since)
+        return frame
 
     def submit(self, frame: Frame, quick: bool = False) -> None:
         if frame.image is None:  # decoded only now: a corrupt JPEG from the camera
@@ -290,8 +303,8 @@ class Worker:
             return  # the recognition processes are still loading their models
         now = time.monotonic()
         for name, watch in self.loads.items():
-            oldest = self.captures[name].queue.oldest()
-            watch.update(now, oldest.queued_at if oldest is not None and name not in self.held else None)
+            waiting_since = self.captures[name].queue.since
+            watch.update(now, waiting_since if name not in self.held else None)
 
     def emit(self, reads: list[VehicleRead]) -> None:
         for read in reads:

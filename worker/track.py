@@ -38,6 +38,9 @@ REVIVE_S = 10.0  # how long a posted vehicle's plate, seen again, is still that 
 SETTLED_CONFIDENCE = 0.8  # a vote this sure, from `min_frames` agreeing reads, is posted at once
 SETTLED_AGREEING = 3  # or this many agreeing reads at `min_confidence`: frames agreeing are evidence too
 SCARCE_CONFIDENCE = 0.9  # one read this sure is enough for a vehicle seen while looks were scarce
+# A track seen this often without settling (a sign, a far plate that never reads) stops claiming
+# looks first: other cameras' unread vehicles go before it. Its later sightings still count.
+UNSETTLED_LOOKS = 6
 
 
 def fold(text: str) -> str:
@@ -131,8 +134,9 @@ class Tracker:
         self.recent: list[Track] = []  # posted tracks ended lately, revived by their plate
 
     def needs_reading(self) -> bool:
-        """False only while every vehicle in view already has a settled read."""
-        return not self.tracks or not all(track.settled for track in self.tracks)
+        """False while every vehicle in view has a settled read (or was seen UNSETTLED_LOOKS
+        times without one): no vehicle here is waiting for its first good look."""
+        return not self.tracks or any(not t.settled and t.frames < UNSETTLED_LOOKS for t in self.tracks)
 
     def settled(self) -> list[VehicleRead]:
         """The first read of each track whose vote has just settled: post it while the vehicle

@@ -62,12 +62,15 @@ class Backoff:
 
 
 class FrameQueue:
-    """A bounded queue that drops its oldest item rather than block the producer."""
+    """A bounded queue that drops its oldest item rather than block the producer. `since`: when
+    the longest-waiting item still in it, or dropped from it since the last take, was put."""
 
     def __init__(self, maxsize: int, wake: threading.Event | None = None) -> None:
         self.maxsize = maxsize
         self.dropped = 0
+        self.since: float | None = None
         self._items: deque = deque()
+        self._times: deque[float] = deque()  # when each item was put
         self._cond = threading.Condition()
         self._wake = wake  # shared with the recognition loop: "some queue has work"
 
@@ -77,8 +80,9 @@ class FrameQueue:
             full = len(self._items) >= self.maxsize
             if full:
                 self._items.popleft()
+                self._times.popleft()
                 self.dropped += 1
-            self._items.append(item)
+            self._append(item)
         self._notify()
         return not full
 
@@ -89,20 +93,32 @@ class FrameQueue:
                 if stop.is_set():
                     return False
                 self._cond.wait(0.1)
-            self._items.append(item)
+            self._append(item)
         self._notify()
         return True
 
+    def _append(self, item) -> None:
+        now = time.monotonic()
+        self._items.append(item)
+        self._times.append(now)
+        if self.since is None:
+            self.since = now
+
     def get_nowait(self):
+        """Take the oldest item (None when empty)."""
         with self._cond:
             item = self._items.popleft() if self._items else None
+            if item is not None:
+                self._times.popleft()
+            self.since = self._times[0] if self._times else None
             self._cond.notify_all()
         return item
 
     def newest(self) -> tuple[object | None, int]:
         """Take the newest item and discard the rest: (item, how many were discarded)."""
         with self._cond:
-            items, self._items = self._items, deque()
+            items, self._items, self.since = self._items, deque(), None
+            self._times.clear()
             self._cond.notify_all()
         return (items.pop() if items else None), max(0, len(items))
 

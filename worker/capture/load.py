@@ -14,7 +14,7 @@ log = logging.getLogger("worker")
 
 WINDOW_S = 10.0  # judged over this much recent time
 MAX_DROPPED = 3  # frames lost in the window before a camera counts as overloaded
-MAX_LAG_S = 3.0  # recognition this far behind capture: hits would reach the phones late
+MAX_LAG_S = 2.0  # a vehicle waiting this long for a look: its hit would reach the phones late
 
 
 class LoadWatch:
