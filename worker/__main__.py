@@ -1,8 +1,9 @@
 """The worker process: `python -m worker --config FILE` (also `platewatch worker --config FILE`).
 
-One capture thread per camera, one recognition loop (recognition is the CPU-heavy part, so a
-single loop takes frames round-robin from the cameras' queues), one sender thread that delivers
-the spool, one heartbeat thread. A bad frame or a recognizer exception is logged and skipped.
+One capture thread per camera, a pool of recognition processes (one per core), one sender thread
+that delivers the spool, one heartbeat thread. This process decides which frame gets the next
+look: cameras with unread vehicles first, in turn, each camera's newest frame; quick looks when
+looks are scarce. A bad frame or a recognizer exception is logged and skipped.
 """
 
 from __future__ import annotations
@@ -26,15 +27,13 @@ import cv2
 import msgspec
 import numpy as np
 
-from server.schemas import Box, Candidate, ReadIn
 from worker.capture.camera import CaptureThread, Frame
-from worker.colour import vehicle_colour
 from worker.config import Config, ConfigError, load_config
 from worker.capture.load import LoadWatch
 from worker.recognize.regions import intersect, region_for_net
 from worker.recognize.loader import RecognizeFn, load_recognizer
 from worker.recognize.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
-from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy
+from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy, to_read_in
 from worker.track import Sighting, Tracker, VehicleRead
 
 log = logging.getLogger("worker")
@@ -52,30 +51,6 @@ def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[in
 
 def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
     raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return data.tobytes()
-
-
-def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
-    """The wire read of a vehicle; its UUID was chosen once, with its track, before any send."""
-    view = read.view
-    colour = vehicle_colour(view.vehicle_crop, view.plate_in_vehicle)
-    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= 16]
-    wire = ReadIn(
-        id=read.id, revision=read.revision, plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
-        candidates=candidates[:20], color=colour[0] if colour else None, color_confidence=colour[1] if colour else None,
-        box=Box(x=view.box[0], y=view.box[1], w=view.box[2], h=view.box[3]),
-    )
-    # Struct constructors do not check constraints; decoding does. A read the server would
-    # refuse fails here, in the log, instead of later in spool/rejected.
-    wire = msgspec.json.decode(msgspec.json.encode(wire), type=ReadIn)
-    images = {"plate_image": encode_jpeg(view.plate_crop), "vehicle_image": encode_jpeg(view.vehicle_crop)}
-    return wire, images
 
 
 SETTLED_LOOK_S = 0.5  # a camera whose vehicles are all read is looked at this often (new arrivals)

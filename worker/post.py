@@ -1,4 +1,5 @@
-"""Delivery to the server: an on-disk spool, a sender thread, and per-camera heartbeats.
+"""Delivery to the server: a vehicle read made into the wire read, an on-disk spool, a sender thread,
+and per-camera heartbeats.
 
 Every read is on disk before the first try and leaves the spool only when the server has
 acknowledged it (201, or 200 for a resend it already had), so neither a server restart nor a
@@ -23,11 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import httpx
 import msgspec
+import numpy as np
 
-from server.schemas import CameraHeartbeat, ReadIn
+from server.schemas import Box, CameraHeartbeat, Candidate, ReadIn
 from worker.capture.camera import Backoff, CameraStats
+from worker.colour import vehicle_colour
+from worker.track import VehicleRead
 
 log = logging.getLogger("worker.post")
 
@@ -300,3 +305,27 @@ class HeartbeatThread(threading.Thread):
         elif resp.status_code >= 400:
             log.warning("camera %s: heartbeat refused: %d %s", name, resp.status_code, resp.text[:200])
         return resp.status_code
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
+    """The wire read of a vehicle; its UUID was chosen once, with its track, before any send."""
+    view = read.view
+    colour = vehicle_colour(view.vehicle_crop, view.plate_in_vehicle)
+    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= 16]
+    wire = ReadIn(
+        id=read.id, revision=read.revision, plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
+        candidates=candidates[:20], color=colour[0] if colour else None, color_confidence=colour[1] if colour else None,
+        box=Box(x=view.box[0], y=view.box[1], w=view.box[2], h=view.box[3]),
+    )
+    # Struct constructors do not check constraints; decoding does. A read the server would
+    # refuse fails here, in the log, instead of later in spool/rejected.
+    wire = msgspec.json.decode(msgspec.json.encode(wire), type=ReadIn)
+    images = {"plate_image": encode_jpeg(view.plate_crop), "vehicle_image": encode_jpeg(view.vehicle_crop)}
+    return wire, images
