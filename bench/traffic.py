@@ -180,7 +180,10 @@ def shown_vehicles(feeds: list[Feed], photos: list[Photo], listed: set[str]) -> 
 
 def start_worker(config: Path, log_path: Path) -> subprocess.Popen:
     with log_path.open("wb") as log:
-        return subprocess.Popen([PLATEWATCH, "worker", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        command = [PLATEWATCH, "worker", "--config", str(config)]
+        if level := os.environ.get("PLATEWATCH_BENCH_WORKER_LOG_LEVEL"):  # DEBUG: a line per look
+            command = [sys.executable, "-m", "worker", "--config", str(config), "--log-level", level]
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop_worker(worker: subprocess.Popen, timeout: float = 60) -> None:

@@ -257,6 +257,9 @@ class Worker:
         ox, oy = job.offset
         sightings = [dataclasses.replace(s, box=(s.box[0] + ox, s.box[1] + oy, s.box[2], s.box[3])) for s in result]
         tracker = self.trackers[frame.camera]
+        log.debug("camera %s: %s look at %s took %.0f ms: %s", frame.camera, "quick" if job.quick else "full",
+                  frame.origin, 1000 * (time.monotonic() - job.submitted_at),
+                  ", ".join(f"{s.text} {s.confidence:.2f}" for s in sightings) or "nothing")
         self.emit(tracker.observe(sightings, frame.image, frame.t, frame.captured_at, scarce=job.quick))
         self.emit(tracker.settled())  # hits first: post while the vehicle is still in view
         stats.vehicles_seen = tracker.opened
