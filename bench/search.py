@@ -17,16 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from contract.plates import PALETTE as COLOURS
+from contract.plates import fold
 from bench.common import machine, random_plates
 from server.clock import now_ms
 from server.db import Database
-from server.matching import fold
 from server.migrations import connect, migrate
 from server.queries_search import Criteria, search_reads
 
 DAY_MS = 86_400_000
 CAMERAS = 8
-COLOURS = ("white", "silver", "grey", "black", "red", "blue", "green", "brown", "beige", "yellow", "orange", "purple")
 COLUMNS = ("uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, confidence, color, "
            "plate_image, vehicle_image")
 

@@ -17,6 +17,11 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
+from contract.plates import IMAGE_FIELDS
+from contract.wire import (
+    Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
+    TokenRequest, TokenResponse,
+)
 from server import audit, duty, mfa, queries
 from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
 from server.clock import from_ms, now_ms, to_ms
@@ -24,14 +29,10 @@ from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
 from server.db import Database
-from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
+from server.ingest import Ingest, InvalidUpload, UploadTooLarge
 from server.notify import alert_view
 from server.params import ROW_ID
 from server.push import Subscription, VapidKeys, check_subscription
-from server.schemas import (
-    Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
-    TokenRequest, TokenResponse,
-)
 from server.settings import Settings
 
 

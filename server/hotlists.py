@@ -13,11 +13,12 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
+from contract.plates import fold, normalize
 from server import audit, queries
 from server.clock import EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, end_of_day, now_ms, to_ms
 from server.db import Database
 from server.ingest import alert_row
-from server.matching import best_match, fold, normalize
+from server.matching import best_match
 from server.migrations import LIST_KINDS
 from server.settings import Settings
 

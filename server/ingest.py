@@ -15,16 +15,15 @@ from datetime import UTC
 import msgspec
 from PIL import Image, UnidentifiedImageError
 
+from contract.plates import IMAGE_FIELDS, InvalidPlate, fold, normalize
+from contract.wire import ReadAccepted, ReadIn
 from server import queries
 from server.clock import EARLIEST_MS, LATEST_MS, from_ms, now_ms, to_ms
 from server.auth import Camera
 from server.db import Database
 from server.notify import Notifier
-from server.matching import InvalidPlate, Match, best_match, fold, normalize, read_texts
-from server.schemas import ReadAccepted, ReadIn
+from server.matching import Match, best_match, read_texts
 from server.settings import Settings
-
-IMAGE_FIELDS = ("plate_image", "vehicle_image")
 
 
 class InvalidUpload(ValueError):

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 
 import msgspec
 
+from contract.wire import Alert
 from server import queries
 from server.clock import from_ms, now_ms
 from server.db import Database
 from server.push import PushSender, Subscription
-from server.schemas import Alert
 
 log = logging.getLogger("platewatch.notify")
 

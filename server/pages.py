@@ -17,6 +17,9 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
+from contract.alerts import OUTCOME_CHOICES as OUTCOMES
+from contract.alerts import VERIFIED_WITH
+from contract.wire import PushSubscriptionIn
 from server import audit, duty, queries
 from server import queries_holds as qh
 from server.auth import User, mfa_missing
@@ -24,12 +27,9 @@ from server.clock import from_ms, now_ms
 from server.db import Database
 from server.api import store_subscription
 from server.notify import Notifier, alert_view
-from server.schemas import PushSubscriptionIn
 from server.settings import Settings
 
 WEB = Path(__file__).resolve().parent.parent / "web"  # templates/ and static/
-OUTCOMES = {"confirmed": "Confirmed hit", "not_match": "Not a match", "invalid": "Entry no longer valid"}
-VERIFIED_WITH = ("NCIC", "State system", "Dispatch")
 UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-(plate|vehicle)\.jpg")
 
 

@@ -20,13 +20,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from contract.plates import fold, plate_or_none
 from server import audit, queries, queries_admin
 from server.auth import CAMERA_TOKEN_PREFIX, new_token
 from server.clock import DAY_MS, now_ms
 from server.db import Database
 from server.hotlists import (MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListWouldShrink,
                              import_list, parse_csv, parse_expiry, raise_retro_alerts)
-from server.matching import fold, plate_or_none
 from server.migrations import LIST_KINDS, ROLES
 from server.notify import Notifier
 from server.pages import form_field, page_role

@@ -15,6 +15,7 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
+from contract.alerts import OUTCOME_LEGEND as OUTCOMES
 from server import queries_admin
 from server.clock import day_starts, now_ms, shown
 from server.db import Database
@@ -25,7 +26,6 @@ from server.settings import Settings
 DAYS = 30
 TOP_REASONS = 8
 NO_REASON, OTHER_REASONS = "(no reason given)", "all other reasons"  # the reasons chart's own buckets
-OUTCOMES = {"confirmed": "Confirmed", "not_match": "Not a match", "invalid": "No longer valid", "open": "Open"}
 KIND_NAMES = {kind: kind.replace("_", " ") for kind in LIST_KINDS}
 CHART_WIDTH = 360  # viewBox units: about one unit per CSS pixel on a phone, so labels stay readable
 

@@ -23,11 +23,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from contract.plates import plate_or_none
 from server import audit
 from server import queries_search as qs
 from server.clock import from_ms, now_ms
 from server.db import Database
-from server.matching import plate_or_none
 from server.pages import page_role
 from server.pages_search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
                                  continued_line, page_cursor, partial, read_view, render, with_holds)

@@ -33,17 +33,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from contract.plates import PALETTE as COLOURS
+from contract.plates import fold
 from server import audit
 from server import queries_holds as qh
 from server import queries_search as qs
 from server.clock import DAY_MS, EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, from_ms, local, local_to_ms, now_ms, shown
 from server.db import Database
-from server.matching import fold
 from server.pages import page_role
 from server.settings import Settings
 
-# The worker's palette (worker/colour.py PALETTE); the server does not import the worker.
-COLOURS = ("white", "silver", "grey", "black", "red", "orange", "yellow", "green", "blue", "purple", "brown", "beige")
 DEFAULT_DAYS = 7
 CASE_MAX = 40
 PATTERN_MAX = 16

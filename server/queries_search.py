@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from server.matching import fold
+from contract.plates import fold
 
 Row = aiosqlite.Row
 

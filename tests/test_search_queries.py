@@ -9,9 +9,9 @@ import sqlite3
 
 import pytest
 
+from contract.plates import fold
 from server import queries_search as qs
 from server.db import Database
-from server.matching import fold
 from server.migrations import migrate
 
 DAY = 86_400_000

@@ -26,7 +26,8 @@ import cv2
 import msgspec
 import numpy as np
 
-from server.schemas import Box, Candidate, ReadIn
+from contract.plates import PLATE_MAX
+from contract.wire import Box, Candidate, ReadIn
 from worker.capture import CaptureThread, Frame
 from worker.colour import vehicle_colour
 from worker.config import DEFAULT_READER, Config, ConfigError, load_config
@@ -51,10 +52,10 @@ def to_sighting(read: Any) -> Sighting | None:
     """Adapt one recognizer result (a Sighting, or any object with plate/text, confidence, box
     and optional candidates) to the tracker's Sighting; None for an unusable one."""
     if isinstance(read, Sighting):
-        return read if 1 <= len(read.text) <= 16 else None
+        return read if 1 <= len(read.text) <= PLATE_MAX else None
     text = getattr(read, "plate", None) or getattr(read, "text", "")
     box = getattr(read, "box", None)
-    if not text or box is None or not 1 <= len(text) <= 16:
+    if not text or box is None or not 1 <= len(text) <= PLATE_MAX:
         return None
     box = (box.x, box.y, box.w, box.h) if hasattr(box, "w") else tuple(int(v) for v in box)
     candidates = tuple(
@@ -113,7 +114,7 @@ def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
     """The wire read of a vehicle; its UUID was chosen once, with its track, before any send."""
     view = read.view
     colour = vehicle_colour(view.vehicle_crop, view.plate_in_vehicle)
-    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= 16]
+    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= PLATE_MAX]
     wire = ReadIn(
         id=read.id, revision=read.revision, plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
         candidates=candidates[:20], color=colour[0] if colour else None, color_confidence=colour[1] if colour else None,

@@ -26,14 +26,14 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from server.schemas import CameraHeartbeat, ReadIn
+from contract.plates import IMAGE_FIELDS
+from contract.wire import CameraHeartbeat, ReadIn
 from worker.capture import Backoff, CameraStats
 
 log = logging.getLogger("worker.post")
 
 READS_PATH = "/api/v1/reads"
 HEARTBEAT_PATH = "/api/v1/cameras/heartbeat"
-IMAGE_FIELDS = ("plate_image", "vehicle_image")
 
 
 class SpoolEntry(msgspec.Struct, kw_only=True):
