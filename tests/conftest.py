@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from server.app import create_app
-from server.cli import main as cli
+from platewatch.cli import main as cli
 from server.settings import Settings, load_settings
 
 pytest_plugins = ["tests.browser"]

@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "backup":
         return run_backup(settings_for(args), args.dest, args.keep_days)
     elif args.command == "demo":
-        from server.demo import run_demo
+        from platewatch.demo import run_demo
 
         return run_demo(settings_for(args, port=args.port), duration=args.duration)
     elif args.command in ("worker", "eval"):
