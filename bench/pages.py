@@ -115,8 +115,8 @@ def time_purge(data: Path, code: Path, hours: float) -> dict:
 
 async def probe(data: Path, hours: float) -> dict:
     """Purges the oldest `hours` of reads while a probe writer times its waits."""
-    from server import queries_holds
-    from server.db import Database
+    from server.store import queries_holds
+    from server.store.db import Database
     from server.retention import purge
     from server.settings import load_settings
 

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import msgspec
 
-from server import audit, backup, mfa, queries
-from server.clock import now_ms
+from server import audit, backup, mfa
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem, reset_password
-from server.db import Database
+from server.clock import now_ms
 from server.hotlists import (OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist, ListWouldShrink, import_list,
                              parse_csv)
-from server.migrations import LIST_KINDS, ROLES
-from server.settings import Settings, default_data_dir, load_settings
+from server.hotlists import LIST_KINDS
+from server.settings import ROLES, Settings, default_data_dir, load_settings
+from server.store import queries
+from server.store.db import Database
 from worker.config import READERS
 
 
@@ -128,7 +129,7 @@ async def reset_user_password(settings: Settings, name: str, password: str) -> i
 async def add_camera(settings: Settings, name: str, location: str) -> str:
     token, hashed = new_token(CAMERA_TOKEN_PREFIX)
     async with Database(settings.db_path) as db, db.transaction() as conn:
-        if await queries.one(conn, "SELECT 1 FROM cameras WHERE name = ?", (name,)):
+        if await queries.camera_exists(conn, name):
             raise SystemExit(f"error: camera '{name}' already exists")
         await queries.insert_camera(conn, name, location, hashed, now_ms())
         await audit.record(conn, "cli", "camera.add", camera=name)

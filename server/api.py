@@ -22,18 +22,19 @@ from contract.wire import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
     TokenRequest, TokenResponse,
 )
-from server import audit, duty, mfa, queries
+from server import audit, duty, mfa
 from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
-from server.clock import from_ms, now_ms, to_ms
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
-from server.db import Database
+from server.clock import from_ms, now_ms, to_ms
 from server.ingest import Ingest, InvalidUpload, UploadTooLarge
 from server.notify import alert_view
 from server.params import ROW_ID
 from server.push import Subscription, VapidKeys, check_subscription
 from server.settings import Settings
+from server.store import queries
+from server.store.db import Database
 
 
 class Conflict(ClientException):
@@ -271,7 +272,7 @@ class AlertsController(Controller):
 
 @get("/healthz", summary="Liveness", include_in_schema=False)
 async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
-    await queries.one(db.reader, "SELECT 1")
+    await queries.ping(db.reader)
     return {"status": "ok"}
 
 

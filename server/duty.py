@@ -9,8 +9,9 @@ The web app (`POST /duty`), the API (`POST /api/v1/duty`) and the demo all go th
 
 from __future__ import annotations
 
-from server import audit, queries
+from server import audit
 from server.clock import HOUR_MS
+from server.store import queries
 
 
 

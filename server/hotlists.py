@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
 from contract.plates import fold, normalize
-from server import audit, queries
+from server import audit
 from server.clock import EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, end_of_day, now_ms, to_ms
-from server.db import Database
 from server.ingest import alert_row
 from server.matching import best_match
-from server.migrations import LIST_KINDS
 from server.settings import Settings
+from server.store import queries
+from server.store.db import Database
 
+# What a hot list is for; the dashboard and the transparency report list them in this order.
+LIST_KINDS = ("stolen_vehicle", "stolen_plate", "wanted_person", "amber", "silver", "missing_person", "custom")
 COLUMNS = ("plate", "state", "reason", "expires")
 MAX_PLATE = 10
 # Rows one import transaction writes or deletes: a few ms of work, so a camera's read waits at most that.

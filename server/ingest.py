@@ -15,15 +15,15 @@ from datetime import UTC
 import msgspec
 from PIL import Image, UnidentifiedImageError
 
-from contract.plates import IMAGE_FIELDS, InvalidPlate, fold, normalize
+from contract.plates import InvalidPlate, fold, normalize
 from contract.wire import ReadAccepted, ReadIn
-from server import queries
-from server.clock import EARLIEST_MS, LATEST_MS, from_ms, now_ms, to_ms
 from server.auth import Camera
-from server.db import Database
-from server.notify import Notifier
+from server.clock import EARLIEST_MS, LATEST_MS, from_ms, now_ms, to_ms
 from server.matching import Match, best_match, read_texts
+from server.notify import Notifier
 from server.settings import Settings
+from server.store import queries
+from server.store.db import Database
 
 
 class InvalidUpload(ValueError):

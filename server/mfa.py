@@ -27,9 +27,10 @@ import pyotp
 import segno
 from pyotp.exceptions import OTPVerificationError
 
-from server import audit, queries_admin, queries_mfa
+from server import audit
 from server.auth import SignInRefused, check_sign_in, new_token, signin_locked, token_hash
 from server.clock import now_ms
+from server.store import queries_admin, queries_mfa
 
 VALID_WINDOW = 1  # steps either side of now: phones' clocks drift, people type slowly
 CHALLENGE_COOKIE = "pw_mfa"

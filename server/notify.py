@@ -15,10 +15,10 @@ from collections.abc import Iterable
 import msgspec
 
 from contract.wire import Alert
-from server import queries
 from server.clock import from_ms, now_ms
-from server.db import Database
 from server.push import PushSender, Subscription
+from server.store import queries
+from server.store.db import Database
 
 log = logging.getLogger("platewatch.notify")
 

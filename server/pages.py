@@ -20,14 +20,15 @@ from litestar.response.sse import ServerSentEventMessage
 from contract.alerts import OUTCOME_CHOICES as OUTCOMES
 from contract.alerts import VERIFIED_WITH
 from contract.wire import PushSubscriptionIn
-from server import audit, duty, queries
-from server import queries_holds as qh
+from server import audit, duty
+from server.api import store_subscription
 from server.auth import User, mfa_missing
 from server.clock import from_ms, now_ms
-from server.db import Database
-from server.api import store_subscription
 from server.notify import Notifier, alert_view
 from server.settings import Settings
+from server.store import queries
+from server.store import queries_holds as qh
+from server.store.db import Database
 
 WEB = Path(__file__).resolve().parent.parent / "web"  # templates/ and static/
 UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-(plate|vehicle)\.jpg")

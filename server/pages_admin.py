@@ -21,16 +21,17 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from contract.plates import fold, plate_or_none
-from server import audit, queries, queries_admin
+from server import audit
 from server.auth import CAMERA_TOKEN_PREFIX, new_token
 from server.clock import DAY_MS, now_ms
-from server.db import Database
 from server.hotlists import (MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListWouldShrink,
                              import_list, parse_csv, parse_expiry, raise_retro_alerts)
-from server.migrations import LIST_KINDS, ROLES
+from server.hotlists import LIST_KINDS
 from server.notify import Notifier
 from server.pages import form_field, page_role
-from server.settings import Settings
+from server.settings import ROLES, Settings
+from server.store import queries, queries_admin
+from server.store.db import Database
 
 PAGE_SIZE = 50
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look

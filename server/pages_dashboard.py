@@ -16,12 +16,12 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from contract.alerts import OUTCOME_LEGEND as OUTCOMES
-from server import queries_admin
 from server.clock import day_starts, now_ms, shown
-from server.db import Database
-from server.migrations import LIST_KINDS
+from server.hotlists import LIST_KINDS
 from server.pages import page_role
 from server.settings import Settings
+from server.store import queries_admin
+from server.store.db import Database
 
 DAYS = 30
 TOP_REASONS = 8

@@ -25,13 +25,13 @@ from litestar.response import Template
 
 from contract.plates import plate_or_none
 from server import audit
-from server import queries_search as qs
 from server.clock import from_ms, now_ms
-from server.db import Database
 from server.pages import page_role
 from server.pages_search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
                                  continued_line, page_cursor, partial, read_view, render, with_holds)
 from server.settings import Settings
+from server.store import queries_search as qs
+from server.store.db import Database
 
 HISTORY, MORE = "plate.history", "plate.history.more"  # audit actions: a history, and a further page of one
 NOT_CONTINUED = ("These are not older sightings of a plate history you ran with this reason and case number: "

@@ -15,12 +15,13 @@ from litestar import Request, post
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from server import audit, mfa, queries, queries_admin, queries_mfa
+from server import audit, mfa
 from server.auth import SESSION_COOKIE, SignInRefused, User, hash_password, password_problem, token_hash
-from server.db import Database
 from server.pages import page_role
 from server.pages_signin import account_view, refusal
 from server.settings import Settings
+from server.store import queries, queries_admin, queries_mfa
+from server.store.db import Database
 
 PURPOSE = "password.change"  # names this form in the `auth.failed` lines it causes
 MISSING = "Type your current password, then the new one twice."

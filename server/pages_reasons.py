@@ -11,10 +11,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from server import audit
-from server import queries_search as qs
 from server.clock import from_ms, now_ms
-from server.db import Database
 from server.pages import page_role
+from server.store import queries_search as qs
+from server.store.db import Database
 
 LABEL_MAX = 80
 

@@ -36,12 +36,12 @@ from litestar.response import Template
 from contract.plates import PALETTE as COLOURS
 from contract.plates import fold
 from server import audit
-from server import queries_holds as qh
-from server import queries_search as qs
 from server.clock import DAY_MS, EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, from_ms, local, local_to_ms, now_ms, shown
-from server.db import Database
 from server.pages import page_role
 from server.settings import Settings
+from server.store import queries_holds as qh
+from server.store import queries_search as qs
+from server.store.db import Database
 
 DEFAULT_DAYS = 7
 CASE_MAX = 40

@@ -20,13 +20,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from server import audit, mfa, queries_mfa
+from server import audit, mfa
 from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token,
                          token_hash)
 from server.clock import now_ms
-from server.db import Database
 from server.pages import current_duty, page_role, safe_next
 from server.settings import Settings
+from server.store import queries_admin, queries_mfa
+from server.store.db import Database
 
 LOCKED = "Too many failed sign-ins. Wait a few minutes."
 TIMED_OUT = "That sign-in has timed out. Sign in again."
@@ -148,7 +149,7 @@ async def _code_step(request: Request, db: Database, settings: Settings, otp: st
       guards=[page_role("officer", enforce_mfa=False, enforce_password=False)])
 async def logout(request: Request, db: NamedDependency[Database]) -> Response:
     async with db.transaction() as conn:
-        await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(request.cookies.get(SESSION_COOKIE, "")),))
+        await queries_admin.delete_session(conn, token_hash(request.cookies.get(SESSION_COOKIE, "")))
         await audit.record(conn, request.user.username, "auth.logout")
     response = Redirect("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -17,12 +17,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from server import audit, auth, mfa, queries, queries_admin
+from server import audit, auth, mfa
 from server.auth import hash_password, password_problem, reset_password
 from server.clock import now_ms
-from server.db import Database
-from server.migrations import ROLES
 from server.pages import form_field, page_role
+from server.settings import ROLES
+from server.store import queries, queries_admin
+from server.store.db import Database
 
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 ADMIN = [page_role("admin")]

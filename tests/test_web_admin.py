@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from playwright.sync_api import expect
 
-from server import queries_admin
-from server.migrations import migrate
+from server.store import queries_admin
+from server.store.migrations import migrate
 from tests.browser import screenshot, sign_in
 from tests.conftest import run_cli
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from contract.plates import IMAGE_FIELDS
 from contract.wire import CameraHeartbeat, ReadIn
 from worker.capture import Backoff, CameraStats
 

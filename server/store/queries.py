@@ -24,6 +24,11 @@ async def all_rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] =
     return list(await conn.execute_fetchall(sql, params))
 
 
+async def ping(conn: aiosqlite.Connection) -> None:
+    """The database answers (the health check)."""
+    await one(conn, "SELECT 1")
+
+
 # --- cameras ---------------------------------------------------------------------------------
 
 async def insert_camera(conn, name: str, location: str, token_hash: str, now: int) -> int:
@@ -32,6 +37,10 @@ async def insert_camera(conn, name: str, location: str, token_hash: str, now: in
         (name, location, token_hash, now),
     )
     return cur.lastrowid
+
+
+async def camera_exists(conn, name: str) -> bool:
+    return await one(conn, "SELECT 1 FROM cameras WHERE name = ?", (name,)) is not None
 
 
 async def camera_by_token_hash(conn, token_hash: str) -> Row | None:
