@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contract.alerts import ALERT_STATUSES
+from contract.alerts import ALERT_STATUSES, VERIFIED_WITH
 from contract.plates import PLATE_MAX
 
 Plate = Annotated[str, msgspec.Meta(min_length=1, max_length=PLATE_MAX)]
@@ -99,6 +99,8 @@ class Alert(msgspec.Struct):
 class AlertUpdate(Strict):
     status: Literal[ALERT_STATUSES[1:]]  # every status but "new"
     note: ShortText = ""
+    # Where a hit was checked: required to confirm one, as on the alert page.
+    verified_with: Literal[VERIFIED_WITH] | None = None
 
 
 class TokenRequest(Strict):

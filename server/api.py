@@ -22,14 +22,14 @@ from contract.wire import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
     TokenRequest, TokenResponse,
 )
-from server import audit, duty, mfa
+from server import alerts, audit, duty, mfa
+from server.alerts import alert_view
 from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
 from server.clock import from_ms, now_ms, to_ms
 from server.ingest import Ingest, InvalidUpload, UploadTooLarge
-from server.notify import alert_view
 from server.params import ROW_ID
 from server.push import Subscription, VapidKeys, check_subscription
 from server.settings import Settings
@@ -257,16 +257,24 @@ class AlertsController(Controller):
         return alert_view(row, settings.base_url)
 
     @patch("/{alert_id:int}", summary="Acknowledge an alert or record its outcome",
+           description="The alert page's rules: a hit is confirmed only once checked against NCIC, the state "
+                       "system or dispatch (`verified_with`; a 400 names it when missing), and an outcome "
+                       "recorded on a new alert acknowledges it first.",
            raises=[*USER_ERRORS, NotFoundException, Conflict, *BODY_ERRORS])
     async def update(self, request: Request, alert_id: FromPath[int], data: JSONBody[AlertUpdate], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Alert:
         user: User = request.user
         async with db.transaction() as conn:
             if await queries.alert_by_id(conn, alert_id) is None:
                 raise NotFoundException(f"no alert {alert_id}")
-            changed = await queries.update_alert_status(conn, alert_id, data.status, user.username, data.note, now_ms())
-            if not changed:
-                raise Conflict(f"alert {alert_id} is not new; it cannot be acknowledged again")
-            await audit.record(conn, user.username, f"alert.{data.status}", alert=alert_id, note=data.note)
+            if data.status == "acknowledged":
+                if not await alerts.acknowledge(conn, alert_id, user.username, now_ms(), data.note):
+                    raise Conflict(f"alert {alert_id} is not new; it cannot be acknowledged again")
+            else:
+                try:
+                    await alerts.record_outcome(conn, alert_id, user.username, data.status, data.verified_with,
+                                                data.note, now_ms())
+                except alerts.OutcomeRefused as exc:
+                    raise ClientException(f"{exc.field}: {exc}") from None
         return alert_view(await queries.alert_by_id(db.reader, alert_id), settings.base_url)
 
 

@@ -15,21 +15,13 @@ from collections.abc import Iterable
 import msgspec
 
 from contract.wire import Alert
-from server.clock import from_ms, now_ms
+from server.alerts import alert_view
+from server.clock import now_ms
 from server.push import PushSender, Subscription
 from server.store import queries
 from server.store.db import Database
 
 log = logging.getLogger("platewatch.notify")
-
-
-def alert_view(row: queries.Row, base_url: str) -> Alert:
-    return Alert(
-        id=row["id"], plate=row["entry_plate"], read_plate=row["read_plate"], hotlist=row["hotlist_name"],
-        kind=row["hotlist_kind"], reason=row["entry_reason"], state=row["entry_state"], rule=row["rule"],
-        detail=row["detail"], camera=row["camera_name"], seen_at=from_ms(row["seen_at"]), status=row["status"],
-        retro=bool(row["retro"]), url=f"{base_url}/alerts/{row['id']}",
-    )
 
 
 class Notifier:

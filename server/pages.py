@@ -20,11 +20,12 @@ from litestar.response.sse import ServerSentEventMessage
 from contract.alerts import OUTCOME_CHOICES as OUTCOMES
 from contract.alerts import VERIFIED_WITH
 from contract.wire import PushSubscriptionIn
-from server import audit, duty
+from server import alerts, audit, duty
+from server.alerts import alert_view
 from server.api import store_subscription
 from server.auth import User, mfa_missing
 from server.clock import from_ms, now_ms
-from server.notify import Notifier, alert_view
+from server.notify import Notifier
 from server.settings import Settings
 from server.store import queries
 from server.store import queries_holds as qh
@@ -187,8 +188,7 @@ async def alert_page(request: Request, alert_id: FromPath[int], db: NamedDepende
 async def acknowledge(request: Request, alert_id: FromPath[int], db: NamedDependency[Database],
                       settings: NamedDependency[Settings]) -> Response:
     async with db.transaction() as conn:
-        if await queries.update_alert_status(conn, alert_id, "acknowledged", request.user.username, "", now_ms()):
-            await audit.record(conn, request.user.username, "alert.acknowledged", alert=alert_id)
+        await alerts.acknowledge(conn, alert_id, request.user.username, now_ms())
     return await _after_action(request, alert_id, db, settings)
 
 
@@ -198,25 +198,15 @@ async def outcome(request: Request, alert_id: FromPath[int], db: NamedDependency
     form = await request.form()
     result, checked_with = str(form.get("outcome", "")), str(form.get("verified_with", ""))
     note = str(form.get("note", "")).strip()[:500]
-    error = None
-    if result not in OUTCOMES:
-        error = "Choose an outcome."
-    elif result == "confirmed" and checked_with not in VERIFIED_WITH:
-        error = "A hit is confirmed only against NCIC, the state system or dispatch: say which."
-    if error:
+    try:
+        async with db.transaction() as conn:
+            if not await alerts.record_outcome(conn, alert_id, request.user.username, result, checked_with or None,
+                                               note, now_ms()):
+                raise NotFoundException(f"no alert {alert_id}")
+    except alerts.OutcomeRefused as refused:
         context = await _alert_context(db, settings, alert_id)
         return Template("_alert_workflow.html" if request.headers.get("hx-request") else "alert.html",
-                        context={**context, "user": request.user, "error": error}, status_code=422)
-    full_note = f"verified with {checked_with}. {note}".strip() if checked_with in VERIFIED_WITH else note
-    async with db.transaction() as conn:
-        row = await queries.alert_by_id(conn, alert_id)
-        if row is None:
-            raise NotFoundException(f"no alert {alert_id}")
-        if row["status"] == "new":  # recording an outcome implies it was seen
-            await queries.update_alert_status(conn, alert_id, "acknowledged", request.user.username, "", now_ms())
-        await queries.update_alert_status(conn, alert_id, result, request.user.username, full_note, now_ms())
-        await audit.record(conn, request.user.username, f"alert.{result}", alert=alert_id,
-                           verified_with=checked_with or None, note=note)
+                        context={**context, "user": request.user, "error": str(refused)}, status_code=422)
     return await _after_action(request, alert_id, db, settings)
 
 

@@ -22,11 +22,11 @@ from litestar.response import Redirect, Template
 
 from contract.plates import fold, plate_or_none
 from server import audit
+from server.alerts import raise_retro_alerts
 from server.auth import CAMERA_TOKEN_PREFIX, new_token
 from server.clock import DAY_MS, now_ms
-from server.hotlists import (MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListWouldShrink,
-                             import_list, parse_csv, parse_expiry, raise_retro_alerts)
-from server.hotlists import LIST_KINDS
+from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist,
+                             ListWouldShrink, import_list, parse_csv, parse_expiry)
 from server.notify import Notifier
 from server.pages import form_field, page_role
 from server.settings import ROLES, Settings

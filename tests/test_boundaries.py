@@ -17,8 +17,10 @@ SERVER_RANKS = {
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.snapshot": 0,
     "audit": 2, "auth": 3,
-    "notify": 3, "retention": 3, "backup": 3, "holds": 3, "duty": 3,
-    "ingest": 4, "mfa": 4,
+    "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
+    "retention": 3, "backup": 3, "holds": 3, "duty": 3,
+    "notify": 4, "mfa": 4,
+    "ingest": 5,
     "hotlists": 5,
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,

@@ -86,7 +86,7 @@ def test_counts_follow_reads_alerts_status_changes_and_purge(dept, tmp_path):
     assert_counts_right(path, zone)
 
     for alert_id, status in zip(alert_ids, ("acknowledged", "confirmed", "not_match", "invalid", "confirmed")):
-        response = dept.http.patch(f"/api/v1/alerts/{alert_id}", json={"status": status},
+        response = dept.http.patch(f"/api/v1/alerts/{alert_id}", json={"status": status, "verified_with": "NCIC"},
                                    headers=dept.user_headers)
         assert response.status_code == 200, response.text
     assert_counts_right(path, zone)
