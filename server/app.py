@@ -31,22 +31,22 @@ from server.clock import now_ms, shown
 from server.http_edges import error_logger, path_bounds_middleware, security_headers
 from server.ingest import Ingest
 from server.notify import Notifier
-from server.pages import (PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect,
-                          html_error, login_redirect, password_redirect)
-from server.pages_admin import ADMIN_HANDLERS
-from server.pages_audit import AUDIT_HANDLERS
-from server.pages_dashboard import DASHBOARD_HANDLERS
-from server.pages_history import HISTORY_HANDLERS
-from server.pages_holds import HOLD_HANDLERS
-from server.pages_password import PASSWORD_HANDLERS
-from server.pages_reasons import REASON_HANDLERS
-from server.pages_search import SEARCH_HANDLERS
-from server.pages_signin import SIGNIN_HANDLERS
-from server.pages_transparency import TRANSPARENCY_HANDLERS
-from server.pages_users import USER_HANDLERS
 from server.push import PushSender, VapidKeys
 from server.settings import Settings
 from server.store.db import Database
+from server.web.admin import ADMIN_HANDLERS
+from server.web.audit import AUDIT_HANDLERS
+from server.web.base import (PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect,
+                             html_error, login_redirect, password_redirect)
+from server.web.dashboard import DASHBOARD_HANDLERS
+from server.web.history import HISTORY_HANDLERS
+from server.web.holds import HOLD_HANDLERS
+from server.web.password import PASSWORD_HANDLERS
+from server.web.reasons import REASON_HANDLERS
+from server.web.search import SEARCH_HANDLERS
+from server.web.signin import SIGNIN_HANDLERS
+from server.web.transparency import TRANSPARENCY_HANDLERS
+from server.web.users import USER_HANDLERS
 
 SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
 

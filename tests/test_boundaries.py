@@ -23,12 +23,12 @@ SERVER_RANKS = {
     "ingest": 5,
     "hotlists": 5,
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
-    "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
-    "pages_signin": 8, "pages_users": 8, "pages_audit": 8,
-    "pages_history": 9,  # shares pages_search's justification and paging helpers
-    "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
-    "pages_password": 9,  # renders the account page of pages_signin
-    "pages_holds": 9,  # checks a hold's case number as pages_search checks a search's
+    "api": 6, "web.base": 7, "web.search": 8, "web.reasons": 8, "web.admin": 8, "web.dashboard": 8,
+    "web.signin": 8, "web.users": 8, "web.audit": 8,
+    "web.history": 9,  # shares web.search's justification and paging helpers
+    "web.transparency": 9,  # the public report reuses the dashboard's numbers and charts
+    "web.password": 9,  # renders the account page of web.signin
+    "web.holds": 9,  # checks a hold's case number as web.search checks a search's
     "http_edges": 9,  # what every request passes through; app wires it
     "app": 10,
 }

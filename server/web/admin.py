@@ -1,5 +1,5 @@
 """Supervisor and admin pages: hot lists (entries, CSV import) and cameras (health, tokens).
-Users are managed in pages_users.py.
+Users are managed in web/users.py.
 
 Each URL answers a whole page, or the fragment htmx asks for (HX-Request). Forms work without
 JavaScript; a change answers with the updated page, or the form again with status 422 and an
@@ -28,10 +28,10 @@ from server.clock import DAY_MS, now_ms
 from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist,
                              ListWouldShrink, import_list, parse_csv, parse_expiry)
 from server.notify import Notifier
-from server.pages import form_field, page_role
 from server.settings import ROLES, Settings
 from server.store import queries, queries_admin
 from server.store.db import Database
+from server.web.base import form_field, page_role
 
 PAGE_SIZE = 50
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look

@@ -1,5 +1,5 @@
 """HTML pages for officers: the live alert feed (server-sent events), the on-duty switch and the
-alert workflow, and the page guards every page module uses (sign-in itself is pages_signin.py).
+alert workflow, and the page guards every page module uses (sign-in itself is web/signin.py).
 Each URL answers a whole page, or just the fragment when htmx asks (HX-Request)."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from server.store import queries
 from server.store import queries_holds as qh
 from server.store.db import Database
 
-WEB = Path(__file__).resolve().parent.parent / "web"  # templates/ and static/
+WEB = Path(__file__).resolve().parents[2] / "web"  # templates/ and static/
 UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-(plate|vehicle)\.jpg")
 
 

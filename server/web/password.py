@@ -1,6 +1,6 @@
 """Changing one's own password on /account (`POST /account/password`).
 
-As with the two-factor forms beside it (pages_signin.py, mfa.py), the current password is asked
+As with the two-factor forms beside it (web/signin.py, mfa.py), the current password is asked
 for again: a session on a phone left unlocked must not be enough. That is sign-in's own check, so
 a wrong one is an `auth.failed` line (purpose "password.change") and counts towards the same
 lock-out. The new password must pass the rule every password passes (auth.password_problem).
@@ -17,11 +17,11 @@ from litestar.response import Template
 
 from server import audit, mfa
 from server.auth import SESSION_COOKIE, SignInRefused, User, hash_password, password_problem, token_hash
-from server.pages import page_role
-from server.pages_signin import account_view, refusal
 from server.settings import Settings
 from server.store import queries, queries_admin, queries_mfa
 from server.store.db import Database
+from server.web.base import page_role
+from server.web.signin import account_view, refusal
 
 PURPOSE = "password.change"  # names this form in the `auth.failed` lines it causes
 MISSING = "Type your current password, then the new one twice."

@@ -1,6 +1,6 @@
 """A plate's history: every sighting of one plate, and of plates that differ from it only by
 look-alike characters, within the retention window; justified and audited as a search is
-(pages_search.py), and paged the same way.
+(web/search.py), and paged the same way.
 
 The history shows its newest sightings; "Show older sightings" asks for the next page
 (`history_more`). That request carries the reason and case number again, checked again by the
@@ -26,12 +26,12 @@ from litestar.response import Template
 from contract.plates import plate_or_none
 from server import audit
 from server.clock import from_ms, now_ms
-from server.pages import page_role
-from server.pages_search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
-                                 continued_line, page_cursor, partial, read_view, render, with_holds)
 from server.settings import Settings
 from server.store import queries_search as qs
 from server.store.db import Database
+from server.web.base import page_role
+from server.web.search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
+                               continued_line, page_cursor, partial, read_view, render, with_holds)
 
 HISTORY, MORE = "plate.history", "plate.history.more"  # audit actions: a history, and a further page of one
 NOT_CONTINUED = ("These are not older sightings of a plate history you ran with this reason and case number: "

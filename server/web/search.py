@@ -1,6 +1,6 @@
 """Search (justified and audited) and recent reads per camera; the justification and paging
-helpers that plate history (pages_history.py) shares, and the case-number check that evidence
-holds (pages_holds.py) share. Result cards show their read's evidence hold, or offer to place one.
+helpers that plate history (web/history.py) shares, and the case-number check that evidence
+holds (web/holds.py) share. Result cards show their read's evidence hold, or offer to place one.
 
 Nothing is searched until the officer gives a reason from the department's list and a case
 number. The search runs, then its audit line (criteria, reason, case number, result count)
@@ -37,11 +37,11 @@ from contract.plates import PALETTE as COLOURS
 from contract.plates import fold
 from server import audit
 from server.clock import DAY_MS, EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, from_ms, local, local_to_ms, now_ms, shown
-from server.pages import page_role
 from server.settings import Settings
 from server.store import queries_holds as qh
 from server.store import queries_search as qs
 from server.store.db import Database
+from server.web.base import page_role
 
 DEFAULT_DAYS = 7
 CASE_MAX = 40
@@ -205,7 +205,7 @@ def read_view(row, cameras: dict, match: str = "exact") -> dict:
 
 async def with_holds(db: Database, views: list[dict]) -> list[dict]:
     """Cards with their read's active evidence hold (or None): a held read's card says who keeps it
-    for which case; the others offer to keep it (pages_holds.py)."""
+    for which case; the others offer to keep it (web/holds.py)."""
     holds = await qh.active_holds_for_reads(db.reader, [view["id"] for view in views])
     return [{**view, "hold": holds.get(view["id"])} for view in views]
 

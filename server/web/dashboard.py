@@ -1,4 +1,4 @@
-"""The chief's dashboard, for supervisors and admins (the audit log is pages_audit.py).
+"""The chief's dashboard, for supervisors and admins (the audit log is web/audit.py).
 
 Charts are SVG drawn on the server: this module works out the geometry, `_chart.html` draws it.
 No chart library, nothing to download, readable without JavaScript; every chart's numbers are
@@ -18,10 +18,10 @@ from litestar.response import Template
 from contract.alerts import OUTCOME_LEGEND as OUTCOMES
 from server.clock import day_starts, now_ms, shown
 from server.hotlists import LIST_KINDS
-from server.pages import page_role
 from server.settings import Settings
 from server.store import queries_admin
 from server.store.db import Database
+from server.web.base import page_role
 
 DAYS = 30
 TOP_REASONS = 8

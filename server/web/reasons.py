@@ -1,5 +1,5 @@
 """The department's list of search reasons (admins): add one, retire one. Officers choose one for
-every search and plate history (pages_search.py, pages_history.py); a retired reason keeps its row, so
+every search and plate history (web/search.py, web/history.py); a retired reason keeps its row, so
 audit lines that name it keep their meaning."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from litestar.response import Redirect, Template
 
 from server import audit
 from server.clock import from_ms, now_ms
-from server.pages import page_role
 from server.store import queries_search as qs
 from server.store.db import Database
+from server.web.base import page_role
 
 LABEL_MAX = 80
 

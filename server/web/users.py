@@ -20,10 +20,10 @@ from litestar.response import Template
 from server import audit, auth, mfa
 from server.auth import hash_password, password_problem, reset_password
 from server.clock import now_ms
-from server.pages import form_field, page_role
 from server.settings import ROLES
 from server.store import queries, queries_admin
 from server.store.db import Database
+from server.web.base import form_field, page_role
 
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 ADMIN = [page_role("admin")]

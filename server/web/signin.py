@@ -8,7 +8,7 @@ page, holding only such a challenge, and gets a session once a code from the new
 
 On `/account` an enrolled user gets new recovery codes (`POST /account/mfa/codes`) or turns
 two-factor sign-in off (`POST /account/mfa/off`), each after proving again who they are
-(changing the password, `POST /account/password`, is in pages_password.py).
+(changing the password, `POST /account/password`, is in web/password.py).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from server import audit, mfa
 from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token,
                          token_hash)
 from server.clock import now_ms
-from server.pages import current_duty, page_role, safe_next
 from server.settings import Settings
 from server.store import queries_admin, queries_mfa
 from server.store.db import Database
+from server.web.base import current_duty, page_role, safe_next
 
 LOCKED = "Too many failed sign-ins. Wait a few minutes."
 TIMED_OUT = "That sign-in has timed out. Sign in again."
@@ -160,7 +160,7 @@ async def logout(request: Request, db: NamedDependency[Database]) -> Response:
 
 async def account_view(request: Request, db: Database, settings: Settings, status: int = 200, **messages) -> Template:
     """The account page; `messages` are notice, codes_error, off_error, password_notice or
-    password_error (pages_password.py renders it too), or must_change=False once the password an
+    password_error (web/password.py renders it too), or must_change=False once the password an
     admin chose is replaced (request.user still says it as this request began)."""
     row = await queries_mfa.user_mfa(db.reader, request.user.id)
     context = {"user": request.user, "active": "account", "enrolled_at": row["totp_enrolled_at"],
