@@ -22,7 +22,7 @@ from contract.wire import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
     TokenRequest, TokenResponse,
 )
-from server import alerts, audit, duty, mfa
+from server import alerts, audit, duty, mfa, notify
 from server.alerts import alert_view
 from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
 from server.auth import (
@@ -31,7 +31,7 @@ from server.auth import (
 from server.clock import from_ms, now_ms, to_ms
 from server.ingest import Ingest, InvalidUpload, UploadTooLarge
 from server.params import ROW_ID
-from server.push import Subscription, VapidKeys, check_subscription
+from server.push import VapidKeys
 from server.settings import Settings
 from server.store import queries
 from server.store.db import Database
@@ -91,24 +91,6 @@ async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
                 raise ClientException(f"{field}: expected a JPEG file upload")
             images[field] = await upload.read()
     return decode_read(raw), images
-
-
-def subscription_or_400(data: PushSubscriptionIn, allow_http: bool) -> Subscription:
-    sub = Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth)
-    try:
-        check_subscription(sub, allow_http=allow_http)
-    except ValueError as exc:
-        raise ClientException(str(exc)) from None
-    return sub
-
-
-async def store_subscription(db: Database, user: User, data: PushSubscriptionIn, allow_http: bool) -> int:
-    """Check and keep a browser's push subscription for this user (API and web app alike)."""
-    sub = subscription_or_400(data, allow_http)
-    async with db.transaction() as conn:
-        sub_id = await queries.upsert_subscription(conn, user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
-        await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
-    return sub_id
 
 
 class ReadsController(Controller):
@@ -206,7 +188,10 @@ class PushController(Controller):
         self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
         settings: NamedDependency[Settings],
     ) -> dict[str, int]:
-        return {"id": await store_subscription(db, request.user, data, settings.push_allow_http)}
+        try:
+            return {"id": await notify.subscribe(db, request.user, data, settings.push_allow_http)}
+        except ValueError as exc:
+            raise ClientException(str(exc)) from None
 
     @post("/unsubscribe", guards=[requires_role("officer")], security=USER_TOKEN, raises=[*USER_ERRORS, *BODY_ERRORS],
           status_code=HTTP_200_OK)

@@ -188,7 +188,7 @@ async def reset(conn, user_id: int, username: str, actor: str) -> int | None:
 async def password_again(db, username: str, password: str, purpose: str):
     """The user's row when the password is right: sign-in's own check, so a wrong one counts
     towards the same lock-out (its `auth.failed` line names the purpose). The account page's
-    password change (web/password.py) asks with it too."""
+    password change (web/account.py) asks with it too."""
     try:
         return await check_sign_in(db, username, password, via="web", purpose=purpose)
     except SignInRefused as refused:

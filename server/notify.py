@@ -14,14 +14,27 @@ from collections.abc import Iterable
 
 import msgspec
 
-from contract.wire import Alert
+from contract.wire import Alert, PushSubscriptionIn
+from server import audit
 from server.alerts import alert_view
+from server.auth import User
 from server.clock import now_ms
-from server.push import PushSender, Subscription
+from server.push import PushSender, Subscription, check_subscription
 from server.store import queries
 from server.store.db import Database
 
 log = logging.getLogger("platewatch.notify")
+
+
+async def subscribe(db: Database, user: User, data: PushSubscriptionIn, allow_http: bool) -> int:
+    """Check and keep a browser's push subscription for this user (API and web app alike);
+    ValueError names what is wrong with it."""
+    sub = Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth)
+    check_subscription(sub, allow_http=allow_http)
+    async with db.transaction() as conn:
+        sub_id = await queries.upsert_subscription(conn, user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
+        await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
+    return sub_id
 
 
 class Notifier:

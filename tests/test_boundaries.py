@@ -1,10 +1,14 @@
-"""Imports flow one way (see DESIGN.md): handlers → services → queries/push/auth → db → settings.
-The worker imports nothing of the server (they share contract/), so it can run on another box; nothing
-shipped imports the training code or PyTorch."""
+"""The layout's rules (DESIGN.md), enforced. Imports flow one way: `contract` imports nothing of
+ours; `server` and `worker` never import each other (they share contract/), so the worker can run
+on another box; `platewatch` sits on top of both. Inside the server: handlers → services →
+store (queries, db) → settings; web handlers never import the API module and no page module
+imports another; SQL lives only in server/store/. Nothing shipped imports the training code or
+PyTorch."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,26 +16,31 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_RANKS = {
     "settings": 0, "matching": 0, "clock": 0,
     "params": 0,  # bounds on integers taken from URLs, for handlers and http_edges
-    "store.migrations": 0,
+    "store.migrations": 0, "store.snapshot": 0,
     "store.queries": 1, "push": 1, "store.db": 1,
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
-    "store.queries_holds": 2, "store.queries_demo": 2, "store.snapshot": 0,
+    "store.queries_holds": 2, "store.queries_demo": 2,
     "audit": 2, "auth": 3,
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
+    "access": 3,  # justified access: reason, case number, the cursor of a further page
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,
+    "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
     "notify": 4, "mfa": 4,
     "ingest": 5,
     "hotlists": 5,
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
-    "api": 6, "web.base": 7, "web.search": 8, "web.reasons": 8, "web.admin": 8, "web.dashboard": 8,
-    "web.signin": 8, "web.users": 8, "web.audit": 8,
-    "web.history": 9,  # shares web.search's justification and paging helpers
-    "web.transparency": 9,  # the public report reuses the dashboard's numbers and charts
-    "web.password": 9,  # renders the account page of web.signin
-    "web.holds": 9,  # checks a hold's case number as web.search checks a search's
+    "figures": 6,  # the dashboard's and the transparency report's numbers and charts
+    "api": 6,
+    "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
+    **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",
+                                     "holds", "reasons", "search", "signin", "transparency", "users")},
     "http_edges": 9,  # what every request passes through; app wires it
     "app": 10,
 }
+WEB_SHARED = {"web.base", "web.cards"}
+# A string that starts a SQL statement (not an HTTP method: "DELETE FROM", not "DELETE").
+SQL = re.compile(r"\s*(SELECT\s|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|TRIGGER)|"
+                 r"ALTER\s+TABLE|DROP\s|PRAGMA\s)")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -78,10 +87,11 @@ def test_server_imports_flow_one_way():
 
 
 def test_worker_imports_only_server_schemas():
-    """Named for history: the worker imports nothing of the server; the wire types are in contract/."""
+    """Named for history: the worker imports nothing of the server (nor the command on top of
+    both); the wire types it posts are in contract/."""
     for path in modules("worker"):
         for name in imports_of(path):
-            assert name.split(".")[0] != "server", f"worker/{path.name} imports {name}"
+            assert name.split(".")[0] not in ("server", "platewatch"), f"worker/{path.name} imports {name}"
 
 
 def test_contract_imports_nothing_of_ours():
@@ -102,3 +112,32 @@ def test_nothing_shipped_needs_the_training_tools():
                 top = name.split(".")[0]
                 assert top not in ("training", "torch"), f"{package}/{path.name} imports {name}"
                 assert top != "onnx" or path.name == "platehead.py", f"{package}/{path.name} imports {name}"
+
+
+def test_web_handlers_never_import_the_api_and_no_page_imports_another():
+    for path in modules("server/web"):
+        key = server_key(path)
+        for name in imports_of(path):
+            target = ranked_module(name) if name.startswith("server.") else None
+            assert target != "api", f"server/{key} imports the API module: call a service instead"
+            if key not in WEB_SHARED and target and target.startswith("web."):
+                assert target in WEB_SHARED, f"page module server/{key} imports page module server/{target}"
+
+
+def sql_strings(path: Path) -> list[str]:
+    """String constants (f-string parts too) that start a SQL statement."""
+    return [node.value for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value)]
+
+
+def test_sql_lives_only_in_the_store():
+    for package in ("server", "platewatch", "contract", "worker"):
+        for path in modules(package):
+            if path.is_relative_to(ROOT / "server" / "store"):
+                continue
+            assert not sql_strings(path), f"{path.relative_to(ROOT)} has SQL: move it into server/store/"
+
+
+def test_the_sql_check_sees_sql():
+    assert sql_strings(ROOT / "server" / "store" / "queries.py")
+    assert not SQL.match("DELETE") and SQL.match("DELETE FROM sessions")

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server.clock import day_starts, now_ms
+from server.figures import DAYS, dashboard_numbers
 from server.retention import purge
 from server.store.db import Database
 from server.store.migrations import connect, migrate, migrations
-from server.web.dashboard import DAYS, dashboard_numbers
 from tests.conftest import backdate, make_settings
 
 ZONE = "America/St_Johns"  # UTC-3:30, -2:30 in summer: half-hour midnights, and DST

@@ -18,11 +18,11 @@ import pytest
 
 from contract.plates import IMAGE_FIELDS
 from contract.wire import ReadIn
+from server.figures import KIND_NAMES, OUTCOMES
 from server.retention import purge
 from server.store.db import Database
 from server.store.migrations import migrate
 from server.store.queries_admin import LAST_ACTION_SQL
-from server.web.dashboard import KIND_NAMES, OUTCOMES
 from server.web.transparency import COLLECTED, UNLISTED
 from tests.browser import TABLET, screenshot
 from tests.conftest import LiveServer, make_settings, run_cli

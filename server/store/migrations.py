@@ -183,7 +183,7 @@ def m007_evidence_holds(db: sqlite_utils.Database) -> None:
     named officers. At most one active (unreleased) hold per read, enforced by a partial unique
     index; a trigger refuses to delete a read under one, so no purge can take evidence whatever
     its query says. A hold row goes with its read (the audit log keeps its story). The bounds are
-    those the form checks: a search's case number (pages_search.CASE_MAX) and a note's length."""
+    those the form checks: a search's case number (access.CASE_MAX) and a note's length."""
     db.execute("""CREATE TABLE holds (
         id INTEGER PRIMARY KEY, read_id INTEGER NOT NULL REFERENCES reads(id) ON DELETE CASCADE,
         case_number TEXT NOT NULL CHECK (length(case_number) BETWEEN 1 AND 40),

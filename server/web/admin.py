@@ -31,7 +31,7 @@ from server.notify import Notifier
 from server.settings import ROLES, Settings
 from server.store import queries, queries_admin
 from server.store.db import Database
-from server.web.base import form_field, page_role
+from server.web.base import form_field, page_role, render
 
 PAGE_SIZE = 50
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look
@@ -39,9 +39,7 @@ SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
 
 
 def _page(request: Request, full: str, fragment: str | None, context: dict, status: int = 200) -> Template:
-    name = fragment if fragment and request.headers.get("hx-request") else full
-    return Template(name, context={**context, "user": request.user, "now": now_ms(),
-                                   "kinds": LIST_KINDS, "roles": ROLES}, status_code=status)
+    return render(request, full, fragment, {**context, "now": now_ms(), "kinds": LIST_KINDS, "roles": ROLES}, status)
 
 
 # --- hot lists -------------------------------------------------------------------------------

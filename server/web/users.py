@@ -23,7 +23,7 @@ from server.clock import now_ms
 from server.settings import ROLES
 from server.store import queries, queries_admin
 from server.store.db import Database
-from server.web.base import form_field, page_role
+from server.web.base import form_field, page_role, render
 
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 ADMIN = [page_role("admin")]
@@ -31,10 +31,9 @@ ADMIN = [page_role("admin")]
 
 async def _users_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
     users = await queries_admin.users_overview(db.reader)
-    name = "_users.html" if request.headers.get("hx-request") else "users.html"
-    context = {"users": users, "form": {}, "user": request.user, "now": now_ms(), "roles": ROLES,
+    context = {"users": users, "form": {}, "now": now_ms(), "roles": ROLES,
                "min_password": auth.MIN_PASSWORD, **extra}  # the rule password_problem applies
-    return Template(name, context=context, status_code=status)
+    return render(request, "users.html", "_users.html", context, status)
 
 
 @get("/users", include_in_schema=False, guards=ADMIN)
