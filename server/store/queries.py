@@ -39,10 +39,6 @@ async def insert_camera(conn, name: str, location: str, token_hash: str, now: in
     return cur.lastrowid
 
 
-async def camera_exists(conn, name: str) -> bool:
-    return await one(conn, "SELECT 1 FROM cameras WHERE name = ?", (name,)) is not None
-
-
 async def camera_by_token_hash(conn, token_hash: str) -> Row | None:
     return await one(conn, "SELECT id, name FROM cameras WHERE token_hash = ? AND NOT disabled", (token_hash,))
 
