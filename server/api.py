@@ -33,7 +33,7 @@ from server.ingest import Ingest, InvalidUpload, UploadTooLarge
 from server.params import ROW_ID
 from server.push import VapidKeys
 from server.settings import Settings
-from server.store import queries
+from server.store import queries, queries_push
 from server.store.db import Database
 
 
@@ -198,7 +198,7 @@ class PushController(Controller):
     async def unsubscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, bool]:
         user: User = request.user
         async with db.transaction() as conn:
-            removed = await queries.delete_user_subscription(conn, user.id, data.endpoint)
+            removed = await queries_push.delete_user_subscription(conn, user.id, data.endpoint)
         return {"removed": removed}
 
 

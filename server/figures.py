@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import tzinfo
 
+from contract.alerts import OPEN_STATUSES, OUTCOME_CHOICES
 from contract.alerts import OUTCOME_LEGEND as OUTCOMES
 from server.clock import day_starts, shown
 from server.hotlists import LIST_KINDS
@@ -125,8 +126,8 @@ async def dashboard_numbers(reader, now: int, zone: tzinfo) -> dict:
         by_kind.setdefault(row["kind"], [0] * DAYS)[row["day"]] = row["n"]
     hits = {kind: by_kind[kind] for kind in sorted(by_kind, key=_kind_order)}
     statuses = {row["status"]: row["n"] for row in await queries_admin.hit_outcomes(reader, since, until)}
-    outcomes = {key: statuses.get(key, 0) for key in ("confirmed", "not_match", "invalid")}
-    outcomes["open"] = statuses.get("new", 0) + statuses.get("acknowledged", 0)
+    outcomes = {key: statuses.get(key, 0) for key in OUTCOME_CHOICES}
+    outcomes["open"] = sum(statuses.get(key, 0) for key in OPEN_STATUSES)
     reasons = [(row["reason"] or NO_REASON, row["n"])
                for row in await queries_admin.searches_by_reason(reader, since, until)]
     if len(reasons) > TOP_REASONS:  # a long tail of one-off reasons would drown the chart

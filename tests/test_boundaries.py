@@ -19,7 +19,7 @@ SERVER_RANKS = {
     "store.migrations": 0, "store.snapshot": 0,
     "store.queries": 1, "push": 1, "store.db": 1,
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
-    "store.queries_holds": 2, "store.queries_demo": 2,
+    "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "audit": 2, "auth": 3,
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
     "access": 3,  # justified access: reason, case number, the cursor of a further page
