@@ -58,7 +58,7 @@ def check_jpeg(field: str, data: bytes, limit: int, max_pixels: int) -> None:
 
 
 def checked_plate(field: str, text: str) -> str:
-    """matching.normalize, with the refusal naming the read's field (its message starts "plate …")."""
+    """contract.plates.normalize, with the refusal naming the read's field (its message starts "plate …")."""
     try:
         norm = normalize(text)
     except InvalidPlate as exc:

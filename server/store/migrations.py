@@ -4,7 +4,7 @@ so a new role or list kind needs a migration of its own and never changes what 0
 
 Times are Unix epoch milliseconds (UTC) in INTEGER columns: compact, fast to index and compare,
 and free of time-zone ambiguity. Plates are stored as read (`plate`), normalised to A–Z0–9
-(`plate_norm`) and folded over OCR confusion classes (`plate_folded`, see matching.py).
+(`plate_norm`) and folded over OCR confusion classes (`plate_folded`, see contract/plates.py).
 """
 
 from __future__ import annotations
