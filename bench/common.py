@@ -116,7 +116,7 @@ class Server:
             return {self.camera_names[0]: self._cli("camera", "add", self.camera_names[0]).strip().splitlines()[-1]}
         import asyncio
 
-        from server.cli import add_camera
+        from platewatch.cli import add_camera
         from server.settings import load_settings
 
         settings = load_settings(self.data)

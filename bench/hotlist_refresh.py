@@ -41,7 +41,7 @@ class Platewatch:
         self.env = {**os.environ, "PYTHONPATH": str(code), "PLATEWATCH_PUSH_ALLOW_HTTP": "true"}
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "server.cli", *args, "--data", str(self.data)]
+        return [sys.executable, "-m", "platewatch.cli", *args, "--data", str(self.data)]
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run(self.command(*args), input=stdin, capture_output=True, text=True, env=self.env,

@@ -66,7 +66,7 @@ def time_pages(data: Path, code: Path, runs: int) -> tuple[dict[str, list[float]
     from bench.common import free_port
 
     env = code_env(code)
-    cli = [sys.executable, "-m", "server.cli"]
+    cli = [sys.executable, "-m", "platewatch.cli"]
     subprocess.run([*cli, "user", "add", "bench-chief", "--role", "supervisor", "--password-stdin", "--data",
                     str(data)], input=PASSWORD + "\n", text=True, env=env, cwd=code, capture_output=True)  # may exist
     port = free_port()
@@ -115,8 +115,8 @@ def time_purge(data: Path, code: Path, hours: float) -> dict:
 
 async def probe(data: Path, hours: float) -> dict:
     """Purges the oldest `hours` of reads while a probe writer times its waits."""
-    from server import queries_holds
-    from server.db import Database
+    from server.store import queries_holds
+    from server.store.db import Database
     from server.retention import purge
     from server.settings import load_settings
 

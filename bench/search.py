@@ -3,7 +3,7 @@ plate searches over 7 and 30 days, run by the server's own query code on a read 
 
 `python -m bench.search [--reads 1500000] [--runs 7]`; with `--pages --data DIR`, the dashboard, the
 public pages and the purge instead, at that size (bench/pages.py). The database is built through
-server.migrations.migrate (so it has the real schema and indexes) in one executemany
+server.store.migrations.migrate (so it has the real schema and indexes) in one executemany
 transaction, in time order as a camera would write it.
 """
 
@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 
 from bench.common import machine, random_plates
+from contract.plates import PALETTE as COLOURS
+from contract.plates import fold
 from server.clock import now_ms
-from server.db import Database
-from server.matching import fold
-from server.migrations import connect, migrate
-from server.queries_search import Criteria, search_reads
+from server.store.db import Database
+from server.store.migrations import connect, migrate
+from server.store.queries_search import Criteria, search_reads
 
 DAY_MS = 86_400_000
 CAMERAS = 8
-COLOURS = ("white", "silver", "grey", "black", "red", "blue", "green", "brown", "beige", "yellow", "orange", "purple")
 COLUMNS = ("uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, confidence, color, "
            "plate_image, vehicle_image")
 

@@ -17,22 +17,24 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
-from server import audit, duty, mfa, queries
-from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
-from server.clock import from_ms, now_ms, to_ms
-from server.auth import (
-    Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
-)
-from server.db import Database
-from server.ingest import IMAGE_FIELDS, Ingest, InvalidUpload, UploadTooLarge
-from server.notify import alert_view
-from server.params import ROW_ID
-from server.push import Subscription, VapidKeys, check_subscription
-from server.schemas import (
+from contract.plates import IMAGE_FIELDS
+from contract.wire import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
     TokenRequest, TokenResponse,
 )
+from server import alerts, audit, duty, mfa, notify
+from server.alerts import alert_view
+from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
+from server.auth import (
+    Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
+)
+from server.clock import from_ms, now_ms, to_ms
+from server.ingest import Ingest, InvalidUpload, UploadTooLarge
+from server.params import ROW_ID
+from server.push import VapidKeys
 from server.settings import Settings
+from server.store import queries, queries_push
+from server.store.db import Database
 
 
 class Conflict(ClientException):
@@ -89,24 +91,6 @@ async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
                 raise ClientException(f"{field}: expected a JPEG file upload")
             images[field] = await upload.read()
     return decode_read(raw), images
-
-
-def subscription_or_400(data: PushSubscriptionIn, allow_http: bool) -> Subscription:
-    sub = Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth)
-    try:
-        check_subscription(sub, allow_http=allow_http)
-    except ValueError as exc:
-        raise ClientException(str(exc)) from None
-    return sub
-
-
-async def store_subscription(db: Database, user: User, data: PushSubscriptionIn, allow_http: bool) -> int:
-    """Check and keep a browser's push subscription for this user (API and web app alike)."""
-    sub = subscription_or_400(data, allow_http)
-    async with db.transaction() as conn:
-        sub_id = await queries.upsert_subscription(conn, user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
-        await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
-    return sub_id
 
 
 class ReadsController(Controller):
@@ -204,14 +188,17 @@ class PushController(Controller):
         self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database],
         settings: NamedDependency[Settings],
     ) -> dict[str, int]:
-        return {"id": await store_subscription(db, request.user, data, settings.push_allow_http)}
+        try:
+            return {"id": await notify.subscribe(db, request.user, data, settings.push_allow_http)}
+        except ValueError as exc:
+            raise ClientException(str(exc)) from None
 
     @post("/unsubscribe", guards=[requires_role("officer")], security=USER_TOKEN, raises=[*USER_ERRORS, *BODY_ERRORS],
           status_code=HTTP_200_OK)
     async def unsubscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, bool]:
         user: User = request.user
         async with db.transaction() as conn:
-            removed = await queries.delete_user_subscription(conn, user.id, data.endpoint)
+            removed = await queries_push.delete_user_subscription(conn, user.id, data.endpoint)
         return {"removed": removed}
 
 
@@ -255,22 +242,30 @@ class AlertsController(Controller):
         return alert_view(row, settings.base_url)
 
     @patch("/{alert_id:int}", summary="Acknowledge an alert or record its outcome",
+           description="The alert page's rules: a hit is confirmed only once checked against NCIC, the state "
+                       "system or dispatch (`verified_with`; a 400 names it when missing), and an outcome "
+                       "recorded on a new alert acknowledges it first.",
            raises=[*USER_ERRORS, NotFoundException, Conflict, *BODY_ERRORS])
     async def update(self, request: Request, alert_id: FromPath[int], data: JSONBody[AlertUpdate], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Alert:
         user: User = request.user
         async with db.transaction() as conn:
             if await queries.alert_by_id(conn, alert_id) is None:
                 raise NotFoundException(f"no alert {alert_id}")
-            changed = await queries.update_alert_status(conn, alert_id, data.status, user.username, data.note, now_ms())
-            if not changed:
-                raise Conflict(f"alert {alert_id} is not new; it cannot be acknowledged again")
-            await audit.record(conn, user.username, f"alert.{data.status}", alert=alert_id, note=data.note)
+            if data.status == "acknowledged":
+                if not await alerts.acknowledge(conn, alert_id, user.username, now_ms(), data.note):
+                    raise Conflict(f"alert {alert_id} is not new; it cannot be acknowledged again")
+            else:
+                try:
+                    await alerts.record_outcome(conn, alert_id, user.username, data.status, data.verified_with,
+                                                data.note, now_ms())
+                except alerts.OutcomeRefused as exc:
+                    raise ClientException(f"{exc.field}: {exc}") from None
         return alert_view(await queries.alert_by_id(db.reader, alert_id), settings.base_url)
 
 
 @get("/healthz", summary="Liveness", include_in_schema=False)
 async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
-    await queries.one(db.reader, "SELECT 1")
+    await queries.ping(db.reader)
     return {"status": "ok"}
 
 

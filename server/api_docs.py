@@ -12,8 +12,8 @@ from litestar.openapi.spec import (
     Components, Encoding, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema, SecurityScheme,
 )
 
-from server.ingest import IMAGE_FIELDS
-from server.schemas import ReadIn
+from contract.plates import IMAGE_FIELDS
+from contract.wire import ReadIn
 
 COMPONENTS = Components(security_schemes={
     "user": SecurityScheme(type="http", scheme="bearer",

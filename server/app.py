@@ -16,6 +16,7 @@ from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 from litestar.config.csrf import CSRFConfig
+from litestar.plugins.htmx import HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -26,27 +27,29 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from server import retention
 from server.api import API_HANDLERS
 from server.api_docs import COMPONENTS as API_COMPONENTS
-from server.pages import (PAGE_HANDLERS, WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect,
-                          html_error, login_redirect, password_redirect)
-from server.pages_admin import ADMIN_HANDLERS
-from server.pages_audit import AUDIT_HANDLERS
-from server.pages_dashboard import DASHBOARD_HANDLERS
-from server.pages_history import HISTORY_HANDLERS
-from server.pages_holds import HOLD_HANDLERS
-from server.pages_reasons import REASON_HANDLERS
-from server.pages_search import SEARCH_HANDLERS
-from server.pages_password import PASSWORD_HANDLERS
-from server.pages_signin import SIGNIN_HANDLERS
-from server.pages_transparency import TRANSPARENCY_HANDLERS
-from server.pages_users import USER_HANDLERS
-from server.clock import now_ms, shown
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
-from server.db import Database
+from server.clock import now_ms, shown
 from server.http_edges import error_logger, path_bounds_middleware, security_headers
 from server.ingest import Ingest
 from server.notify import Notifier
 from server.push import PushSender, VapidKeys
 from server.settings import Settings
+from server.store.db import Database
+from server.web.account import ACCOUNT_HANDLERS
+from server.web.admin import ADMIN_HANDLERS
+from server.web.alerts import ALERT_HANDLERS
+from server.web.audit import AUDIT_HANDLERS
+from server.web.base import (WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect, html_error,
+                             login_redirect, password_redirect)
+from server.web.dashboard import DASHBOARD_HANDLERS
+from server.web.files import FILE_HANDLERS
+from server.web.history import HISTORY_HANDLERS
+from server.web.holds import HOLD_HANDLERS
+from server.web.reasons import REASON_HANDLERS
+from server.web.search import SEARCH_HANDLERS
+from server.web.signin import SIGNIN_HANDLERS
+from server.web.transparency import TRANSPARENCY_HANDLERS
+from server.web.users import USER_HANDLERS
 
 SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
 
@@ -156,11 +159,12 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *API_HANDLERS, *SIGNIN_HANDLERS, *PASSWORD_HANDLERS, *PAGE_HANDLERS, *SEARCH_HANDLERS, *HISTORY_HANDLERS,
-            *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS, *AUDIT_HANDLERS,
-            *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS,
+            *API_HANDLERS, *SIGNIN_HANDLERS, *ACCOUNT_HANDLERS, *ALERT_HANDLERS, *FILE_HANDLERS, *SEARCH_HANDLERS,
+            *HISTORY_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS,
+            *AUDIT_HANDLERS, *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
+        request_class=HTMXRequest,  # request.htmx: what htmx asks for (server/web/base.py's render)
         template_config=template_config(settings),
         csrf_config=CSRFConfig(secret=app_secret(settings.data_dir), exclude=["/api/"], cookie_httponly=False,
                                cookie_secure=settings.base_url.startswith("https://")),

@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
-from server import queries
 from server.clock import now_ms
+from server.store import queries
 
 MAX_TEXT = 200  # characters of one string kept; a username, a reason or a note fits
 MAX_ITEMS = 50  # items of one list kept

@@ -18,9 +18,10 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from server import audit, queries, queries_admin, queries_mfa
+from server import audit
 from server.clock import now_ms
-from server.migrations import ROLES
+from server.settings import ROLES
+from server.store import queries, queries_admin, queries_mfa
 
 _hasher = PasswordHasher()
 # A hash of a random password, checked when the user is unknown so timing doesn't reveal names.

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from server import audit
-from server.db import Database
 from server.push import KEY_FILE
 from server.settings import CONFIG_NAME, Settings
+from server.store.db import Database
+from server.store.snapshot import images_named, snapshot_database
 
 PREFIX = "platewatch-"
 STAMP = "%Y%m%d-%H%M%S"  # UTC: names sort in time order
@@ -89,37 +90,13 @@ def _check_paths(settings: Settings, dest: Path) -> None:
 
 def _fill(settings: Settings, partial: Path, final: Path) -> BackupResult:
     snapshot = partial / settings.db_path.name
-    _snapshot_database(settings.db_path, snapshot)
-    reads, images = _images_named(snapshot)
+    snapshot_database(settings.db_path, snapshot)
+    reads, images = images_named(snapshot)
     copied, missing = _copy_images(settings.data_dir, partial, images)
     for name in DATA_FILES:
         if (settings.data_dir / name).is_file():
             shutil.copy2(settings.data_dir / name, partial / name)  # keeps the key's 0600
     return BackupResult(final, reads, copied, missing)
-
-
-def _snapshot_database(source: Path, target: Path) -> None:
-    live = sqlite3.connect(source, timeout=10)
-    copy = sqlite3.connect(target)
-    try:
-        live.backup(copy)  # pages=-1: all in one step, so one consistent moment
-        [(verdict,)] = copy.execute("PRAGMA integrity_check(1)").fetchall()
-        if verdict != "ok":
-            raise sqlite3.DatabaseError(f"the copied database fails its integrity check: {verdict}")
-    finally:
-        copy.close()
-        live.close()
-
-
-def _images_named(snapshot: Path) -> tuple[int, set[str]]:
-    """How many reads the copy holds and the image paths they name."""
-    conn = sqlite3.connect(snapshot)
-    try:
-        [(reads,)] = conn.execute("SELECT count(*) FROM reads").fetchall()
-        rows = conn.execute("SELECT plate_image, vehicle_image FROM reads").fetchall()
-    finally:
-        conn.close()
-    return reads, {path for row in rows for path in row if path}
 
 
 def _copy_images(data_dir: Path, target: Path, images: set[str]) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""On duty or off. Web push pages only officers on duty (notify.py asks queries.active_subscriptions
+"""On duty or off. Web push pages only officers on duty (notify.py asks queries_push.active_subscriptions
 for their subscriptions), so a phone stays quiet on a day off; the live feed still shows every alert
 to whoever has the app open, on duty or not. Going on duty lasts settings.shift_hours, after which
 the officer is off duty without doing anything: a switch forgotten at the end of a shift must not
@@ -9,8 +9,9 @@ The web app (`POST /duty`), the API (`POST /api/v1/duty`) and the demo all go th
 
 from __future__ import annotations
 
-from server import audit, queries
+from server import audit
 from server.clock import HOUR_MS
+from server.store import queries
 
 
 

@@ -25,11 +25,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from server import audit, queries
-from server import queries_holds as qh
+from server import audit
 from server.clock import DAY_MS, from_ms, now_ms
-from server.db import Database
 from server.settings import Settings
+from server.store import queries
+from server.store import queries_holds as qh
+from server.store.db import Database
 
 log = logging.getLogger("platewatch.holds")
 IMAGE_COLUMNS = ("plate_image", "vehicle_image")

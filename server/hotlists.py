@@ -13,19 +13,20 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
-from server import audit, queries
+from contract.plates import fold, normalize
+from server import audit
+from server.alerts import RETRO_PLATES, chunks, raise_retro_alerts
 from server.clock import EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, end_of_day, now_ms, to_ms
-from server.db import Database
-from server.ingest import alert_row
-from server.matching import best_match, fold, normalize
-from server.migrations import LIST_KINDS
 from server.settings import Settings
+from server.store import queries
+from server.store.db import Database
 
+# What a hot list is for; the dashboard and the transparency report list them in this order.
+LIST_KINDS = ("stolen_vehicle", "stolen_plate", "wanted_person", "amber", "silver", "missing_person", "custom")
 COLUMNS = ("plate", "state", "reason", "expires")
 MAX_PLATE = 10
 # Rows one import transaction writes or deletes: a few ms of work, so a camera's read waits at most that.
 BATCH_ROWS = 1000
-RETRO_PLATES = 200  # new plates looked back on per transaction (and bound variables per statement)
 # Another process's writer (the server, when the CLI imports) waits for our lock in SQLite's busy
 # handler, which polls at 1 … 50 ms intervals for its first 228 ms: a pause this long after each
 # batch is sure to let it in. Inside the server the write lock is a fair queue: no pause needed.
@@ -201,7 +202,7 @@ async def import_list(
     async with db.transaction() as conn:
         hotlist_id = await queries.upsert_hotlist(conn, name, kind, source, now)
         version = await queries.next_version(conn, hotlist_id)
-    for batch in _chunks(parsed.entries, BATCH_ROWS):
+    for batch in chunks(parsed.entries, BATCH_ROWS):
         async with db.transaction() as conn:
             await queries.insert_entries(conn, hotlist_id, version, batch, now)
         await asyncio.sleep(pause_s)
@@ -229,7 +230,7 @@ def _diff(listed: list[str], entries: list[dict]) -> tuple[int, list[str], set[s
 async def _retro_alerts_in_batches(db: Database, hotlist_id: int, plates: list[str], since: int, now: int,
                                    read_before: int, pause_s: float) -> list[int]:
     alert_ids: list[int] = []
-    for chunk in _chunks(plates, RETRO_PLATES):
+    for chunk in chunks(plates, RETRO_PLATES):
         # Looked up on a reader first: most new plates were never read, and a chunk without a read
         # needs no write lock (nor the pause that lets the server's writer in after one).
         if not await queries.reads_by_folded(db.reader, {fold(p) for p in chunk}, since, read_before):
@@ -247,32 +248,3 @@ async def _delete_versions(db: Database, hotlist_id: int, lowest: int, highest: 
         if deleted < BATCH_ROWS:
             return
         await asyncio.sleep(pause_s)
-
-
-async def raise_retro_alerts(conn, hotlist_id: int, new_plates: set[str], since: int, now: int,
-                             read_before: int = queries.LAST_ID) -> list[int]:
-    """Newly listed plates already read in the retention window (and stored by read `read_before`):
-    the latest sighting per camera alerts."""
-    entries = [entry for chunk in _chunks(sorted(new_plates), RETRO_PLATES)
-               for entry in await queries.active_entries_for_plates(conn, hotlist_id, chunk, now)]
-    by_folded: dict[str, list] = {}
-    for entry in entries:
-        by_folded.setdefault(entry["plate_folded"], []).append(entry)
-    latest: dict[tuple[int, int], tuple] = {}
-    for chunk in _chunks(list(by_folded), RETRO_PLATES):
-        for read in await queries.reads_by_folded(conn, chunk, since, read_before):
-            for entry in by_folded[read["plate_folded"]]:
-                match = best_match([read["plate_norm"]], entry["plate_norm"])
-                key = (entry["id"], read["camera_id"])
-                if match and (key not in latest or latest[key][0]["captured_at"] < read["captured_at"]):
-                    latest[key] = (read, entry, match)
-    alert_ids = []
-    for read, entry, match in latest.values():
-        row = alert_row(entry, match, read["id"], read["camera_id"], read["captured_at"], now, retro=True)
-        alert_ids.append(await queries.insert_alert(conn, row))
-    return alert_ids
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

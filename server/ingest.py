@@ -1,4 +1,5 @@
-"""A read arrives: validate, store once, match against active hot-list entries, raise alerts.
+"""A read arrives: validate, store once, match against active hot-list entries, raise alerts
+(server/alerts.py).
 
 The whole write is one transaction; pushes go out afterwards through the Notifier so the
 camera's request never waits on a phone.
@@ -15,16 +16,16 @@ from datetime import UTC
 import msgspec
 from PIL import Image, UnidentifiedImageError
 
-from server import queries
-from server.clock import EARLIEST_MS, LATEST_MS, from_ms, now_ms, to_ms
+from contract.plates import InvalidPlate, fold, normalize
+from contract.wire import ReadAccepted, ReadIn
+from server import alerts
 from server.auth import Camera
-from server.db import Database
+from server.clock import EARLIEST_MS, LATEST_MS, from_ms, now_ms, to_ms
+from server.matching import read_texts
 from server.notify import Notifier
-from server.matching import InvalidPlate, Match, best_match, fold, normalize, read_texts
-from server.schemas import ReadAccepted, ReadIn
 from server.settings import Settings
-
-IMAGE_FIELDS = ("plate_image", "vehicle_image")
+from server.store import queries
+from server.store.db import Database
 
 
 class InvalidUpload(ValueError):
@@ -57,7 +58,7 @@ def check_jpeg(field: str, data: bytes, limit: int, max_pixels: int) -> None:
 
 
 def checked_plate(field: str, text: str) -> str:
-    """matching.normalize, with the refusal naming the read's field (its message starts "plate …")."""
+    """contract.plates.normalize, with the refusal naming the read's field (its message starts "plate …")."""
     try:
         norm = normalize(text)
     except InvalidPlate as exc:
@@ -125,7 +126,8 @@ class Ingest:
                 await queries.revise_read(conn, read_id, row)
             self._write_images(images, paths)
             texts = read_texts(read.plate, [c.plate for c in read.candidates])
-            alert_ids = await self._raise_alerts(conn, read_id, camera.id, captured, texts, now)
+            alert_ids = await alerts.raise_alerts(conn, read_id, camera.id, captured, texts, now,
+                                                  int(self.settings.alert_cooldown_s * 1000))
             if now - self._touched.get(camera.id, 0) > 1000:  # once a second is fresh enough
                 await queries.touch_camera(conn, camera.id, now, read=True)
                 self._touched[camera.id] = now
@@ -139,37 +141,3 @@ class Ingest:
             partial = target.with_name(target.name + ".part")  # a refinement replaces a crop whole
             partial.write_bytes(data)
             os.replace(partial, target)
-
-    async def _raise_alerts(self, conn, read_id, camera_id, captured, texts, now) -> list[int]:
-        cooldown = int(self.settings.alert_cooldown_s * 1000)
-        entries = await queries.active_entries_by_folded(conn, {fold(t) for t in texts}, now)
-        alert_ids = []
-        for entry, match in matched_entries(entries, texts):
-            if await queries.alert_exists_for_read(conn, read_id, match.entry_plate_norm, entry["hotlist_id"]):
-                continue  # a refined read alerts only for entries its first text did not
-            if await queries.recent_alert_exists(
-                conn, match.entry_plate_norm, camera_id, entry["hotlist_id"], captured - cooldown, captured + cooldown
-            ):
-                continue  # same car, same camera, moments ago: one alert is enough
-            alert_ids.append(await queries.insert_alert(conn, alert_row(entry, match, read_id, camera_id, captured, now)))
-        return alert_ids
-
-
-def matched_entries(entries, texts: list[str]) -> list[tuple[queries.Row, Match]]:
-    found = []
-    for entry in entries:
-        match = best_match(texts, entry["plate_norm"])
-        if match is not None:
-            found.append((entry, match))
-    return found
-
-
-def alert_row(entry, match: Match, read_id: int, camera_id: int, seen_at: int, now: int, retro: bool = False) -> dict:
-    return {
-        "read_id": read_id, "camera_id": camera_id, "entry_id": entry["id"], "hotlist_id": entry["hotlist_id"],
-        "hotlist_name": entry["hotlist_name"], "hotlist_kind": entry["kind"],
-        "entry_plate": entry["plate"], "entry_plate_norm": entry["plate_norm"],
-        "entry_state": entry["state"], "entry_reason": entry["reason"],
-        "rule": match.rule, "compared": match.compared, "detail": match.detail,
-        "retro": int(retro), "created_at": now, "seen_at": seen_at,
-    }

@@ -1,4 +1,4 @@
-"""Plate text normalisation, OCR confusion classes and hot-list match rules. Pure: no I/O.
+"""Hot-list match rules over the plate vocabulary (contract/plates.py). Pure: no I/O.
 
 Matching folds each character onto its confusion class, so one indexed lookup on the folded
 form finds every entry that differs from a read only by classic OCR confusions. The rule that
@@ -7,56 +7,13 @@ fired, and which characters were swapped, is kept so officers see why an alert w
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# Characters a camera OCR mistakes for one another; the first of each class is its representative.
-CONFUSION_CLASSES: tuple[str, ...] = ("0ODQ", "1IL", "2Z", "5S", "6G", "8B")
-_FOLD = str.maketrans({c: group[0] for group in CONFUSION_CLASSES for c in group[1:]})
-# What a plate is written with but carries no identity: whitespace, hyphens and dashes, dots and
-# middle dots. They are dropped; anything else that is not A–Z or 0–9 makes the text no plate.
-_SEPARATORS = re.compile(r"[\s.\-\u00b7\u2010-\u2015\u2212]+")
-_PLATE = re.compile(r"[A-Z0-9]*")
-_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+from contract.plates import fold, normalize
+
 # More swaps than this and a folded match is more likely a different plate than a misread.
 MAX_CONFUSIONS = 2
-
-
-class InvalidPlate(ValueError):
-    """Plate text with a character that is neither a letter A–Z nor a digit 0–9 (nor a separator)."""
-
-    def __init__(self, plate: str, char: str) -> None:
-        shown = plate if len(plate) <= 20 else plate[:20] + "…"
-        super().__init__(f"plate {shown!r} has {char!r} (U+{ord(char):04X}): a plate is letters A–Z and "
-                         "digits 0–9; spaces, hyphens and dots are dropped")
-        self.char = char
-
-
-def normalize(plate: str) -> str:
-    """The plate as stored and matched: separators (whitespace, hyphens and dashes, dots, middle
-    dots) dropped and a–z upper-cased, which leaves only A–Z and 0–9, or InvalidPlate naming the
-    first other character. Only ASCII letters change case: Unicode's upper-casing would turn
-    'ß' into 'SS' and 'ﬁ' into 'FI', plates nobody wrote. Empty text gives ''."""
-    kept = _SEPARATORS.sub("", plate).translate(_ASCII_UPPER)
-    end = _PLATE.match(kept).end()
-    if end < len(kept):
-        raise InvalidPlate(plate, kept[end])
-    return kept
-
-
-def plate_or_none(text: str) -> str | None:
-    """normalize(text), or None where the text can be no plate (a search box, a URL)."""
-    try:
-        return normalize(text)
-    except InvalidPlate:
-        return None
-
-
-def fold(plate: str) -> str:
-    """Map a normalised plate onto confusion-class representatives."""
-    return plate.translate(_FOLD)
 
 
 def confusions(read: str, listed: str) -> list[tuple[int, str, str]]:

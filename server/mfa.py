@@ -27,9 +27,10 @@ import pyotp
 import segno
 from pyotp.exceptions import OTPVerificationError
 
-from server import audit, queries_admin, queries_mfa
+from server import audit
 from server.auth import SignInRefused, check_sign_in, new_token, signin_locked, token_hash
 from server.clock import now_ms
+from server.store import queries_admin, queries_mfa
 
 VALID_WINDOW = 1  # steps either side of now: phones' clocks drift, people type slowly
 CHALLENGE_COOKIE = "pw_mfa"
@@ -187,7 +188,7 @@ async def reset(conn, user_id: int, username: str, actor: str) -> int | None:
 async def password_again(db, username: str, password: str, purpose: str):
     """The user's row when the password is right: sign-in's own check, so a wrong one counts
     towards the same lock-out (its `auth.failed` line names the purpose). The account page's
-    password change (pages_password.py) asks with it too."""
+    password change (web/account.py) asks with it too."""
     try:
         return await check_sign_in(db, username, password, via="web", purpose=purpose)
     except SignInRefused as refused:

@@ -14,22 +14,27 @@ from collections.abc import Iterable
 
 import msgspec
 
-from server import queries
-from server.clock import from_ms, now_ms
-from server.db import Database
-from server.push import PushSender, Subscription
-from server.schemas import Alert
+from contract.wire import Alert, PushSubscriptionIn
+from server import audit
+from server.alerts import alert_view
+from server.auth import User
+from server.clock import now_ms
+from server.push import PushSender, Subscription, check_subscription
+from server.store import queries, queries_push
+from server.store.db import Database
 
 log = logging.getLogger("platewatch.notify")
 
 
-def alert_view(row: queries.Row, base_url: str) -> Alert:
-    return Alert(
-        id=row["id"], plate=row["entry_plate"], read_plate=row["read_plate"], hotlist=row["hotlist_name"],
-        kind=row["hotlist_kind"], reason=row["entry_reason"], state=row["entry_state"], rule=row["rule"],
-        detail=row["detail"], camera=row["camera_name"], seen_at=from_ms(row["seen_at"]), status=row["status"],
-        retro=bool(row["retro"]), url=f"{base_url}/alerts/{row['id']}",
-    )
+async def subscribe(db: Database, user: User, data: PushSubscriptionIn, allow_http: bool) -> int:
+    """Check and keep a browser's push subscription for this user (API and web app alike);
+    ValueError names what is wrong with it."""
+    sub = Subscription(endpoint=data.endpoint, p256dh=data.keys.p256dh, auth=data.keys.auth)
+    check_subscription(sub, allow_http=allow_http)
+    async with db.transaction() as conn:
+        sub_id = await queries_push.upsert_subscription(conn, user.id, sub.endpoint, sub.p256dh, sub.auth, now_ms())
+        await audit.record(conn, user.username, "push.subscribe", subscription=sub_id)
+    return sub_id
 
 
 class Notifier:
@@ -98,20 +103,20 @@ class Notifier:
 
     async def _push(self, alert: Alert) -> None:
         # Who is on duty is read as the push goes out: going off duty stops the next alert's push.
-        rows = await queries.active_subscriptions(self.db.reader, now_ms())
+        rows = await queries_push.active_subscriptions(self.db.reader, now_ms())
         if not rows:
             return
         subs = [Subscription(endpoint=r["endpoint"], p256dh=r["p256dh"], auth=r["auth"], id=r["id"]) for r in rows]
         deliveries = await self.sender.send(subs, msgspec.json.encode(alert))
         now = now_ms()
         async with self.db.transaction() as conn:
-            await queries.record_deliveries(
+            await queries_push.record_deliveries(
                 conn, [(alert.id, d.subscription.endpoint, d.status, d.error, d.ms, now) for d in deliveries]
             )
             ok = [d.subscription.id for d in deliveries if d.status is not None and 200 <= d.status < 300]
             gone = [d.subscription.id for d in deliveries if d.gone]
             if ok:
-                await queries.mark_subscriptions_ok(conn, ok, now)
+                await queries_push.mark_subscriptions_ok(conn, ok, now)
             if gone:
-                await queries.delete_subscriptions(conn, gone)
+                await queries_push.delete_subscriptions(conn, gone)
                 log.info("dropped %d push subscriptions the push service says are gone", len(gone))

@@ -36,11 +36,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from server import audit, queries, queries_mfa
-from server import queries_holds as qh
+from server import audit
 from server.clock import from_ms, now_ms
-from server.db import Database
 from server.settings import Settings
+from server.store import queries, queries_mfa
+from server.store import queries_holds as qh
+from server.store.db import Database
 
 log = logging.getLogger("platewatch.retention")
 HOLD_S = 0.04  # the longest one batch keeps the writer (and so a camera's read) waiting, roughly

@@ -17,6 +17,8 @@ import msgspec
 ENV_PREFIX = "PLATEWATCH_"
 CONFIG_NAME = "platewatch.toml"
 LIST_FIELDS = {"mfa_required_roles"}  # comma-separated in the environment
+# Who a user is, least to most trusted: each role may do what the ones before it may.
+ROLES = ("officer", "supervisor", "admin")
 SHIFT_HOURS = (1, 24)  # the bounds of shift_hours: an hour at least, a day at most
 
 
@@ -52,7 +54,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # ["supervisor", "admin"], or "supervisor,admin" in PLATEWATCH_MFA_REQUIRED_ROLES. Such a
     # user without one is sent to set it up right after the password and can do nothing else.
     # Anyone may set one up on their Account page whatever this says.
-    mfa_required_roles: tuple[Literal["officer", "supervisor", "admin"], ...] = ()
+    mfa_required_roles: tuple[Literal[ROLES], ...] = ()
     # The name authenticator apps list the account under.
     mfa_issuer: str = "Platewatch"
     # The public transparency report (/transparency and /transparency.json): policy and counts for

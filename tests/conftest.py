@@ -19,8 +19,8 @@ import httpx
 import pytest
 import uvicorn
 
+from platewatch.cli import main as cli
 from server.app import create_app
-from server.cli import main as cli
 from server.settings import Settings, load_settings
 
 pytest_plugins = ["tests.browser"]

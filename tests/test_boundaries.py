@@ -1,33 +1,46 @@
-"""Imports flow one way (see DESIGN.md): handlers → services → queries/push/auth → db → settings.
-The worker may import only server.schemas from the server, so it can run on another box; nothing
-shipped imports the training code or PyTorch."""
+"""The layout's rules (DESIGN.md), enforced. Imports flow one way: `contract` imports nothing of
+ours; `server` and `worker` never import each other (they share contract/), so the worker can run
+on another box; `platewatch` sits on top of both. Inside the server: handlers → services →
+store (queries, db) → settings; web handlers never import the API module and no page module
+imports another; SQL lives only in server/store/. Nothing shipped imports the training code or
+PyTorch."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # A module may import only modules of a lower rank. A new module must be ranked here.
 SERVER_RANKS = {
-    "settings": 0, "schemas": 0, "matching": 0, "migrations": 0, "clock": 0,
+    "settings": 0, "matching": 0, "clock": 0,
     "params": 0,  # bounds on integers taken from URLs, for handlers and http_edges
-    "queries": 1, "push": 1, "db": 1,
-    "queries_search": 2, "queries_admin": 2, "queries_mfa": 2, "queries_holds": 2,  # may use queries.one / all_rows
+    "store.migrations": 0, "store.snapshot": 0,
+    "store.queries": 1, "push": 1, "store.db": 1,
+    "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
+    "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "audit": 2, "auth": 3,
-    "notify": 3, "retention": 3, "backup": 3, "holds": 3, "duty": 3,
-    "ingest": 4, "mfa": 4,
+    "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
+    "access": 3,  # justified access: reason, case number, the cursor of a further page
+    "retention": 3, "backup": 3, "holds": 3, "duty": 3,
+    "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
+    "notify": 4, "mfa": 4,
+    "ingest": 5,
     "hotlists": 5,
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
-    "api": 6, "pages": 7, "pages_search": 8, "pages_reasons": 8, "pages_admin": 8, "pages_dashboard": 8,
-    "pages_signin": 8, "pages_users": 8, "pages_audit": 8,
-    "pages_history": 9,  # shares pages_search's justification and paging helpers
-    "pages_transparency": 9,  # the public report reuses the dashboard's numbers and charts
-    "pages_password": 9,  # renders the account page of pages_signin
-    "pages_holds": 9,  # checks a hold's case number as pages_search checks a search's
+    "figures": 6,  # the dashboard's and the transparency report's numbers and charts
+    "api": 6,
+    "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
+    **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",
+                                     "holds", "reasons", "search", "signin", "transparency", "users")},
     "http_edges": 9,  # what every request passes through; app wires it
-    "app": 10, "demo": 11, "cli": 12,
+    "app": 10,
 }
+WEB_SHARED = {"web.base", "web.cards"}
+# A string that starts a SQL statement (not an HTTP method: "DELETE FROM", not "DELETE").
+SQL = re.compile(r"\s*(SELECT\s|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|TRIGGER)|"
+                 r"ALTER\s+TABLE|DROP\s|PRAGMA\s)")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -42,29 +55,51 @@ def imports_of(path: Path) -> set[str]:
 
 
 def modules(package: str) -> list[Path]:
-    return sorted(p for p in (ROOT / package).glob("*.py") if p.name != "__init__.py")
+    return sorted(p for p in (ROOT / package).rglob("*.py") if p.name != "__init__.py")
+
+
+def server_key(path: Path) -> str:
+    """A server module as SERVER_RANKS names it: its dotted path below server/ ("store.db")."""
+    return ".".join(path.relative_to(ROOT / "server").with_suffix("").parts)
+
+
+def ranked_module(name: str) -> str | None:
+    """The ranked server module an imported name lies in ("server.store.db.Database" → "store.db")."""
+    parts = name.split(".")[1:]
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in SERVER_RANKS:
+            return ".".join(parts[:end])
+    return None
 
 
 def test_every_server_module_is_ranked():
-    assert {p.stem for p in modules("server")} <= set(SERVER_RANKS)
+    assert {server_key(p) for p in modules("server")} <= set(SERVER_RANKS)
 
 
 def test_server_imports_flow_one_way():
     for path in modules("server"):
-        rank = SERVER_RANKS[path.stem]
+        rank = SERVER_RANKS[server_key(path)]
         for name in imports_of(path):
             parts = name.split(".")
-            if parts[0] == "server" and len(parts) > 1 and parts[1] in SERVER_RANKS:
-                assert SERVER_RANKS[parts[1]] < rank, f"server/{path.name} imports server.{parts[1]}"
-            if parts[0] == "worker":  # only the composition roots start a worker
-                assert path.stem in ("cli", "demo"), f"server/{path.name} imports the worker"
+            if parts[0] == "server" and (target := ranked_module(name)):
+                assert SERVER_RANKS[target] < rank, f"server/{server_key(path)} imports server.{target}"
+            assert parts[0] not in ("worker", "platewatch"), f"server/{path.name} imports {name}"
 
 
 def test_worker_imports_only_server_schemas():
+    """Named for history: the worker imports nothing of the server (nor the command on top of
+    both); the wire types it posts are in contract/."""
     for path in modules("worker"):
         for name in imports_of(path):
-            if name.split(".")[0] == "server":
-                assert name.startswith("server.schemas"), f"worker/{path.name} imports {name}"
+            assert name.split(".")[0] not in ("server", "platewatch"), f"worker/{path.name} imports {name}"
+
+
+def test_contract_imports_nothing_of_ours():
+    for path in modules("contract"):
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            assert top not in ("server", "worker", "platewatch", "synth", "training", "web"), \
+                f"contract/{path.name} imports {name}"
 
 
 def test_nothing_shipped_needs_the_training_tools():
@@ -79,9 +114,33 @@ def test_nothing_shipped_needs_the_training_tools():
                 assert top != "onnx" or path.name == "platehead.py", f"{package}/{path.name} imports {name}"
 
 
-def python_files(package: str) -> list[Path]:
-    """Every module of a package, its subpackages included (worker/capture, worker/recognize)."""
-    return sorted((ROOT / package).rglob("*.py"))
+def test_web_handlers_never_import_the_api_and_no_page_imports_another():
+    for path in modules("server/web"):
+        key = server_key(path)
+        for name in imports_of(path):
+            target = ranked_module(name) if name.startswith("server.") else None
+            assert target != "api", f"server/{key} imports the API module: call a service instead"
+            if key not in WEB_SHARED and target and target.startswith("web."):
+                assert target in WEB_SHARED, f"page module server/{key} imports page module server/{target}"
+
+
+def sql_strings(path: Path) -> list[str]:
+    """String constants (f-string parts too) that start a SQL statement."""
+    return [node.value for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value)]
+
+
+def test_sql_lives_only_in_the_store():
+    for package in ("server", "platewatch", "contract", "worker"):
+        for path in modules(package):
+            if path.is_relative_to(ROOT / "server" / "store"):
+                continue
+            assert not sql_strings(path), f"{path.relative_to(ROOT)} has SQL: move it into server/store/"
+
+
+def test_the_sql_check_sees_sql():
+    assert sql_strings(ROOT / "server" / "store" / "queries.py")
+    assert not SQL.match("DELETE") and SQL.match("DELETE FROM sessions")
 
 
 def test_the_running_worker_and_server_never_import_synth_or_training():
@@ -89,11 +148,11 @@ def test_the_running_worker_and_server_never_import_synth_or_training():
     and the demo: the worker never loads them, nor the server apart from its demo command.
     synth/ ships for the demo, so it needs no training code either."""
     for package, banned in (("worker", ("synth", "training", "torch")), ("synth", ("training", "torch"))):
-        for path in python_files(package):
+        for path in modules(package):
             for name in imports_of(path):
                 assert name.split(".")[0] not in banned, f"{path.relative_to(ROOT)} imports {name}"
     for package in ("server", "platewatch"):
-        for path in python_files(package):
+        for path in modules(package):
             if path.stem == "demo":
                 continue
             for name in imports_of(path):

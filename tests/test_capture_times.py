@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.db import Database
 from server.retention import purge
 from server.settings import load_settings
+from server.store.db import Database
 from tests.conftest import Department, LiveServer, make_settings, run, run_cli
 from tests.test_ingest import jpeg, multipart_read
 from tests.test_ingest import push  # noqa: F401 - the fixture

@@ -67,6 +67,23 @@ def test_commands_share_the_default_data_dir_and_serve_answers(tmp_path):
         server.wait(timeout=20)
 
 
+def test_cli_adds_users_and_cameras_by_the_web_apps_rules(tmp_path):
+    """One rule for names whoever adds them: the CLI, as the web app's forms, refuses a user or
+    camera whose name differs from an existing one only by case, and a username with a space."""
+    data = str(tmp_path / "data")
+    def add_user(name: str):
+        return pw("user", "add", name, "--role", "officer", "--password-stdin", "--data", data, cwd=tmp_path,
+                  stdin="long enough pw\n")
+    assert add_user("alice").returncode == 0
+    again = add_user("Alice")
+    assert again.returncode != 0 and "already exists" in again.stderr
+    spaced = add_user("bob smith")
+    assert spaced.returncode != 0 and "username" in spaced.stderr
+    assert pw("camera", "add", "Gate", "--data", data, cwd=tmp_path).returncode == 0
+    twin = pw("camera", "add", "gate", "--data", data, cwd=tmp_path)
+    assert twin.returncode != 0 and "already exists" in twin.stderr
+
+
 def test_data_flag_and_errors(tmp_path):
     data = str(tmp_path / "elsewhere")
     assert pw("camera", "add", "gate", "--data", data, cwd=tmp_path).returncode == 0

@@ -252,7 +252,7 @@ def test_upgrading_keeps_subscribed_phones_paging_for_one_shift(tmp_path):
     """Phones that got every alert before on-duty existed keep getting them for one default shift
     after the upgrade; users without a subscription start off duty like new users."""
     from server.auth import hash_password
-    from server.migrations import connect, migrations
+    from server.store.migrations import connect, migrations
 
     old = connect(tmp_path / "platewatch.db")
     migrations.apply(old, stop_before="m008_on_duty")

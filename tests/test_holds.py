@@ -18,10 +18,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from server.db import Database
-from server.migrations import migrate
-from server.queries_holds import PURGEABLE_SQL
 from server.retention import HELD_GRACE_S, purge
+from server.store.db import Database
+from server.store.migrations import migrate
+from server.store.queries_holds import PURGEABLE_SQL
 from tests.browser import screenshot, sign_in
 from tests.conftest import backdate
 from tests.test_backup import run_backup

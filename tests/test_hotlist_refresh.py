@@ -11,8 +11,8 @@ from contextlib import closing
 
 import pytest
 
-from server.db import Database
 from server.hotlists import import_list, parse_csv
+from server.store.db import Database
 from tests.conftest import Department, LiveServer, make_settings, run_cli
 from tests.test_web_admin import add_user, db_rows, web_client
 

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from server import queries
-from server.migrations import migrate
+from server.store import queries
+from server.store.migrations import migrate
 
 PLANS = {
     "plate history": ("SELECT * FROM reads WHERE plate_norm = ? AND captured_at BETWEEN ? AND ?", "reads_plate_time"),

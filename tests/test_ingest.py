@@ -193,13 +193,30 @@ def test_alert_acknowledge_and_outcome(dept, tmp_path):
     assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
     again = dept.http.patch(url, json={"status": "acknowledged"}, headers=dept.user_headers)
     assert again.status_code == 409
-    done = dept.http.patch(url, json={"status": "confirmed", "note": "NCIC confirmed"}, headers=dept.user_headers)
+    done = dept.http.patch(url, json={"status": "confirmed", "verified_with": "NCIC"}, headers=dept.user_headers)
     assert done.json()["status"] == "confirmed"
     listed = dept.http.get("/api/v1/alerts", headers=dept.user_headers).json()
     assert [a["id"] for a in listed] == [alert_id]
     actions = [a for (a,) in db_rows(dept, "SELECT action FROM audit_log WHERE action LIKE 'alert.%'")]
     assert actions == ["alert.acknowledged", "alert.confirmed"]
     assert dept.http.get("/api/v1/alerts").status_code == 401
+
+
+def test_api_works_an_alert_by_the_web_pages_rules(dept, tmp_path):
+    """PATCH /api/v1/alerts/{id} keeps the alert page's rules: a hit is confirmed only once checked
+    against NCIC, the state system or dispatch (a 400 naming `verified_with` otherwise), and an
+    outcome recorded on a new alert acknowledges it first."""
+    dept.hotlist(tmp_path, "stolen", HOTLIST)
+    [alert_id] = dept.post_read("8ABC123").json()["alerts"]
+    url = f"/api/v1/alerts/{alert_id}"
+    refused = dept.http.patch(url, json={"status": "confirmed", "note": "looks right"}, headers=dept.user_headers)
+    assert refused.status_code == 400 and "verified_with" in refused.json()["detail"]
+    assert db_rows(dept, "SELECT status FROM alerts") == [("new",)]
+    done = dept.http.patch(url, json={"status": "confirmed", "verified_with": "NCIC", "note": "plate and VIN"},
+                           headers=dept.user_headers)
+    assert done.status_code == 200 and done.json()["status"] == "confirmed"
+    [row] = db_rows(dept, "SELECT acknowledged_by, resolved_by, note FROM alerts")
+    assert row == ("alice", "alice", "verified with NCIC. plate and VIN")
 
 
 def test_health_and_schema(dept):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.matching import InvalidPlate, best_match, fold, normalize, read_texts
+from contract.plates import InvalidPlate, fold, normalize
+from server.matching import best_match, read_texts
 
 
 @pytest.mark.parametrize(("raw", "norm"), [("abc-123", "ABC123"), (" 7 XYZ 442 ", "7XYZ442"), ("ab.c·1\u20112", "ABC12"),

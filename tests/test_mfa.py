@@ -19,8 +19,9 @@ import pytest
 from playwright.sync_api import expect
 
 from server.auth import hash_password
-from server.migrations import ROLES, connect, migrations
+from server.settings import ROLES
 from server.settings import Settings, load_settings
+from server.store.migrations import connect, migrations
 from tests.browser import screenshot, sign_in
 from tests.conftest import LiveServer, make_settings, run_cli
 from tests.test_web_admin import add_user, db_rows, web_client

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server.clock import day_starts, now_ms
-from server.db import Database
-from server.migrations import connect, migrate, migrations
-from server.pages_dashboard import DAYS, dashboard_numbers
+from server.figures import DAYS, dashboard_numbers
 from server.retention import purge
+from server.store.db import Database
+from server.store.migrations import connect, migrate, migrations
 from tests.conftest import backdate, make_settings
 
 ZONE = "America/St_Johns"  # UTC-3:30, -2:30 in summer: half-hour midnights, and DST
@@ -86,7 +86,7 @@ def test_counts_follow_reads_alerts_status_changes_and_purge(dept, tmp_path):
     assert_counts_right(path, zone)
 
     for alert_id, status in zip(alert_ids, ("acknowledged", "confirmed", "not_match", "invalid", "confirmed")):
-        response = dept.http.patch(f"/api/v1/alerts/{alert_id}", json={"status": status},
+        response = dept.http.patch(f"/api/v1/alerts/{alert_id}", json={"status": status, "verified_with": "NCIC"},
                                    headers=dept.user_headers)
         assert response.status_code == 200, response.text
     assert_counts_right(path, zone)

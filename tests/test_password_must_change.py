@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from server.demo import DEMO_PASSWORD, DEMO_USER, prepare
+from platewatch.demo import DEMO_PASSWORD, DEMO_USER, prepare
 from tests.browser import PHONE, screenshot
 from tests.conftest import LiveServer, make_settings, run, run_cli
 from tests.test_mfa import audit, client_for, enrol, password_step, settled_step

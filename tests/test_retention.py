@@ -8,8 +8,8 @@ import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from server.db import Database
 from server.retention import purge
+from server.store.db import Database
 from tests.conftest import backdate
 from tests.test_ingest import jpeg, multipart_read
 

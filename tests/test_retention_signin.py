@@ -10,12 +10,13 @@ from contextlib import closing
 import httpx
 import pytest
 
-from server import mfa, queries, queries_mfa
+from server import mfa
 from server.auth import issue_token, new_token
 from server.clock import now_ms
-from server.db import Database
 from server.retention import purge
 from server.settings import Settings
+from server.store import queries, queries_mfa
+from server.store.db import Database
 from tests.conftest import Department, LiveServer, make_settings, run
 from tests.test_mfa import client_for, password_step
 from tests.test_web_admin import add_user, db_rows, web_client

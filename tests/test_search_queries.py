@@ -9,10 +9,10 @@ import sqlite3
 
 import pytest
 
-from server import queries_search as qs
-from server.db import Database
-from server.matching import fold
-from server.migrations import migrate
+from contract.plates import fold
+from server.store import queries_search as qs
+from server.store.db import Database
+from server.store.migrations import migrate
 
 DAY = 86_400_000
 NOW = 1_800_000_000_000

@@ -42,7 +42,7 @@ def test_a_long_audit_detail_is_kept_short_and_says_how_long_it_was(settings):
     import asyncio
 
     from server import audit
-    from server.db import Database
+    from server.store.db import Database
 
     async def write() -> None:
         async with Database(settings.db_path) as db, db.transaction() as conn:

@@ -15,10 +15,10 @@ import msgspec
 import pytest
 
 from server.clock import day_starts, end_of_day, midnight
-from server.db import Database
-from server.pages_dashboard import dashboard_numbers
+from server.figures import dashboard_numbers
 from server.retention import purge
 from server.settings import CONFIG_NAME, Settings, load_settings
+from server.store.db import Database
 from tests.conftest import make_settings, run, run_cli
 from tests.test_web_admin import add_user, db_rows, web_client
 from tests.test_web_search import CARD_PLATES, Officer, audit

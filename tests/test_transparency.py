@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from server.db import Database
-from server.ingest import IMAGE_FIELDS
-from server.migrations import migrate
-from server.pages_dashboard import KIND_NAMES, OUTCOMES
-from server.pages_transparency import COLLECTED, UNLISTED
-from server.queries_admin import LAST_ACTION_SQL
+from contract.plates import IMAGE_FIELDS
+from contract.wire import ReadIn
+from server.figures import KIND_NAMES, OUTCOMES
 from server.retention import purge
-from server.schemas import ReadIn
+from server.store.db import Database
+from server.store.migrations import migrate
+from server.store.queries_admin import LAST_ACTION_SQL
+from server.web.transparency import COLLECTED, UNLISTED
 from tests.browser import TABLET, screenshot
 from tests.conftest import LiveServer, make_settings, run_cli
 from tests.test_web_admin import add_user

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from playwright.sync_api import expect
 
-from server import queries_admin
-from server.migrations import migrate
+from server.store import queries_admin
+from server.store.migrations import migrate
 from tests.browser import screenshot, sign_in
 from tests.conftest import run_cli
 
@@ -162,6 +162,19 @@ def test_entries_are_paged_and_searchable(dept, tmp_path):
         with sqlite3.connect(dept.settings.db_path) as conn:
             conn.execute("UPDATE hotlists SET refreshed_at = refreshed_at - 3 * 86400000")
         assert '<span class="badge stale">stale</span>' in client.get("/hotlists").text
+
+
+def test_back_after_a_history_cache_miss_restores_whole_pages(dept, tmp_path):
+    """The entry pager pushes its URL (hx-push-url): Back after htmx's history cache lost the
+    page asks again with HX-History-Restore-Request, and must get the whole page, not a fragment."""
+    add_user(dept, "ada", "admin")
+    dept.hotlist(tmp_path, "big", "plate,reason\n" + "".join(f"P{n:05d},bulk\n" for n in range(1, 61)))
+    [(list_id,)] = db_rows(dept, "SELECT id FROM hotlists")
+    restore = {"hx-request": "true", "hx-history-restore-request": "true", "hx-current-url": "/"}
+    with closing(web_client(dept, "ada", "long enough pw")) as client:
+        for path in (f"/hotlists/{list_id}?page=2", "/cameras", "/users", "/search/reasons"):
+            restored = client.get(path, headers=restore)
+            assert restored.status_code == 200 and restored.text.lstrip().startswith("<!doctype html>"), path
 
 
 def test_entry_pages_walk_the_index_without_sorting(tmp_path):

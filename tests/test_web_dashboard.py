@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from server.pages_dashboard import DAYS, column_chart, nice_top
+from server.figures import DAYS, column_chart, nice_top
 from tests.browser import TABLET, screenshot, sign_in
 from tests.test_web_admin import add_user, web_client
 

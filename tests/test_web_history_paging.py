@@ -15,7 +15,7 @@ from datetime import datetime
 import pytest
 from playwright.sync_api import expect
 
-from server.matching import fold
+from contract.plates import fold
 from tests.browser import ARTIFACTS, sign_in
 from tests.conftest import run_cli
 from tests.test_web_search import Officer, reason_label

@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 import pytest
 from playwright.sync_api import expect
 
-from server.matching import fold
+from contract.plates import fold
 from tests.browser import ARTIFACTS, sign_in
 from tests.conftest import run_cli
 from tests.test_web_search import Officer, reason_label

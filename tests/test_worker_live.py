@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-from server.schemas import ReadIn
+from contract.wire import ReadIn
 from tests.conftest import Department, LiveServer, wait_until
 from tests.test_worker_helpers import (
     RECOGNIZER_SPEC, HoldingProxy, camera_toml, recognizer, stored_reads, write_config,

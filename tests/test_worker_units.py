@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from server.schemas import ReadIn
+from contract.wire import ReadIn
 from worker.capture.camera import Backoff, FrameQueue, MotionGate
 from worker.colour import vehicle_colour
 from worker.config import Camera, ConfigError, Motion, demo_config, load_config

@@ -11,8 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-PALETTE = ("white", "silver", "grey", "black", "red", "orange", "yellow", "green", "blue",
-           "purple", "brown", "beige")
+from contract.plates import PALETTE
 
 # Regions in plate widths from the plate's centre: (x0, y0, x1, y1), y downwards.
 REGIONS = ((-1.4, -1.0, 1.4, -0.45),  # above the plate: boot lid or tailgate

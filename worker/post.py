@@ -29,7 +29,8 @@ import httpx
 import msgspec
 import numpy as np
 
-from server.schemas import Box, CameraHeartbeat, Candidate, ReadIn
+from contract.plates import IMAGE_FIELDS, PLATE_MAX
+from contract.wire import Box, CameraHeartbeat, Candidate, ReadIn
 from worker.capture.camera import Backoff, CameraStats
 from worker.colour import vehicle_colour
 from worker.track import VehicleRead
@@ -38,7 +39,6 @@ log = logging.getLogger("worker.post")
 
 READS_PATH = "/api/v1/reads"
 HEARTBEAT_PATH = "/api/v1/cameras/heartbeat"
-IMAGE_FIELDS = ("plate_image", "vehicle_image")
 
 
 class SpoolEntry(msgspec.Struct, kw_only=True):
@@ -318,7 +318,7 @@ def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
     """The wire read of a vehicle; its UUID was chosen once, with its track, before any send."""
     view = read.view
     colour = vehicle_colour(view.vehicle_crop, view.plate_in_vehicle)
-    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= 16]
+    candidates = [Candidate(plate=t, confidence=round(min(1.0, c), 4)) for t, c in read.candidates if 1 <= len(t) <= PLATE_MAX]
     wire = ReadIn(
         id=read.id, revision=read.revision, plate=read.plate, confidence=round(read.confidence, 4), captured_at=view.captured_at,
         candidates=candidates[:20], color=colour[0] if colour else None, color_confidence=colour[1] if colour else None,
@@ -327,5 +327,6 @@ def to_read_in(read: VehicleRead) -> tuple[ReadIn, dict[str, bytes]]:
     # Struct constructors do not check constraints; decoding does. A read the server would
     # refuse fails here, in the log, instead of later in spool/rejected.
     wire = msgspec.json.decode(msgspec.json.encode(wire), type=ReadIn)
-    images = {"plate_image": encode_jpeg(view.plate_crop), "vehicle_image": encode_jpeg(view.vehicle_crop)}
+    plate_field, vehicle_field = IMAGE_FIELDS
+    images = {plate_field: encode_jpeg(view.plate_crop), vehicle_field: encode_jpeg(view.vehicle_crop)}
     return wire, images

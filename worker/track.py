@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 import cv2
 import numpy as np
 
+from contract.plates import fold as fold_plate
+from contract.plates import levenshtein
+
 log = logging.getLogger("worker.track")
 
 BoxT = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 
-# Characters OCR confuses; folded together when deciding "same plate" (the vote keeps them apart).
-_FOLD = str.maketrans("ODQILZSGB", "000112568")
 MAX_JUMP = 2.5  # plate widths a plate may move between sightings and still be the same vehicle
 MAX_VIEWS = 8  # best views kept per track (one per distinct text)
 MAX_VOTES = 200  # sightings kept per track for the vote
@@ -47,17 +48,8 @@ UNSETTLED_LOOKS = 6
 
 
 def fold(text: str) -> str:
-    return text.upper().translate(_FOLD)
-
-
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    """OCR-confused characters folded together when deciding "same plate" (the vote keeps them apart)."""
+    return fold_plate(text.upper())
 
 
 @dataclass(frozen=True, slots=True)

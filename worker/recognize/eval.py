@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from contract.plates import levenshtein
 from worker.config import DEFAULT_READER, READERS
 from worker.recognize.plates import normalise
 
@@ -80,15 +81,6 @@ class Summary:
 
 class LabelError(ValueError):
     pass
-
-
-def levenshtein(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        diagonal, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ca != cb))
-    return row[len(b)]
 
 
 def iou(a: tuple, b: tuple) -> float:

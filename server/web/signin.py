@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, the account page and two-factor enrolment (authenticator apps, see mfa.py).
+"""Sign-in, sign-out and two-factor enrolment (authenticator apps, see mfa.py).
 
 `POST /login` takes `username` and `password`, plus `otp` for a user with an authenticator: in
 the same form, or on the code page that a right password alone leads to (that form posts `otp`
@@ -6,9 +6,7 @@ to `/login` again; a challenge cookie, not a session, says whose password was ri
 whose role must use two-factor sign-in and has none is sent from the password to the enrolment
 page, holding only such a challenge, and gets a session once a code from the new app matches.
 
-On `/account` an enrolled user gets new recovery codes (`POST /account/mfa/codes`) or turns
-two-factor sign-in off (`POST /account/mfa/off`), each after proving again who they are
-(changing the password, `POST /account/password`, is in pages_password.py).
+The account page, where a user manages their own sign-in, is web/account.py.
 """
 
 from __future__ import annotations
@@ -20,20 +18,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from server import audit, mfa, queries_mfa
-from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token,
-                         token_hash)
+from server import audit, mfa
+from server.auth import SESSION_COOKIE, SignInRefused, User, check_sign_in, issue_token, token_hash
 from server.clock import now_ms
-from server.db import Database
-from server.pages import current_duty, page_role, safe_next
 from server.settings import Settings
+from server.store import queries_admin
+from server.store.db import Database
+from server.web.base import LOCKED, no_store, page_role, safe_next
 
-LOCKED = "Too many failed sign-ins. Wait a few minutes."
 TIMED_OUT = "That sign-in has timed out. Sign in again."
 ENROL_REFUSED = "That code doesn't match. Check the app shows the account you just added, then type its current code."
-REAUTH_MISSING = "Type the current code from your app, or your password."
-OFF_REQUIRED = ("Your role ({role}) must use two-factor sign-in, so it can't be turned off. "
-                "Lost or replaced your phone? Ask an admin to reset it.")
 
 
 def _cookie_options(settings: Settings) -> dict:
@@ -48,11 +42,6 @@ def _with_session(response: Response, token: str, settings: Settings) -> Respons
 
 def _with_challenge(response: Response, token: str, settings: Settings) -> Response:
     response.set_cookie(mfa.CHALLENGE_COOKIE, token, max_age=mfa.CHALLENGE_TTL_MS // 1000, **_cookie_options(settings))
-    return response
-
-
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"  # secrets, QR codes, recovery codes
     return response
 
 
@@ -71,7 +60,7 @@ def _signin_page(target: str, error: str | None, status: int) -> Template:
 
 
 def _code_page(username: str, error: str | None, status: int) -> Response:
-    return _no_store(Template("login_code.html", status_code=status, context={"username": username, "error": error}))
+    return no_store(Template("login_code.html", status_code=status, context={"username": username, "error": error}))
 
 
 @get("/login", include_in_schema=False)
@@ -148,80 +137,14 @@ async def _code_step(request: Request, db: Database, settings: Settings, otp: st
       guards=[page_role("officer", enforce_mfa=False, enforce_password=False)])
 async def logout(request: Request, db: NamedDependency[Database]) -> Response:
     async with db.transaction() as conn:
-        await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(request.cookies.get(SESSION_COOKIE, "")),))
+        await queries_admin.delete_session(conn, token_hash(request.cookies.get(SESSION_COOKIE, "")))
         await audit.record(conn, request.user.username, "auth.logout")
     response = Redirect("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-# --- account and enrolment -----------------------------------------------------------------------
-
-async def account_view(request: Request, db: Database, settings: Settings, status: int = 200, **messages) -> Template:
-    """The account page; `messages` are notice, codes_error, off_error, password_notice or
-    password_error (pages_password.py renders it too), or must_change=False once the password an
-    admin chose is replaced (request.user still says it as this request began)."""
-    row = await queries_mfa.user_mfa(db.reader, request.user.id)
-    context = {"user": request.user, "active": "account", "enrolled_at": row["totp_enrolled_at"],
-               "must_change": request.user.must_change_password,
-               "codes_left": await queries_mfa.recovery_codes_left(db.reader, request.user.id),
-               "required": request.user.role in settings.mfa_required_roles, "min_password": MIN_PASSWORD,
-               **await current_duty(db, request.user, settings, "/account"), **messages}
-    return Template("account.html", status_code=status, context=context)
-
-
-@get("/account", include_in_schema=False, guards=[page_role("officer", enforce_password=False)])
-async def account_page(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
-    return await account_view(request, db, settings)
-
-
-def refusal(refused: SignInRefused) -> tuple[int, str]:
-    return (429, LOCKED) if refused.locked else (401, str(refused))
-
-
-@post("/account/mfa/codes", include_in_schema=False, status_code=200, guards=[page_role("officer")])
-async def renew_codes(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
-    """Ten new recovery codes, shown once; the old ones stop working. A current code from the app
-    or the password first: a session on a phone left unlocked is not enough."""
-    if not request.user.mfa:
-        return Redirect("/account", status_code=303)
-    form = await request.form()
-    otp, password = str(form.get("otp", "")).strip()[:32], str(form.get("password", ""))
-    if not otp and not password:
-        return await account_view(request, db, settings, 422, codes_error=REAUTH_MISSING)
-    try:
-        codes = await mfa.renew_recovery_codes(db, request.user.id, request.user.username, otp=otp, password=password)
-    except SignInRefused as refused:
-        status, error = refusal(refused)
-        return await account_view(request, db, settings, status, codes_error=error)
-    if codes is None:
-        return Redirect("/account", status_code=303)
-    context = {"user": request.user, "codes": codes, "next": "/account", "renewed": True}
-    return _no_store(Template("mfa_codes.html", context=context))
-
-
-@post("/account/mfa/off", include_in_schema=False, status_code=200, guards=[page_role("officer")])
-async def turn_off(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response:
-    """The user turns their own two-factor sign-in off with the password and a code, unless their
-    role must use it; their other sessions and API tokens end, as after an admin's reset."""
-    user = request.user
-    if not user.mfa:
-        return Redirect("/account", status_code=303)
-    if user.role in settings.mfa_required_roles:
-        return await account_view(request, db, settings, 403, off_error=OFF_REQUIRED.format(role=user.role))
-    form = await request.form()
-    try:
-        ended = await mfa.turn_off(db, user.id, user.username, password=str(form.get("password", "")),
-                                   code=str(form.get("otp", "")).strip()[:32],
-                                   keep_session=request.cookies.get(SESSION_COOKIE, ""))
-    except SignInRefused as refused:
-        status, error = refusal(refused)
-        return await account_view(request, db, settings, status, off_error=error)
-    notice = "Two-factor sign-in is off: your password alone now signs you in."
-    if ended:  # API tokens count as sessions here, as in the admin's reset
-        notice += f" {ended} other session{'' if ended == 1 else 's'} signed out."
-    return await account_view(request, db, settings, notice=notice)
-
+# --- two-factor enrolment -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Enrolling:
@@ -252,7 +175,7 @@ async def _enrol_page(who: Enrolling, db: Database, settings: Settings, error: s
     context = {"user": who.user, "username": who.username, "secret": mfa.spaced(secret), "error": error,
                "qr": mfa.qr_svg(secret, who.username, settings.mfa_issuer), "forced": who.challenge is not None,
                "issuer": settings.mfa_issuer}
-    return _no_store(Template("mfa_enrol.html", status_code=status, context=context))
+    return no_store(Template("mfa_enrol.html", status_code=status, context=context))
 
 
 @get("/account/mfa", include_in_schema=False)
@@ -276,11 +199,11 @@ async def enrol_confirm(request: Request, db: NamedDependency[Database], setting
     codes = await mfa.confirm_enrolment(db, who.id, who.username, otp, via="web")
     if codes is None:
         return await _enrol_page(who, db, settings, error=ENROL_REFUSED, status=422)
-    response = _no_store(Template("mfa_codes.html", context={"user": who.user, "codes": codes, "next": who.next}))
+    response = no_store(Template("mfa_codes.html", context={"user": who.user, "codes": codes, "next": who.next}))
     if who.challenge:  # sent here after the password: the code just typed completes the sign-in
         token = await _new_session(db, who.id, who.username, settings, who.challenge, mfa="enrol")
         _with_session(response, token, settings)
     return response
 
 
-SIGNIN_HANDLERS = [login_page, login, logout, account_page, enrol_page, enrol_confirm, renew_codes, turn_off]
+SIGNIN_HANDLERS = [login_page, login, logout, enrol_page, enrol_confirm]

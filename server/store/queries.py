@@ -1,4 +1,6 @@
-"""All SQL lives here: small async functions that take a connection. No business rules."""
+"""The core queries: small async functions that take a connection (cameras, reads, hot lists,
+alerts, users and sessions, audit). No business rules. The other queries_*.py modules beside it
+hold each area's own; push subscriptions are queries_push.py's."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import aiosqlite
 Row = aiosqlite.Row
 
 
-def _marks(values: Sequence[Any]) -> str:
+def marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
@@ -22,6 +24,11 @@ async def one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) 
 
 async def all_rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
     return list(await conn.execute_fetchall(sql, params))
+
+
+async def ping(conn: aiosqlite.Connection) -> None:
+    """The database answers (the health check)."""
+    await one(conn, "SELECT 1")
 
 
 # --- cameras ---------------------------------------------------------------------------------
@@ -61,7 +68,7 @@ async def insert_read(conn, read: dict[str, Any]) -> int | None:
     """Store a read; None when its uuid is already stored (a resend)."""
     columns = list(read)
     sql = (
-        f"INSERT INTO reads ({', '.join(columns)}) VALUES ({_marks(columns)}) "
+        f"INSERT INTO reads ({', '.join(columns)}) VALUES ({marks(columns)}) "
         "ON CONFLICT(uuid) DO NOTHING RETURNING id"
     )
     row = await one(conn, sql, list(read.values()))
@@ -106,7 +113,7 @@ LAST_ID = 2**63 - 1
 async def reads_by_folded(conn, folded: Iterable[str], since: int, up_to_id: int = LAST_ID) -> list[Row]:
     """Reads in the window, stored by read `up_to_id`, whose folded plate is one of these (for retro alerts)."""
     folded = list(folded)
-    return await all_rows(conn, READS_BY_FOLDED_SQL.format(marks=_marks(folded)), [*folded, since, up_to_id])
+    return await all_rows(conn, READS_BY_FOLDED_SQL.format(marks=marks(folded)), [*folded, since, up_to_id])
 
 
 async def last_read_id(conn) -> int:
@@ -116,7 +123,7 @@ async def last_read_id(conn) -> int:
 
 async def delete_reads(conn, ids: Sequence[int]) -> None:
     if ids:
-        await conn.execute(f"DELETE FROM reads WHERE id IN ({_marks(ids)})", list(ids))
+        await conn.execute(f"DELETE FROM reads WHERE id IN ({marks(ids)})", list(ids))
 
 
 # --- hot lists -------------------------------------------------------------------------------
@@ -132,7 +139,7 @@ ACTIVE_ENTRIES_SQL = (
 
 async def active_entries_by_folded(conn, folded: Iterable[str], now: int) -> list[Row]:
     folded = list(folded)
-    return await all_rows(conn, ACTIVE_ENTRIES_SQL.format(marks=_marks(folded)), [*folded, now])
+    return await all_rows(conn, ACTIVE_ENTRIES_SQL.format(marks=marks(folded)), [*folded, now])
 
 
 async def hotlist_by_name(conn, name: str) -> Row | None:
@@ -197,7 +204,7 @@ async def active_entries_for_plates(conn, hotlist_id: int, plates: Iterable[str]
         conn,
         f"SELECT {ENTRY_COLUMNS}, e.plate_folded FROM hotlist_entries e "
         "JOIN hotlists h ON h.id = e.hotlist_id AND e.version = h.version "
-        f"WHERE h.id = ? AND e.plate_norm IN ({_marks(plates)}) AND (e.expires_at IS NULL OR e.expires_at > ?)",
+        f"WHERE h.id = ? AND e.plate_norm IN ({marks(plates)}) AND (e.expires_at IS NULL OR e.expires_at > ?)",
         [hotlist_id, *plates, now],
     )
 
@@ -227,7 +234,7 @@ async def alert_exists_for_read(conn, read_id: int, entry_plate_norm: str, hotli
 async def insert_alert(conn, alert: dict[str, Any]) -> int:
     columns = list(alert)
     cur = await conn.execute(
-        f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({_marks(columns)})", list(alert.values())
+        f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({marks(columns)})", list(alert.values())
     )
     return cur.lastrowid
 
@@ -331,51 +338,6 @@ async def user_by_token_hash(conn, token_hash: str, now: int) -> Row | None:
 async def delete_expired_sessions(conn, now: int) -> int:
     cur = await conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
     return cur.rowcount
-
-
-# --- push ------------------------------------------------------------------------------------
-
-async def upsert_subscription(conn, user_id: int, endpoint: str, p256dh: str, auth: str, now: int) -> int:
-    row = await one(
-        conn,
-        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT(endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, "
-        "auth = excluded.auth RETURNING id",
-        (user_id, endpoint, p256dh, auth, now),
-    )
-    return row[0]
-
-
-async def active_subscriptions(conn, now: int) -> list[Row]:
-    """The subscriptions of enabled users on duty at `now`: only they are paged. Those of officers
-    off duty stay stored for their next shift."""
-    return await all_rows(
-        conn,
-        "SELECT p.id, p.endpoint, p.p256dh, p.auth FROM push_subscriptions p "
-        "JOIN users u ON u.id = p.user_id WHERE NOT u.disabled AND u.on_duty_until > ?",
-        (now,),
-    )
-
-
-async def delete_subscriptions(conn, ids: Sequence[int]) -> None:
-    await conn.execute(f"DELETE FROM push_subscriptions WHERE id IN ({_marks(ids)})", list(ids))
-
-
-async def delete_user_subscription(conn, user_id: int, endpoint: str) -> bool:
-    cur = await conn.execute(
-        "DELETE FROM push_subscriptions WHERE user_id = ? AND endpoint = ?", (user_id, endpoint)
-    )
-    return cur.rowcount == 1
-
-
-async def record_deliveries(conn, rows: Sequence[tuple[int, str, int | None, str | None, float, int]]) -> None:
-    await conn.executemany(
-        "INSERT INTO push_deliveries (alert_id, endpoint, status, error, ms, sent_at) VALUES (?, ?, ?, ?, ?, ?)", rows
-    )
-
-
-async def mark_subscriptions_ok(conn, ids: Sequence[int], now: int) -> None:
-    await conn.execute(f"UPDATE push_subscriptions SET last_ok_at = ? WHERE id IN ({_marks(ids)})", [now, *ids])
 
 
 # --- audit -----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The department's list of search reasons (admins): add one, retire one. Officers choose one for
-every search and plate history (pages_search.py, pages_history.py); a retired reason keeps its row, so
+every search and plate history (web/search.py, web/history.py); a retired reason keeps its row, so
 audit lines that name it keep their meaning."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from server import audit
-from server import queries_search as qs
 from server.clock import from_ms, now_ms
-from server.db import Database
-from server.pages import page_role
+from server.store import queries_search as qs
+from server.store.db import Database
+from server.web.base import from_htmx, page_role, render
 
 LABEL_MAX = 80
 
@@ -24,13 +24,11 @@ async def _reasons_page(request: Request, db: Database, error: str | None = None
     context = {"current": [r for r in reasons if r["retired_at"] is None],
                "retired": [{**dict(r), "retired": from_ms(r["retired_at"])} for r in reasons if r["retired_at"]],
                "error": error}
-    partial = request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request")
-    name = "_search_reasons.html" if partial else "search_reasons.html"
-    return Template(name, context={**context, "user": request.user}, status_code=status)
+    return render(request, "search_reasons.html", "_search_reasons.html", context, status)
 
 
 def _after_change(request: Request) -> Response | None:
-    return None if request.headers.get("hx-request") else Redirect("/search/reasons", status_code=303)
+    return None if from_htmx(request) else Redirect("/search/reasons", status_code=303)
 
 
 @get("/search/reasons", include_in_schema=False, guards=[page_role("admin")])

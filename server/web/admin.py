@@ -1,5 +1,5 @@
 """Supervisor and admin pages: hot lists (entries, CSV import) and cameras (health, tokens).
-Users are managed in pages_users.py.
+Users are managed in web/users.py.
 
 Each URL answers a whole page, or the fragment htmx asks for (HX-Request). Forms work without
 JavaScript; a change answers with the updated page, or the form again with status 422 and an
@@ -20,17 +20,18 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from server import audit, queries, queries_admin
-from server.auth import CAMERA_TOKEN_PREFIX, new_token
+from contract.plates import fold, plate_or_none
+from server import audit
+from server.alerts import raise_retro_alerts
+from server.cameras import CameraRefused, add_camera
 from server.clock import DAY_MS, now_ms
-from server.db import Database
-from server.hotlists import (MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListWouldShrink,
-                             import_list, parse_csv, parse_expiry, raise_retro_alerts)
-from server.matching import fold, plate_or_none
-from server.migrations import LIST_KINDS, ROLES
+from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist,
+                             ListWouldShrink, import_list, parse_csv, parse_expiry)
 from server.notify import Notifier
-from server.pages import form_field, page_role
-from server.settings import Settings
+from server.settings import ROLES, Settings
+from server.store import queries_admin
+from server.store.db import Database
+from server.web.base import form_field, page_role, render
 
 PAGE_SIZE = 50
 STALE_LIST_MS = 2 * DAY_MS  # state feeds refresh daily: two days without one is worth a look
@@ -38,9 +39,7 @@ SUPERVISOR, ADMIN = [page_role("supervisor")], [page_role("admin")]
 
 
 def _page(request: Request, full: str, fragment: str | None, context: dict, status: int = 200) -> Template:
-    name = fragment if fragment and request.headers.get("hx-request") else full
-    return Template(name, context={**context, "user": request.user, "now": now_ms(),
-                                   "kinds": LIST_KINDS, "roles": ROLES}, status_code=status)
+    return render(request, full, fragment, {**context, "now": now_ms(), "kinds": LIST_KINDS, "roles": ROLES}, status)
 
 
 # --- hot lists -------------------------------------------------------------------------------
@@ -240,21 +239,11 @@ async def camera_add(request: Request, db: NamedDependency[Database]) -> Templat
     """The token is shown on the answer to this request and nowhere else: only its hash is kept."""
     form = await request.form()
     values = {"name": form_field(form, "name", 200), "location": form_field(form, "location", 300)}
-    error = None
-    if not values["name"] or len(values["name"]) > 64:
-        error = "Give the camera a name of 1 to 64 characters."
-    elif len(values["location"]) > 200:
-        error = "Keep the location under 200 characters."
-    token, hashed = new_token(CAMERA_TOKEN_PREFIX)
-    async with db.transaction() as conn:
-        if error is None and await queries_admin.camera_name_taken(conn, values["name"]):
-            error = f"A camera named '{values['name']}' already exists."
-        if error is None:
-            await queries.insert_camera(conn, values["name"], values["location"], hashed, now_ms())
-            await audit.record(conn, request.user.username, "camera.add", camera=values["name"],
-                               location=values["location"])
-    if error:
-        return await _cameras_page(request, db, status=422, error=error, form=values)
+    try:
+        async with db.transaction() as conn:
+            token = await add_camera(conn, request.user.username, values["name"], values["location"])
+    except CameraRefused as refused:
+        return await _cameras_page(request, db, status=422, error=str(refused), form=values)
     response = _page(request, "camera_token.html", None, {"camera": values, "token": token})
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiosqlite import Row
 
-from server.queries import one
+from server.store.queries import one
 
 
 async def user_mfa(conn, user_id: int) -> Row | None:

@@ -1,6 +1,6 @@
-"""Search (justified and audited) and recent reads per camera; the justification and paging
-helpers that plate history (pages_history.py) shares, and the case-number check that evidence
-holds (pages_holds.py) share. Result cards show their read's evidence hold, or offer to place one.
+"""Search (justified and audited) and recent reads per camera. The justification and paging rules
+are server/access.py's (plate history and evidence holds use them too); result cards
+(web/cards.py) show their read's evidence hold, or offer to place one.
 
 Nothing is searched until the officer gives a reason from the department's list and a case
 number. The search runs, then its audit line (criteria, reason, case number, result count)
@@ -15,99 +15,41 @@ again by the same code (a reason retired since is refused; the range is cut to t
 window as it stands now), and they must be those of a search the same officer ran: the `search`
 audit line the request names. Each page is a `search.more` audit line pointing at that line; the
 dashboard counts `search` lines only, so paging never counts as further searches. A plate's
-history pages the same way, with the same cursor and the same checks (`page_cursor`,
-`continued_line`).
+history pages the same way, with the same cursor and the same checks (access.page_cursor,
+access.continued_line).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from fnmatch import fnmatchcase
-from typing import NamedTuple
 
-import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from contract.plates import PALETTE as COLOURS
 from server import audit
-from server import queries_holds as qh
-from server import queries_search as qs
+from server.access import (NUMBER, PATTERN_MAX, Cursor, Justification, check_justification, continued_line,
+                           page_cursor)
 from server.clock import DAY_MS, EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, from_ms, local, local_to_ms, now_ms, shown
-from server.db import Database
-from server.matching import fold
-from server.pages import page_role
 from server.settings import Settings
+from server.store import queries_search as qs
+from server.store.db import Database
+from server.web.base import page_role, render, wants_fragment
+from server.web.cards import match_kind, read_view, with_holds
 
-# The worker's palette (worker/colour.py PALETTE); the server does not import the worker.
-COLOURS = ("white", "silver", "grey", "black", "red", "orange", "yellow", "green", "blue", "purple", "brown", "beige")
 DEFAULT_DAYS = 7
-CASE_MAX = 40
-PATTERN_MAX = 16
-MATCH_LABELS = {"exact": "exact", "lookalike": "look-alike characters", "edit": "one character off"}
 SEARCH_FIELDS = ("plate", "fuzzy", "since", "until", "camera", "colour", "reason", "case")
 SEARCH, MORE = "search", "search.more"  # audit actions: a search, and a further page of one
-NUMBER = re.compile(r"[0-9]{1,18}")  # an id SQLite can take (a 64-bit integer)
-CURSOR = re.compile(r"([0-9]{1,15}):([0-9]{1,18})")  # the last read shown: captured_at:id
 NOT_CONTINUED = "These are not older reads of a search you ran with this reason and case number: search again."
 
-
-@dataclass(frozen=True, slots=True)
-class Justification:
-    reason_id: int
-    label: str
-    case: str
-
-
-class Cursor(NamedTuple):
-    """Where a further page starts: the audit line of what it continues, the last read shown
-    (captured_at, id) and how many were shown before."""
-    line: int
-    after: tuple[int, int]
-    shown: int
-
-
-def partial(request: Request) -> bool:
-    return bool(request.headers.get("hx-request")) and not request.headers.get("hx-history-restore-request")
-
-
-def render(request: Request, page: str, fragment: str, context: dict, status: int = 200) -> Template:
-    """The whole page, or the fragment htmx asked for (a history restore wants the page)."""
-    name = fragment if partial(request) else page
-    return Template(name, context={**context, "user": request.user}, status_code=status)
 
 
 def _local(ms: int, zone: tzinfo) -> str:
     """A time as a datetime-local input shows it (the department's local time, to the minute)."""
     return local(ms, zone).strftime("%Y-%m-%dT%H:%M")
-
-
-def case_problem(case: str, purpose: str) -> str | None:
-    """What is wrong with a case number (a search's, an evidence hold's), or None."""
-    if not case:
-        return f"Give the case number {purpose}."
-    if len(case) > CASE_MAX:
-        return f"The case number is too long: at most {CASE_MAX} characters."
-    if not case.isprintable():
-        return "The case number may not contain control characters."
-    return None
-
-
-async def check_justification(db: Database, form) -> tuple[Justification | None, list[str]]:
-    """The reason (from the department's active list) and case number, or what is wrong."""
-    reason_id, case = str(form.get("reason", "")).strip(), str(form.get("case", "")).strip()
-    errors = []
-    reason = await qs.active_reason(db.reader, int(reason_id)) if NUMBER.fullmatch(reason_id) else None
-    if reason is None:
-        errors.append("Choose the reason for this search from the list.")
-    if problem := case_problem(case, "this search is for"):
-        errors.append(problem)
-    if errors:
-        return None, errors
-    return Justification(reason["id"], reason["label"], case), []
 
 
 def _time(text: str, label: str, errors: list[str], zone: tzinfo) -> int | None:
@@ -190,27 +132,6 @@ def _logged_criteria(asked: Asked) -> dict:
             "to": from_ms(criteria.until).isoformat()}
 
 
-def match_kind(row, pattern: str) -> str:
-    """How a result relates to what was asked: exact, look-alike characters, one character off."""
-    if not pattern or fnmatchcase(row["plate_norm"], pattern):  # without wildcards: equality
-        return "exact"
-    return "lookalike" if fnmatchcase(row["plate_folded"], fold(pattern)) else "edit"
-
-
-def read_view(row, cameras: dict, match: str = "exact") -> dict:
-    camera = cameras.get(row["camera_id"])
-    return {**dict(row), "seen_at": from_ms(row["captured_at"]), "match": match, "match_label": MATCH_LABELS[match],
-            "camera": camera["name"] if camera else "?", "location": camera["location"] if camera else "",
-            "swatch": row["color"] if row["color"] in COLOURS else None}
-
-
-async def with_holds(db: Database, views: list[dict]) -> list[dict]:
-    """Cards with their read's active evidence hold (or None): a held read's card says who keeps it
-    for which case; the others offer to keep it (pages_holds.py)."""
-    holds = await qh.active_holds_for_reads(db.reader, [view["id"] for view in views])
-    return [{**view, "hold": holds.get(view["id"])} for view in views]
-
-
 async def _form_context(db: Database) -> dict:
     cameras = await qs.cameras(db.reader)
     return {"reasons": await qs.search_reasons(db.reader), "cameras": cameras, "colours": COLOURS}
@@ -272,7 +193,7 @@ async def _results(request: Request, db: Database, asked: Asked, rows: list, mor
     context = {
         **asked.context, "results": results,
         "more": more, "next_page": _next_page(asked, search_id, rows[-1], total, zone) if more else None,
-        "first": shown_before + 1, "shown": total, "appended": shown_before > 0 and partial(request),
+        "first": shown_before + 1, "shown": total, "appended": shown_before > 0 and wants_fragment(request),
         "limit": qs.SEARCH_LIMIT, "note": asked.note, "criteria": criteria, "since": criteria.since,
         "until": criteria.until, "camera_name": camera["name"] if camera else None,
         "justification": asked.justification}
@@ -280,27 +201,6 @@ async def _results(request: Request, db: Database, asked: Asked, rows: list, mor
         context["values"] = _form_values(asked, zone)
     fragment = "_search_more_page.html" if shown_before else "_search_panel.html"
     return render(request, "search.html", fragment, context)
-
-
-def page_cursor(form, line_field: str) -> Cursor | None:
-    """A further page's cursor as posted: `line_field` names the audit line it continues."""
-    line, count = str(form.get(line_field, "")), str(form.get("shown", ""))
-    after = CURSOR.fullmatch(str(form.get("after", "")))
-    if not (NUMBER.fullmatch(line) and NUMBER.fullmatch(count) and after) or int(count) < 1:
-        return None
-    return Cursor(int(line), (int(after[1]), int(after[2])), int(count))
-
-
-async def continued_line(db: Database, line_id: int, action: str, username: str,
-                         justification: Justification) -> dict | None:
-    """The detail of the audit line a further page names, when it is this officer's `action` line
-    with this justification (reason and case number); None when it is not."""
-    line = await qs.audit_line(db.reader, line_id)
-    if line is None or line["action"] != action or line["actor"] != username:
-        return None
-    detail = msgspec.json.decode(line["detail"])
-    same = (detail.get("reason_id"), detail.get("case")) == (justification.reason_id, justification.case)
-    return detail if same else None
 
 
 async def _continues(db: Database, username: str, asked: Asked, cursor: Cursor) -> bool:

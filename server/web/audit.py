@@ -25,12 +25,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Stream, Template
 
-from server import audit, queries_admin
+from server import audit
 from server.clock import end_of_day, from_ms, local, midnight, now_ms, shown
-from server.db import Database
-from server.pages import page_role
 from server.params import ROW_ID
 from server.settings import Settings
+from server.store import queries_admin
+from server.store.db import Database
+from server.web.base import page_role
 
 AUDIT_PAGE = 50
 FILTER_MAX = 64  # the page's action and actor fields hold at most this many characters

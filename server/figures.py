@@ -1,4 +1,5 @@
-"""The chief's dashboard, for supervisors and admins (the audit log is pages_audit.py).
+"""The figures of the chief's dashboard (web/dashboard.py) and the public transparency report
+(web/transparency.py): counts per local day, hits by list kind, outcomes, searches by reason.
 
 Charts are SVG drawn on the server: this module works out the geometry, `_chart.html` draws it.
 No chart library, nothing to download, readable without JavaScript; every chart's numbers are
@@ -11,21 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from litestar import Request, get
-from litestar.di import NamedDependency
-from litestar.response import Template
-
-from server import queries_admin
-from server.clock import day_starts, now_ms, shown
-from server.db import Database
-from server.migrations import LIST_KINDS
-from server.pages import page_role
-from server.settings import Settings
+from contract.alerts import OPEN_STATUSES, OUTCOME_CHOICES
+from contract.alerts import OUTCOME_LEGEND as OUTCOMES
+from server.clock import day_starts, shown
+from server.hotlists import LIST_KINDS
+from server.store import queries_admin
 
 DAYS = 30
 TOP_REASONS = 8
 NO_REASON, OTHER_REASONS = "(no reason given)", "all other reasons"  # the reasons chart's own buckets
-OUTCOMES = {"confirmed": "Confirmed", "not_match": "Not a match", "invalid": "No longer valid", "open": "Open"}
 KIND_NAMES = {kind: kind.replace("_", " ") for kind in LIST_KINDS}
 CHART_WIDTH = 360  # viewBox units: about one unit per CSS pixel on a phone, so labels stay readable
 
@@ -131,8 +126,8 @@ async def dashboard_numbers(reader, now: int, zone: tzinfo) -> dict:
         by_kind.setdefault(row["kind"], [0] * DAYS)[row["day"]] = row["n"]
     hits = {kind: by_kind[kind] for kind in sorted(by_kind, key=_kind_order)}
     statuses = {row["status"]: row["n"] for row in await queries_admin.hit_outcomes(reader, since, until)}
-    outcomes = {key: statuses.get(key, 0) for key in ("confirmed", "not_match", "invalid")}
-    outcomes["open"] = statuses.get("new", 0) + statuses.get("acknowledged", 0)
+    outcomes = {key: statuses.get(key, 0) for key in OUTCOME_CHOICES}
+    outcomes["open"] = sum(statuses.get(key, 0) for key in OPEN_STATUSES)
     reasons = [(row["reason"] or NO_REASON, row["n"])
                for row in await queries_admin.searches_by_reason(reader, since, until)]
     if len(reasons) > TOP_REASONS:  # a long tail of one-off reasons would drown the chart
@@ -172,18 +167,3 @@ def summaries(numbers: dict, hit_totals: list[int]) -> dict[str, str]:
         "searches": f"{sum(n for _, n in reasons)} searches; the most common reason: {reasons[0][0]} ({reasons[0][1]})."
         if reasons else "No searches.",
     }
-
-
-@get("/dashboard", include_in_schema=False, guards=[page_role("supervisor")])
-async def dashboard(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
-    now = now_ms()
-    numbers = await dashboard_numbers(db.reader, now, settings.zone)
-    drawn = charts(numbers)
-    context = {"numbers": numbers, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
-               "cameras": await queries_admin.camera_health(db.reader, now), "now": now,
-               "on_duty": await queries_admin.count_on_duty(db.reader, now),  # a count: who is where is not shown
-               "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "user": request.user}
-    return Template("dashboard.html", context=context)
-
-
-DASHBOARD_HANDLERS = [dashboard]

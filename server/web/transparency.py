@@ -20,16 +20,16 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from server import queries_admin
-from server import queries_holds as qh
-from server import queries_search as qs
 from server.clock import DAY_MS, local, now_ms
-from server.db import Database
-from server.migrations import LIST_KINDS, ROLES
-from server.pages_dashboard import (
+from server.figures import (
     DAYS, KIND_NAMES, NO_REASON, OTHER_REASONS, OUTCOMES, bar_chart, charts, dashboard_numbers, summaries,
 )
-from server.settings import Settings
+from server.hotlists import LIST_KINDS
+from server.settings import ROLES, Settings
+from server.store import queries_admin
+from server.store import queries_holds as qh
+from server.store import queries_search as qs
+from server.store.db import Database
 
 UNLISTED = "Not on the department's list"
 # Public, cacheable, and the same for everyone: handlers skip the CSRF cookie (a shared cache

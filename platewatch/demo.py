@@ -14,13 +14,14 @@ from pathlib import Path
 
 import uvicorn
 
-from server import audit, duty, queries
+from server import audit, duty
 from server.app import SHUTDOWN_GRACE_S, create_app
 from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token
 from server.clock import from_ms, now_ms
-from server.db import Database
 from server.hotlists import import_list, parse_csv
 from server.settings import Settings
+from server.store import queries, queries_demo
+from server.store.db import Database
 
 DEMO_USER, DEMO_PASSWORD = "demo", "platewatch-demo"
 DEMO_CAMERA = "demo-main-st"
@@ -46,11 +47,7 @@ async def prepare(settings: Settings) -> str:
             # On duty, as the web app's switch puts an officer: a phone it subscribes is paged at once.
             await duty.set_duty(conn, user_id, DEMO_USER, True, now=now_ms(), shift_hours=settings.shift_hours,
                                 via="demo")
-            await conn.execute("DELETE FROM cameras WHERE name = ? AND id NOT IN (SELECT camera_id FROM reads)",
-                               (DEMO_CAMERA,))
-            await conn.execute("UPDATE cameras SET token_hash = ? WHERE name = ?", (hashed, DEMO_CAMERA))
-            if await queries.one(conn, "SELECT 1 FROM cameras WHERE name = ?", (DEMO_CAMERA,)) is None:
-                await queries.insert_camera(conn, DEMO_CAMERA, "Main St (synthetic)", hashed, now_ms())
+            await queries_demo.give_camera_token(conn, DEMO_CAMERA, "Main St (synthetic)", hashed, now_ms())
             await audit.record(conn, "demo", "demo.prepare")
         for (name, kind), csv in SAMPLE_LISTS.items():
             parsed = parse_csv(csv.encode(), "demo", settings.zone)
@@ -101,24 +98,15 @@ class Narrator:
 
     def __init__(self, db_path: Path) -> None:
         self.conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        self.last_read = self._max("reads")
-        self.last_alert = self._max("alerts")
-
-    def _max(self, table: str) -> int:
-        return self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+        self.last_read, self.last_alert = queries_demo.last_ids(self.conn)
 
     def tell(self) -> int:
-        reads = self.conn.execute(
-            "SELECT id, plate, confidence, color, captured_at FROM reads WHERE id > ? ORDER BY id", (self.last_read,)
-        ).fetchall()
+        reads = queries_demo.reads_after(self.conn, self.last_read)
         for read_id, plate, confidence, color, captured in reads:
             print(f"  read   {plate:<9} confidence {confidence:.2f}  colour {color or '?':<7} "
                   f"at {from_ms(captured):%H:%M:%S}", flush=True)
             self.last_read = read_id
-        alerts = self.conn.execute(
-            "SELECT id, entry_plate, hotlist_name, entry_reason, rule FROM alerts WHERE id > ? ORDER BY id",
-            (self.last_alert,),
-        ).fetchall()
+        alerts = queries_demo.alerts_after(self.conn, self.last_alert)
         for alert_id, plate, hotlist, reason, rule in alerts:
             print(f"  ALERT  {plate:<9} on '{hotlist}' ({rule}): {reason}  → alert #{alert_id}", flush=True)
             self.last_alert = alert_id

@@ -9,31 +9,29 @@ Every change is audited in the transaction that makes it.
 
 from __future__ import annotations
 
-import re
-
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from server import audit, auth, mfa, queries, queries_admin
-from server.auth import hash_password, password_problem, reset_password
+from server import audit, auth, mfa
+from server.auth import password_problem, reset_password
 from server.clock import now_ms
-from server.db import Database
-from server.migrations import ROLES
-from server.pages import form_field, page_role
+from server.settings import ROLES
+from server.store import queries_admin
+from server.store.db import Database
+from server.users import UserRefused, add_user
+from server.web.base import form_field, page_role, render
 
-USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 ADMIN = [page_role("admin")]
 
 
 async def _users_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
     users = await queries_admin.users_overview(db.reader)
-    name = "_users.html" if request.headers.get("hx-request") else "users.html"
-    context = {"users": users, "form": {}, "user": request.user, "now": now_ms(), "roles": ROLES,
+    context = {"users": users, "form": {}, "now": now_ms(), "roles": ROLES,
                "min_password": auth.MIN_PASSWORD, **extra}  # the rule password_problem applies
-    return Template(name, context=context, status_code=status)
+    return render(request, "users.html", "_users.html", context, status)
 
 
 @get("/users", include_in_schema=False, guards=ADMIN)
@@ -46,24 +44,12 @@ async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
     form = await request.form()
     values = {"username": form_field(form, "username", 200), "role": form_field(form, "role")}
     password = str(form.get("password", ""))
-    error = None
-    if not USERNAME.fullmatch(values["username"]):
-        error = "A username is 1 to 64 letters, digits or . _ @ -"
-    elif values["role"] not in ROLES:
-        error = "Choose a role."
-    elif problem := password_problem(password):
-        error = f"The initial password {problem}."
-    async with db.transaction() as conn:
-        if error is None and await queries_admin.username_taken(conn, values["username"]):
-            error = f"User '{values['username']}' already exists."
-        if error is None:
-            # The admin chose this password, so the user replaces it on first sign-in.
-            await queries.insert_user(conn, values["username"], hash_password(password), values["role"], now_ms(),
-                                      must_change=True)
-            await audit.record(conn, request.user.username, "user.add", user=values["username"], role=values["role"],
-                               must_change=True)
-    if error:
-        return await _users_page(request, db, status=422, error=error, form=values)
+    try:
+        async with db.transaction() as conn:  # the admin chose this password: the user replaces it
+            await add_user(conn, request.user.username, values["username"], values["role"], password,
+                           must_change=True)
+    except UserRefused as refused:
+        return await _users_page(request, db, status=422, error=str(refused), form=values)
     return await _users_page(request, db, notice=f"Added {values['username']} as {values['role']}. "
                                                  "They choose their own password when they first sign in.")
 

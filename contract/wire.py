@@ -1,4 +1,4 @@
-"""Wire types shared by the server and the worker. Imports only msgspec (and the stdlib)."""
+"""Wire types shared by the server and the worker. Imports only msgspec, the stdlib and the rest of contract/."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Plate = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+from contract.alerts import ALERT_STATUSES, VERIFIED_WITH
+from contract.plates import PLATE_MAX
+
+Plate = Annotated[str, msgspec.Meta(min_length=1, max_length=PLATE_MAX)]
 Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -94,8 +97,10 @@ class Alert(msgspec.Struct):
 
 
 class AlertUpdate(Strict):
-    status: Literal["acknowledged", "confirmed", "not_match", "invalid"]
+    status: Literal[ALERT_STATUSES[1:]]  # every status but "new"
     note: ShortText = ""
+    # Where a hit was checked: required to confirm one, as on the alert page.
+    verified_with: Literal[VERIFIED_WITH] | None = None
 
 
 class TokenRequest(Strict):

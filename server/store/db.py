@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from server.migrations import migrate
+from server.store.migrations import migrate
 
 log = logging.getLogger("platewatch.db")
 CHECKPOINT_EVERY_S = 1.0

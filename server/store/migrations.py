@@ -1,8 +1,10 @@
-"""Schema, as numbered sqlite-utils migrations. Never edit an applied one: add the next.
+"""Schema, as numbered sqlite-utils migrations. Never edit an applied one: add the next. An applied
+migration is frozen: it spells out its values (a CHECK's list) rather than reading today's constants,
+so a new role or list kind needs a migration of its own and never changes what 001 built.
 
 Times are Unix epoch milliseconds (UTC) in INTEGER columns: compact, fast to index and compare,
 and free of time-zone ambiguity. Plates are stored as read (`plate`), normalised to A–Z0–9
-(`plate_norm`) and folded over OCR confusion classes (`plate_folded`, see matching.py).
+(`plate_norm`) and folded over OCR confusion classes (`plate_folded`, see contract/plates.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,6 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 migrations = Migrations("platewatch")
-
-LIST_KINDS = ("stolen_vehicle", "stolen_plate", "wanted_person", "amber", "silver", "missing_person", "custom")
-ROLES = ("officer", "supervisor", "admin")
-ALERT_STATUSES = ("new", "acknowledged", "confirmed", "not_match", "invalid")
 
 
 def _check(column: str, values: tuple[str, ...]) -> str:
@@ -47,7 +45,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
 
     CREATE TABLE hotlists (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL DEFAULT 'custom' {_check('kind', LIST_KINDS)},
+        kind TEXT NOT NULL DEFAULT 'custom' CHECK (kind IN ('stolen_vehicle', 'stolen_plate', 'wanted_person', 'amber', 'silver', 'missing_person', 'custom')),
         source TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, refreshed_at INTEGER
     );
     CREATE TABLE hotlist_entries (
@@ -72,7 +70,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
         entry_state TEXT NOT NULL DEFAULT '', entry_reason TEXT NOT NULL DEFAULT '',
         rule TEXT NOT NULL, compared TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
         retro INTEGER NOT NULL DEFAULT 0,
-        status TEXT NOT NULL DEFAULT 'new' {_check('status', ALERT_STATUSES)},
+        status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'acknowledged', 'confirmed', 'not_match', 'invalid')),
         created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL, notified_at INTEGER,
         acknowledged_at INTEGER, acknowledged_by TEXT, resolved_at INTEGER, resolved_by TEXT,
         note TEXT NOT NULL DEFAULT ''
@@ -84,7 +82,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
 
     CREATE TABLE users (
         id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
-        role TEXT NOT NULL {_check('role', ROLES)},
+        role TEXT NOT NULL CHECK (role IN ('officer', 'supervisor', 'admin')),
         disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
     );
     -- Browser sessions and API bearer tokens; only a SHA-256 of the secret is kept.
@@ -185,7 +183,7 @@ def m007_evidence_holds(db: sqlite_utils.Database) -> None:
     named officers. At most one active (unreleased) hold per read, enforced by a partial unique
     index; a trigger refuses to delete a read under one, so no purge can take evidence whatever
     its query says. A hold row goes with its read (the audit log keeps its story). The bounds are
-    those the form checks: a search's case number (pages_search.CASE_MAX) and a note's length."""
+    those the form checks: a search's case number (access.CASE_MAX) and a note's length."""
     db.execute("""CREATE TABLE holds (
         id INTEGER PRIMARY KEY, read_id INTEGER NOT NULL REFERENCES reads(id) ON DELETE CASCADE,
         case_number TEXT NOT NULL CHECK (length(case_number) BETWEEN 1 AND 40),

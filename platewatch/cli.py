@@ -11,14 +11,13 @@ from pathlib import Path
 
 import msgspec
 
-from server import audit, backup, mfa, queries
-from server.clock import now_ms
-from server.auth import CAMERA_TOKEN_PREFIX, hash_password, new_token, password_problem, reset_password
-from server.db import Database
-from server.hotlists import (OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist, ListWouldShrink, import_list,
-                             parse_csv)
-from server.migrations import LIST_KINDS, ROLES
-from server.settings import Settings, default_data_dir, load_settings
+from server import backup, cameras, mfa, users
+from server.auth import password_problem, reset_password
+from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist, ListWouldShrink,
+                             import_list, parse_csv)
+from server.settings import ROLES, Settings, default_data_dir, load_settings
+from server.store import queries
+from server.store.db import Database
 from worker.config import READERS
 
 
@@ -102,11 +101,12 @@ def settings_for(args: argparse.Namespace, **overrides) -> Settings:
 
 
 async def add_user(settings: Settings, name: str, role: str, password: str) -> None:
-    async with Database(settings.db_path) as db, db.transaction() as conn:
-        if await queries.user_by_name(conn, name):
-            raise SystemExit(f"error: user '{name}' already exists")
-        await queries.insert_user(conn, name, hash_password(password), role, now_ms())
-        await audit.record(conn, "cli", "user.add", user=name, role=role)
+    """The user's own password (typed or piped by them), so no change is forced at first sign-in."""
+    try:
+        async with Database(settings.db_path) as db, db.transaction() as conn:
+            await users.add_user(conn, "cli", name, role, password, must_change=False)
+    except users.UserRefused as refused:
+        raise SystemExit(f"error: {refused}") from None
 
 
 async def reset_mfa(settings: Settings, name: str) -> int | None:
@@ -126,13 +126,11 @@ async def reset_user_password(settings: Settings, name: str, password: str) -> i
 
 
 async def add_camera(settings: Settings, name: str, location: str) -> str:
-    token, hashed = new_token(CAMERA_TOKEN_PREFIX)
-    async with Database(settings.db_path) as db, db.transaction() as conn:
-        if await queries.one(conn, "SELECT 1 FROM cameras WHERE name = ?", (name,)):
-            raise SystemExit(f"error: camera '{name}' already exists")
-        await queries.insert_camera(conn, name, location, hashed, now_ms())
-        await audit.record(conn, "cli", "camera.add", camera=name)
-    return token
+    try:
+        async with Database(settings.db_path) as db, db.transaction() as conn:
+            return await cameras.add_camera(conn, "cli", name, location)
+    except cameras.CameraRefused as refused:
+        raise SystemExit(f"error: {refused}") from None
 
 
 async def import_hotlist(settings: Settings, args: argparse.Namespace) -> int:
@@ -228,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "backup":
         return run_backup(settings_for(args), args.dest, args.keep_days)
     elif args.command == "demo":
-        from server.demo import run_demo
+        from platewatch.demo import run_demo
 
         return run_demo(settings_for(args, port=args.port), duration=args.duration)
     elif args.command in ("worker", "eval"):

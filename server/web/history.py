@@ -1,6 +1,6 @@
 """A plate's history: every sighting of one plate, and of plates that differ from it only by
 look-alike characters, within the retention window; justified and audited as a search is
-(pages_search.py), and paged the same way.
+(web/search.py), and paged the same way.
 
 The history shows its newest sightings; "Show older sightings" asks for the next page
 (`history_more`). That request carries the reason and case number again, checked again by the
@@ -23,15 +23,16 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from contract.plates import plate_or_none
 from server import audit
-from server import queries_search as qs
+from server.access import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification, continued_line,
+                           page_cursor)
 from server.clock import from_ms, now_ms
-from server.db import Database
-from server.matching import plate_or_none
-from server.pages import page_role
-from server.pages_search import (CASE_MAX, PATTERN_MAX, Cursor, Justification, check_justification,
-                                 continued_line, page_cursor, partial, read_view, render, with_holds)
 from server.settings import Settings
+from server.store import queries_search as qs
+from server.store.db import Database
+from server.web.base import page_role, render, wants_fragment
+from server.web.cards import read_view, with_holds
 
 HISTORY, MORE = "plate.history", "plate.history.more"  # audit actions: a history, and a further page of one
 NOT_CONTINUED = ("These are not older sightings of a plate history you ran with this reason and case number: "
@@ -95,7 +96,7 @@ async def _sightings(request: Request, db: Database, context: dict, justificatio
                  "after": f"{rows[-1]['captured_at']}:{rows[-1]['id']}", "shown": str(total)} if more else None
     context = {**context, "sightings": sightings, "places": {} if shown_before else _places(sightings),
                "more": more, "next_page": next_page, "first": shown_before + 1, "shown": total,
-               "appended": shown_before > 0 and partial(request), "limit": qs.HISTORY_LIMIT,
+               "appended": shown_before > 0 and wants_fragment(request), "limit": qs.HISTORY_LIMIT,
                "justification": justification, "retention_days": settings.retention_days}
     fragment = "_history_more_page.html" if shown_before else "_search_history.html"
     return render(request, "history.html", fragment, context)

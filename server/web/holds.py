@@ -18,12 +18,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from server import holds
-from server import queries_holds as qh
+from server.access import CASE_MAX, case_problem
 from server.clock import DAY_MS, now_ms
-from server.db import Database
-from server.pages import page_role
-from server.pages_search import CASE_MAX, case_problem, render
 from server.settings import Settings
+from server.store import queries_holds as qh
+from server.store.db import Database
+from server.web.base import page_role, render
 
 NOTE_MAX = 500  # the holds table's bound
 RELEASED_SHOWN = 50

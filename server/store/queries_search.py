@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from server.matching import fold
+from contract.plates import fold
 
 Row = aiosqlite.Row
 
@@ -50,7 +50,7 @@ class Criteria:
 
 
 def plate_pattern(text: str) -> str:
-    """Upper-case A–Z0–9 and the wildcards; spaces, dashes and dots go, as in matching.normalize."""
+    """Upper-case A–Z0–9 and the wildcards; spaces, dashes and dots go, as in contract.plates.normalize."""
     kept = re.sub(r"[^A-Z0-9*?]", "", text.upper())
     return re.sub(r"\*+", "*", kept)
 

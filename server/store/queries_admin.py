@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from server.queries import all_rows, one
+from server.store.queries import all_rows, one
 
 Row = aiosqlite.Row
 # Camera health: the worker heartbeats every 30 s. Nothing heard for 5 minutes is "silent";
@@ -158,6 +158,11 @@ async def delete_user_sessions(conn, user_id: int) -> int:
     """Signs the user out everywhere: browser sessions and API tokens."""
     cur = await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
     return cur.rowcount
+
+
+async def delete_session(conn, token_hash: str) -> None:
+    """Signs one browser out (its own sign-out button)."""
+    await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
 
 async def delete_other_sessions(conn, user_id: int, keep_hash: str) -> int:

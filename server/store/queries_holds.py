@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.queries import Row, all_rows, one
+from server.store.queries import Row, all_rows, one
 
 ACTIVE = "released_at IS NULL"
 NOT_HELD = f"NOT EXISTS (SELECT 1 FROM holds h WHERE h.read_id = reads.id AND h.{ACTIVE})"

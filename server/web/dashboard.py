@@ -1,0 +1,30 @@
+"""The chief's dashboard, for supervisors and admins (the audit log is web/audit.py); its figures
+and charts are server/figures.py's."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.response import Template
+
+from server.clock import now_ms
+from server.figures import KIND_NAMES, OUTCOMES, charts, dashboard_numbers, summaries
+from server.settings import Settings
+from server.store import queries_admin
+from server.store.db import Database
+from server.web.base import page_role
+
+
+@get("/dashboard", include_in_schema=False, guards=[page_role("supervisor")])
+async def dashboard(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
+    now = now_ms()
+    numbers = await dashboard_numbers(db.reader, now, settings.zone)
+    drawn = charts(numbers)
+    context = {"numbers": numbers, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
+               "cameras": await queries_admin.camera_health(db.reader, now), "now": now,
+               "on_duty": await queries_admin.count_on_duty(db.reader, now),  # a count: who is where is not shown
+               "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "user": request.user}
+    return Template("dashboard.html", context=context)
+
+
+DASHBOARD_HANDLERS = [dashboard]
