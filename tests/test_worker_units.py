@@ -353,3 +353,13 @@ def test_one_sure_read_settles_a_vehicle_only_when_looks_are_scarce():
     late.observe([], FRAME, t=0.1)
     assert [r.plate for r in late.expire(5.0)] == ["4GHJ907"]
     assert calm.flush() == []  # one read of a vehicle that had its looks: not enough
+
+
+def test_queue_gives_the_newest_frame_or_the_one_before_it():
+    queue = FrameQueue(4)
+    for item in "abc":
+        queue.put(item)
+    assert queue.newest(but_one=True) == ("b", 2) and len(queue) == 0
+    queue.put("d")
+    assert queue.newest(but_one=True) == ("d", 0)  # nothing before it: the newest
+    assert queue.newest() == (None, 0)

@@ -191,12 +191,14 @@ class Worker:
 
     def take(self, name: str) -> Frame | None:
         """A live camera's newest frame (its vehicles nearer, its plates bigger; the older ones are
-        skipped); the oldest of footage or snapshots, where every frame is wanted in turn."""
+        skipped), or the one before it once the scene is still again: the newest is then mostly
+        the street a vehicle has just left. The oldest frame of footage or snapshots, where every
+        frame is wanted in turn."""
         capture = self.captures[name]
         if name not in self.budgeted or capture.source.lossless:
             return capture.queue.get_nowait()
         since = capture.queue.since
-        frame, skipped = capture.queue.newest()
+        frame, skipped = capture.queue.newest(but_one=capture.still)
         capture.stats.skipped += skipped
         if frame is not None and since is not None:  # it stands for every frame skipped for it
             frame.queued_at = min(frame.queued_at, since)

@@ -114,13 +114,16 @@ class FrameQueue:
             self._cond.notify_all()
         return item
 
-    def newest(self) -> tuple[object | None, int]:
-        """Take the newest item and discard the rest: (item, how many were discarded)."""
+    def newest(self, but_one: bool = False) -> tuple[object | None, int]:
+        """Take the newest item (`but_one`: the one before it, where there is one) and discard the
+        rest: (item, how many were discarded)."""
         with self._cond:
             items, self._items, self.since = self._items, deque(), None
             self._times.clear()
             self._cond.notify_all()
-        return (items.pop() if items else None), max(0, len(items))
+        if not items:
+            return None, 0
+        return items[-2 if but_one and len(items) >= 2 else -1], len(items) - 1
 
     def oldest(self):
         """Peek at the oldest item (None when empty)."""
@@ -252,6 +255,7 @@ class CaptureThread(threading.Thread):
         self.backoff = Backoff(cap=max_backoff_s)
         self.finished = False  # a finite source (video file) has ended
         self.frame_waiting = False  # set by the worker: it holds a frame of this camera, not yet searched
+        self.still = False  # the scene has not changed since the newest queued frame
         self._last_t = 0.0
         self._last_kept_t = -math.inf
 
@@ -304,8 +308,10 @@ class CaptureThread(threading.Thread):
         self.stats.frame_seen(time.monotonic())
         if small is not None and not self.gate.passes(small, grab.shape() or small.shape):
             self.stats.gated += 1
+            self.still = True
             self._last_t = t
             return
+        self.still = False
         frame = Frame(self.camera.name, grab, t, grab.captured_at or datetime.now(UTC), grab.origin,
                       self.gate.last_region)
         if self.source.lossless:
