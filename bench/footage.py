@@ -136,11 +136,12 @@ class ClipLibrary:
 
 class Feed:
     """One camera's timeline: vehicle v shows photo order[v % len(order)] from frame
-    SLOT_FRAMES·v. Before the start and after the last vehicle the street is empty.
+    phase + SLOT_FRAMES·v. Before the start and after the last vehicle the street is empty.
     Records when each vehicle's first frame was sent (time.monotonic())."""
 
-    def __init__(self, name: str, order: Sequence[int], library: ClipLibrary, vehicles: int) -> None:
+    def __init__(self, name: str, order: Sequence[int], library: ClipLibrary, vehicles: int, phase: int = 0) -> None:
         self.name, self.order, self.library, self.vehicles = name, list(order), library, vehicles
+        self.phase = phase  # frames of empty street before this camera's first vehicle
         self.first_sent: dict[int, float] = {}  # vehicle → when its first frame went out
         self.frames_sent = 0
         self.frames_skipped = 0  # the client read too slowly: frames it never got
@@ -151,8 +152,8 @@ class Feed:
 
     def frame(self, k: int) -> tuple[bytes, int | None]:
         """Frame k of the traffic (negative: before it) and the vehicle it shows, if any."""
-        vehicle, offset = divmod(k, SLOT_FRAMES)
-        if k < 0 or vehicle >= self.vehicles or offset >= APPROACH_FRAMES:
+        vehicle, offset = divmod(k - self.phase, SLOT_FRAMES)
+        if k < self.phase or vehicle >= self.vehicles or offset >= APPROACH_FRAMES:
             return self.library.empty, None
         return self.library.clips[self.photo_of(vehicle)][offset], vehicle
 

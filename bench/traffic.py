@@ -4,7 +4,8 @@
 
 Footage is made from the labelled photos of openalpr-us (bench/footage.py): one vehicle every
 3 s per camera (2 s approaching, 1 s of empty street), 1280×720 at 10 fps, each camera showing
-its own seeded order of the photos. Cameras are served live on loopback (bench/mjpeg.py); the
+its own seeded order of the photos, its vehicles staggered across the 3-s slot as on streets across
+a town (`--aligned`: every camera's vehicle arrives at the same moment, a burst). Cameras are served live on loopback (bench/mjpeg.py); the
 worker (`platewatch worker`, a subprocess, default recognition settings) reads them as streams
 and posts to a real server (`platewatch serve`) whose 100,000-entry hot list holds half of the
 photos' plates; the officer is on duty with `--phones` phones on a push service that verifies
@@ -229,11 +230,14 @@ class Observed:
 
 
 def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotlist: list[str],
-        phones: int, late_s: float, keep_log: Path | None = None) -> RunResult:
+        phones: int, late_s: float, keep_log: Path | None = None, staggered: bool = True) -> RunResult:
     vehicles_each = max(1, round(seconds * FPS / SLOT_FRAMES))
     orders = camera_orders(count, len(library.photos), SEED)
     library.prepare({order[v % len(order)] for order in orders for v in range(vehicles_each)})
-    feeds = [Feed(f"cam{i + 1:02d}", orders[i], library, vehicles_each) for i in range(count)]
+    # Staggered (default): camera i's vehicles arrive i/count of a slot later than camera 0's, as on
+    # streets across a town; aligned: every camera's vehicle arrives at the same moment (a burst).
+    phases = [i * SLOT_FRAMES // count if staggered else 0 for i in range(count)]
+    feeds = [Feed(f"cam{i + 1:02d}", orders[i], library, vehicles_each, phases[i]) for i in range(count)]
     with tempfile.TemporaryDirectory(prefix="platewatch-traffic-") as tmp, \
             Server(hotlist, cameras=[f.name for f in feeds]) as server, PushService() as push, \
             MjpegCameras(feeds) as cameras, httpx.Client(base_url=server.url, timeout=30) as http:
@@ -241,7 +245,7 @@ def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotl
         log_path = Path(tmp) / "worker.log"
         worker = start_worker(worker_config(Path(tmp), server, cameras), log_path)
         try:
-            cores, stopped_at = drive(cameras, worker, vehicles_each * SLOT_FRAMES / FPS, late_s)
+            cores, stopped_at = drive(cameras, worker, (vehicles_each * SLOT_FRAMES + max(phases)) / FPS, late_s)
         finally:
             if worker.poll() is None:
                 stop_worker(worker)
@@ -299,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--late-s", type=float, default=10.0, help="after the traffic, wait this long for pushes")
     parser.add_argument("--data", type=Path, default=default_data(), help="folder holding openalpr-us/")
     parser.add_argument("--keep-log", type=Path, metavar="DIR", help="keep each run's worker log in DIR")
+    parser.add_argument("--aligned", action="store_true",
+                        help="every camera's vehicles arrive at the same moments (default: staggered across the slot)")
     args = parser.parse_args(argv)
     folder = args.data / "openalpr-us"
     if not folder.is_dir():
@@ -313,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     results = []
     for count in counts:
-        result = run(count, args.seconds, library, listed, hotlist, args.phones, args.late_s, args.keep_log)
+        result = run(count, args.seconds, library, listed, hotlist, args.phones, args.late_s, args.keep_log, not args.aligned)
         results.append(result)
         print(row(result), f"  (load {load_average()})", flush=True)
     print(json.dumps({"benchmark": "traffic", "machine": machine(), "at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bench.footage import APPROACH_FRAMES, EMPTY_FRAMES, SIZE, ClipLibrary, Feed, Photo, approach
+from bench.footage import APPROACH_FRAMES, EMPTY_FRAMES, SIZE, SLOT_FRAMES, ClipLibrary, Feed, Photo, approach
 from bench.mjpeg import MjpegCameras
 
 
@@ -90,3 +90,15 @@ def test_frames_dropped_come_from_the_last_summary_of_each_camera():
            "camera cam01: 10.0 frames/s, 200 frames, 90 without motion, 15 dropped, 0 errors\n")
     assert frames_dropped(log) == 18
     assert frames_dropped("worker stopped") is None
+
+
+def test_a_staggered_camera_shows_its_vehicles_later_by_its_phase(tmp_path):
+    image, box = drawn_photo()
+    path = tmp_path / "car.jpg"
+    cv2.imwrite(str(path), image)
+    library = ClipLibrary([Photo(path, "7ABC123", box)])
+    library.prepare({0})
+    aligned, staggered = Feed("cam01", [0], library, vehicles=2), Feed("cam02", [0], library, vehicles=2, phase=15)
+    assert aligned.frame(0) == (library.clips[0][0], 0) and staggered.frame(0) == (library.empty, None)
+    assert staggered.frame(15) == (library.clips[0][0], 0) and staggered.frame(15 + SLOT_FRAMES) == (library.clips[0][0], 1)
+    assert staggered.frame(15 + 2 * SLOT_FRAMES) == (library.empty, None)  # both vehicles shown, then the street
