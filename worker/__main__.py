@@ -96,7 +96,6 @@ class Worker:
         self.held: dict[str, Frame] = {}  # the newest frame of a camera whose vehicles are all read
         self.last_look: dict[str, float] = {}
         self.turn = 0  # round-robin start: every camera gets its share
-        self.look_s = 0.3  # running mean of one look's duration, for the cycle estimate
         self.spool = Spool(config.spool)
         tokens = {c.name: c.token for c in config.cameras}
         self.sender = Sender(self.spool, config.server, tokens.get, timeout_s=config.send_timeout_s,
@@ -153,7 +152,7 @@ class Worker:
         """Would the cameras with unread vehicles, looked at in turn, each wait over LOOK_CYCLE_S?"""
         unread = sum(1 for name, capture in self.captures.items()
                      if (len(capture.queue) or name in self.held) and self.trackers[name].needs_reading())
-        return unread * self.look_s / self.recognition.size > LOOK_CYCLE_S
+        return unread * self.recognition.look_s / self.recognition.size > LOOK_CYCLE_S
 
     def hold_newest(self) -> None:
         """Cameras whose vehicles are all read: keep only their newest frame; the rest are skipped."""
@@ -244,7 +243,6 @@ class Worker:
     def finish(self, job: Job, result: Any) -> None:
         """Apply results camera by camera in frame order (processes finish out of order)."""
         name = job.frame.camera
-        self.look_s += 0.1 * (time.monotonic() - job.submitted_at - self.look_s)
         self.done[name][job.seq] = (job, result)
         while self.next_seq[name] in self.done[name]:
             self.apply(*self.done[name].pop(self.next_seq[name]))
