@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from tests.conftest import Department, run_cli, wait_until
 from tests.test_worker_helpers import (
@@ -22,7 +23,7 @@ from tests.test_worker_live import drop_images, start
 import synth
 from worker.__main__ import Worker
 from worker.config import load_config
-from worker.recognize.pool import RecognitionPool
+from worker.recognize.pool import DEPTH, RecognitionPool
 
 
 def test_a_dead_recognition_process_is_replaced_and_the_worker_carries_on(dept: Department, tmp_path: Path, caplog):
@@ -201,3 +202,22 @@ def test_looks_turn_quick_only_when_cameras_wait_too_long_for_one(dept: Departme
 
     assert not any(looks_with(1))  # one camera: a look every 0.25 s
     assert sum(looks_with(4)[6:]) >= 5  # four cameras in turn: each waits ~1 s for a look
+
+
+def test_handing_a_busy_process_its_next_frames_never_blocks_the_worker():
+    """A process holds DEPTH frames at once; sending it megabytes of frames while it reads one
+    happens beside the worker's loop, which stays free to take results (else both would wait on
+    each other's pipe for ever)."""
+    pool = RecognitionPool(1, RECOGNIZER_SPEC)
+    try:
+        assert wait_until(lambda: pool.idle() or pool.results(0.1), timeout=120)  # models loaded
+        frames = [np.zeros((2160, 3840, 3), np.uint8) for _ in range(DEPTH)]  # 25 MB each
+        started = time.monotonic()
+        for job_id, frame in enumerate(frames):
+            pool.submit(job_id, frame)
+        assert time.monotonic() - started < 1.0 and pool.idle() == 0
+        done: list = []
+        assert wait_until(lambda: done.extend(pool.results(0.1)) or len(done) == DEPTH, timeout=120)
+        assert sorted(job_id for job_id, _ in done) == list(range(DEPTH))
+    finally:
+        pool.close()

@@ -16,6 +16,8 @@ import inspect
 import logging
 import multiprocessing as mp
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -77,6 +79,21 @@ class Slot:
     conn: Connection
     ready: bool = False
     jobs: deque[int] = field(default_factory=deque)  # sent, not answered yet: answered in this order
+    outbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # jobs for its feeder thread
+
+
+def feed(conn: Connection, outbox: queue.SimpleQueue) -> None:
+    """Send a process its jobs from a thread of their own: a job (megabytes of image) waits in the
+    pipe until the process reads it, and the worker's loop must stay free to take results meanwhile
+    (a process blocked sending its result to a loop blocked sending it a job would never return)."""
+    while True:
+        job = outbox.get()
+        try:
+            conn.send(job)
+        except (OSError, ValueError):  # the process died, or its pipe was closed: `results` reports it
+            return
+        if job is None:
+            return
 
 
 class RecognitionPool:
@@ -93,7 +110,9 @@ class RecognitionPool:
         process = self.context.Process(target=serve, args=(child, *self.args), name="recognition", daemon=True)
         process.start()
         child.close()
-        return Slot(process, parent)
+        slot = Slot(process, parent)
+        threading.Thread(target=feed, args=(parent, slot.outbox), name="recognition-feed", daemon=True).start()
+        return slot
 
     def pids(self) -> list[int]:
         return [slot.process.pid for slot in self.slots]
@@ -108,10 +127,7 @@ class RecognitionPool:
     def submit(self, job_id: int, image: np.ndarray, quick: bool = False) -> None:
         slot = min((s for s in self.slots if s.ready and len(s.jobs) < DEPTH), key=lambda s: len(s.jobs))
         slot.jobs.append(job_id)
-        try:
-            slot.conn.send((job_id, image, quick))
-        except OSError:
-            pass  # it died: `results` notices and reports the job as failed
+        slot.outbox.put((job_id, image, quick))
 
     def results(self, timeout: float) -> list[Result]:
         """Finished jobs (waiting up to `timeout` for the first); replaces dead processes."""
@@ -146,16 +162,14 @@ class RecognitionPool:
                                    f"{slot.process.exitcode}); see the lines above")
         log.warning("recognition process %d died (exit code %s)%s; starting a new one", slot.process.pid,
                     slot.process.exitcode, " while reading a frame, which is skipped" if lost else "")
+        slot.outbox.put(None)
         slot.conn.close()
         self.slots[index] = self._start()
         return lost
 
     def close(self) -> None:
         for slot in self.slots:
-            try:
-                slot.conn.send(None)
-            except OSError:
-                pass
+            slot.outbox.put(None)  # after the jobs already queued: the process ends once it has read them
         deadline = time.monotonic() + 5
         for slot in self.slots:
             slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
