@@ -40,12 +40,17 @@ def frame_number(image: np.ndarray, clip: list[np.ndarray], empty: np.ndarray) -
     return int(np.argmin(errors)) - 1
 
 
-def test_a_client_reads_the_mjpeg_stream_frame_by_frame_in_order(tmp_path):
+def one_photo_library(tmp_path) -> ClipLibrary:
     image, box = drawn_photo()
     path = tmp_path / "car.jpg"
     cv2.imwrite(str(path), image)
     library = ClipLibrary([Photo(path, "7ABC123", box)])
     library.prepare({0})
+    return library
+
+
+def test_a_client_reads_the_mjpeg_stream_frame_by_frame_in_order(tmp_path):
+    library = one_photo_library(tmp_path)
     decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # noqa: E731
     clip, empty = [decode(d) for d in library.clips[0]], decode(library.empty)
     feed = Feed("cam01", [0], library, vehicles=1)
@@ -93,11 +98,7 @@ def test_frames_dropped_come_from_the_last_summary_of_each_camera():
 
 
 def test_a_staggered_camera_shows_its_vehicles_later_by_its_phase(tmp_path):
-    image, box = drawn_photo()
-    path = tmp_path / "car.jpg"
-    cv2.imwrite(str(path), image)
-    library = ClipLibrary([Photo(path, "7ABC123", box)])
-    library.prepare({0})
+    library = one_photo_library(tmp_path)
     aligned, staggered = Feed("cam01", [0], library, vehicles=2), Feed("cam02", [0], library, vehicles=2, phase=15)
     assert aligned.frame(0) == (library.clips[0][0], 0) and staggered.frame(0) == (library.empty, None)
     assert staggered.frame(15) == (library.clips[0][0], 0) and staggered.frame(15 + SLOT_FRAMES) == (library.clips[0][0], 1)

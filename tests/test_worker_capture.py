@@ -32,16 +32,21 @@ def drain(thread: CaptureThread) -> int:
     return count
 
 
-def test_a_dropped_stream_is_reopened_and_frames_keep_coming():
-    cam = FakeCamera(frames_per_connection=4)
+def watch_stream(cam: FakeCamera, connections: int, queue_size: int = 64) -> CaptureThread:
+    """Capture `cam`'s MJPEG stream until it has hung up and been reopened `connections` times."""
     thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream", location=cam.url + "/stream",
-                                  queue_size=64))
+                                  queue_size=queue_size))
     try:
-        assert wait_until(lambda: cam.connections >= 3, timeout=20)
+        assert wait_until(lambda: cam.connections >= connections, timeout=20)
     finally:
         stop.set()
         thread.join(timeout=15)
         cam.close()
+    return thread
+
+
+def test_a_dropped_stream_is_reopened_and_frames_keep_coming():
+    thread = watch_stream(FakeCamera(frames_per_connection=4), connections=3)
     assert thread.stats.errors >= 2 and thread.stats.frames >= 8  # reconnected, frames from each connection
     assert drain(thread) == thread.stats.frames - thread.stats.gated
 
@@ -50,15 +55,7 @@ def test_mjpeg_frames_are_decoded_only_when_taken_and_a_corrupt_one_is_skipped()
     """MJPEG frames arrive as JPEG packets: the gate looks at a reduced decode, the full frame is
     decoded when recognition takes it, and a corrupt frame counts as an error without ending the
     stream."""
-    cam = FakeCamera(frames_per_connection=8, corrupt={3})
-    thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream", location=cam.url + "/stream",
-                                  queue_size=64))
-    try:
-        assert wait_until(lambda: cam.connections >= 2, timeout=20)
-    finally:
-        stop.set()
-        thread.join(timeout=15)
-        cam.close()
+    thread = watch_stream(FakeCamera(frames_per_connection=8, corrupt={3}), connections=2)
     assert thread.source.raw  # FFmpeg handed over the packets undecoded
     assert thread.stats.errors >= 2  # the corrupt frame, and the hang-up
     frames = []
@@ -74,16 +71,8 @@ def test_a_camera_recognition_is_behind_on_is_examined_less_often():
     """With its queue full (recognition is not taking its frames), a camera's frames are examined a
     few times a second, not each one: every examined frame costs a decode."""
     examined = {}
-    for queue_size in (64, 2):
-        cam = FakeCamera(frames_per_connection=40)  # 2 s at 20 frames/s, then it hangs up
-        thread, stop = capture(Camera(name="s", token="cam_12345678", kind="stream",
-                                      location=cam.url + "/stream", queue_size=queue_size))
-        try:
-            assert wait_until(lambda: cam.connections >= 2, timeout=20)
-        finally:
-            stop.set()
-            thread.join(timeout=15)
-            cam.close()
+    for queue_size in (64, 2):  # each connection: 2 s at 20 frames/s, then it hangs up
+        thread = watch_stream(FakeCamera(frames_per_connection=40), connections=2, queue_size=queue_size)
         examined[queue_size] = thread.stats.frames
     assert examined[64] >= 30  # keeping up: every frame is looked at
     assert 2 <= examined[2] <= 12  # behind: the first two, then ~2.5 a second
