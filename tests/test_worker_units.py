@@ -363,3 +363,14 @@ def test_queue_gives_the_newest_frame_or_the_one_before_it():
     queue.put("d")
     assert queue.newest(but_one=True) == ("d", 0)  # nothing before it: the newest
     assert queue.newest() == (None, 0)
+
+
+def test_a_sign_read_in_view_does_not_make_the_vehicle_read():
+    tracker = Tracker("cam", min_frames=2)
+    for i in range(2):
+        tracker.observe([sighting("EXIT", 0.95, x=600 + 10 * i)], FRAME, t=i * 0.1)
+    assert [r.plate for r in tracker.settled()] == ["EXIT"]
+    assert tracker.needs_reading()  # a settled sign: the vehicle's plate is still to be found
+    for i in range(2, 4):
+        tracker.observe([sighting("7ABC123", 0.95, x=100 + 10 * i)], FRAME, t=i * 0.1)
+    assert [r.plate for r in tracker.settled()] == ["7ABC123"] and not tracker.needs_reading()

@@ -27,6 +27,7 @@ import numpy as np
 
 from contract.plates import fold as fold_plate
 from contract.plates import levenshtein
+from worker.recognize.plates import prior
 
 log = logging.getLogger("worker.track")
 
@@ -45,6 +46,9 @@ SCARCE_CONFIDENCE = 0.6
 # A track seen this often without settling (a sign, a far plate that never reads) stops claiming
 # looks first: other cameras' unread vehicles go before it. Its later sightings still count.
 UNSETTLED_LOOKS = 6
+# A settled text less plausible than this as a registration (a sign's ONLY, EXIT, STOP; a 4-digit
+# number: plate prior 0.2-0.8, registrations 1.0-1.5) does not make its camera's vehicle read.
+PLATE_LIKE = 1.0
 
 
 def fold(text: str) -> str:
@@ -130,8 +134,11 @@ class Tracker:
 
     def needs_reading(self) -> bool:
         """False while every vehicle in view has a settled read (or was seen UNSETTLED_LOOKS
-        times without one): no vehicle here is waiting for its first good look."""
-        return not self.tracks or any(not t.settled and t.frames < UNSETTLED_LOOKS for t in self.tracks)
+        times without one), and one of them looks like a registration: no vehicle here is waiting
+        for its first good look."""
+        if not any(t.settled and prior(t.posted.plate) >= PLATE_LIKE for t in self.tracks):
+            return True  # nothing read yet, or only text that is no registration (a sign in view)
+        return any(not t.settled and t.frames < UNSETTLED_LOOKS for t in self.tracks)
 
     def settled(self) -> list[VehicleRead]:
         """The first read of each track whose vote has just settled: post it while the vehicle
