@@ -23,7 +23,7 @@ from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from worker.snapshot_api.answers import alpr_answer, plate_reader_answer
-from worker.snapshot_api.service import ApiError, SnapshotService, engine_config
+from worker.snapshot_api.service import ApiError, SnapshotService
 
 log = logging.getLogger("worker.snapshot_api")
 
@@ -42,7 +42,6 @@ def build_app(service: SnapshotService) -> Litestar:
     @post(["/v1/plate-reader/", "/cameras/{token:str}/v1/plate-reader/"], status_code=201)
     async def plate_reader(request: Request, token: str | None = None) -> dict:
         done = await service.recognise(request, token)
-        engine_config(done.form.get("config"))  # checked for the caller's sake; our engine has no such settings
         regions = [str(r).lower() for r in done.form.getall("regions", []) if r]
         return plate_reader_answer(done.found, processing_ms=1000 * (time.perf_counter() - done.started),
                                    timestamp=done.captured_at, camera_id=done.form.get("camera_id") or None,

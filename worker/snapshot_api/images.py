@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
-MAX_PIXELS = 50_000_000  # a 50-megapixel photo; more is not a camera picture worth reading
+MAX_PIXELS = 25_000_000  # a 6000x4000 photo; more is no camera picture, and costs 75 MB a copy
 
 
 class BadImage(ValueError):

@@ -58,8 +58,9 @@ class SharedRecognition:
                 if not self.waiting:
                     break
                 job_id, image, future = self.waiting.popleft()
-            self.running[job_id] = future
-            self.inner.submit(job_id, image)
+            if future.set_running_or_notify_cancel():  # False: the caller gave up waiting
+                self.running[job_id] = future
+                self.inner.submit(job_id, image)
         return self.inner.idle()
 
     def busy(self) -> int:
@@ -85,7 +86,8 @@ class SharedRecognition:
         """Refuse new images and fail the waiting ones, then close the pool."""
         with self.lock:
             self.closed = True
-            left = [future for _, _, future in self.waiting] + list(self.running.values())
+            left = [future for _, _, future in self.waiting if future.set_running_or_notify_cancel()]
+            left += self.running.values()
             self.waiting.clear()
             self.running.clear()
         for future in left:

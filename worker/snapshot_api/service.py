@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import anyio
 import anyio.to_thread
 import numpy as np
 from litestar import Request
@@ -33,6 +34,7 @@ from worker.snapshot_api.jobs import Busy, SharedRecognition, sightings_of
 log = logging.getLogger("worker.snapshot_api")
 
 ANSWER_WITHIN_S = 60.0  # recognition that takes longer than this is reported as unavailable
+DECODING_AT_ONCE = 2  # uploads decoded at the same time: each full picture is held in memory
 
 
 class ApiError(Exception):
@@ -58,6 +60,7 @@ class SnapshotService:
         self.cameras = {token: name for name, token in tokens.items()}
         self.min_confidence = min_confidence
         self.max_bytes = round(settings.max_upload_mb * 1_000_000)
+        self.decoding = anyio.CapacityLimiter(DECODING_AT_ONCE)
 
     def caller(self, request: Request, path_token: str | None) -> str | None:
         """The calling camera's name; None for an anonymous caller the config lets in."""
@@ -80,8 +83,9 @@ class SnapshotService:
         form = await request.form()  # the body is size-limited by the app
         data, filename = await upload_bytes(form.get("upload"))
         captured_at = parse_timestamp(form.get("timestamp"))
+        engine_config(form.get("config"))  # checked for the caller's sake; our engine has no such settings
         try:
-            image = await anyio.to_thread.run_sync(decode_upload, data, self.max_bytes)
+            image = await anyio.to_thread.run_sync(decode_upload, data, self.max_bytes, limiter=self.decoding)
         except TooLarge as exc:
             raise ApiError(413, str(exc)) from None
         except BadImage as exc:
