@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +20,10 @@ import pytest
 
 import synth
 from tests.conftest import Department, wait_until
-from tests.test_worker_helpers import recognizer, stored_reads, write_config
+from tests.test_worker_helpers import RECOGNIZER_SPEC, recognizer, stored_reads, write_config
 from worker.__main__ import Worker
 from worker.config import ConfigError, load_config
+from worker.recognize.pool import RecognitionPool
 
 PLATE = "7ABC123"
 
@@ -32,8 +34,9 @@ def snapshot_api_toml(token: str, *, anonymous: bool = False, max_upload_mb: flo
 
 
 @contextlib.contextmanager
-def api_worker(dept: Department, tmp_path: Path, **api) -> Iterator[tuple[Worker, list[str]]]:
-    """A worker with only the snapshot API; the names of the threads its images were recognised on."""
+def api_worker(dept: Department, tmp_path: Path, pool: bool = False, **api) -> Iterator[tuple[Worker, list[str]]]:
+    """A worker with only the snapshot API, reading in a recognition process (`pool`) or in its
+    own loop; the names of the threads of this process its images were recognised on."""
     config = load_config(write_config(tmp_path / "worker.toml", dept.live.url,
                                       snapshot_api_toml(dept.camera_token, **api)))
     threads: list[str] = []
@@ -42,7 +45,7 @@ def api_worker(dept: Department, tmp_path: Path, **api) -> Iterator[tuple[Worker
         threads.append(threading.current_thread().name)
         return recognizer()(image)
 
-    worker = Worker(config, recognise)
+    worker = Worker(config, RecognitionPool(1, RECOGNIZER_SPEC) if pool else recognise)
     thread = threading.Thread(target=worker.run, name="worker-loop", daemon=True)
     thread.start()
     try:
@@ -112,21 +115,21 @@ def test_plate_recognizer_client_with_a_path_token_makes_a_read_that_alerts(dept
         assert answer["camera_id"] == "gate-1" and answer["filename"] == "photo.jpg"
         assert answer["timestamp"] == "2026-12-01T10:20:30Z"
         assert wait_until(lambda: stored_reads(dept.settings.db_path), timeout=30)
-        alerts = dept.http.get("/api/v1/alerts", headers=dept.user_headers).json()
+        alerts = wait_until(lambda: dept.http.get("/api/v1/alerts", headers=dept.user_headers).json(), timeout=10)
     assert [plate for _, plate, _ in stored_reads(dept.settings.db_path)] == [PLATE]
-    assert len(alerts) == 1
+    assert [alert["plate"] for alert in alerts] == [PLATE]
     assert threads == ["worker-loop"]  # recognised by the worker's recognition, not on the HTTP thread
 
 
-def test_codeproject_call_with_a_header_token_is_stored(dept, tmp_path, photo):
-    with api_worker(dept, tmp_path) as (worker, _):
+def test_codeproject_call_with_a_header_token_is_stored_read_by_a_recognition_process(dept, tmp_path, photo):
+    with api_worker(dept, tmp_path, pool=True) as (worker, threads):
         resp = codeproject_call(worker.snapshot_api.url, photo, {"Authorization": f"Token {dept.camera_token}"})
         assert resp.status_code == 200, resp.text
         best = check_codeproject_answer(resp.json())
         assert best["plate"] == PLATE and resp.json()["message"] == f"Found {PLATE}"
         assert wait_until(lambda: stored_reads(dept.settings.db_path), timeout=30)
     [(_, plate, colour)] = stored_reads(dept.settings.db_path)
-    assert plate == PLATE and colour
+    assert plate == PLATE and colour and threads == []
 
 
 def test_without_a_token_the_answer_is_401(dept, tmp_path, photo):
@@ -179,6 +182,18 @@ def test_snapshot_api_config_is_checked_by_name(tmp_path):
     with pytest.raises(ConfigError, match="snapshot_api: listen is host:port"):
         load_config(path)
     path.write_text('server = "http://127.0.0.1:8000"\n' + snapshot_api_toml("pwc_12345678")
-                    + '[[cameras]]\nname = "nvr-gate"\ntoken = "pwc_87654321"\nkind = "snapshot"\nlocation = "http://cam/"\n')
+                    + '[[cameras]]\nname = "nvr-gate"\ntoken = "pwc_87654321"\nkind = "snapshot"\n'
+                    + 'location = "http://cam/"\n')
     with pytest.raises(ConfigError, match="name 'nvr-gate' is used twice"):
         load_config(path)
+
+
+def test_a_taken_address_stops_the_worker_with_the_reason(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        toml = snapshot_api_toml("pwc_12345678").replace("127.0.0.1:0", f"127.0.0.1:{port}")
+        config = load_config(write_config(tmp_path / "worker.toml", "http://127.0.0.1:9", toml))
+        with pytest.raises(OSError, match=f"snapshot_api: cannot listen on 127.0.0.1:{port}"):
+            Worker(config, recognizer())

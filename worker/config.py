@@ -94,7 +94,8 @@ class Recognition(Strict):
 
 
 CameraName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # for logs and the spool
-CameraToken = Annotated[str, msgspec.Meta(min_length=8)]  # from `platewatch camera add`: the server knows the camera by it
+# From `platewatch camera add`: the server knows the camera by it.
+CameraToken = Annotated[str, msgspec.Meta(min_length=8)]
 
 
 class Camera(Strict):

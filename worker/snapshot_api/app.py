@@ -91,8 +91,8 @@ class SnapshotApiServer:
         self.socket.listen(64)
         bound_host, bound_port = self.socket.getsockname()[:2]
         self.url = f"http://{f'[{bound_host}]' if family == socket.AF_INET6 else bound_host}:{bound_port}"
-        config = uvicorn.Config(build_app(service), log_level="warning", access_log=False, server_header=False,
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(build_app(service), log_config=None, log_level="warning", access_log=False,
+                                server_header=False, timeout_graceful_shutdown=2)  # the worker's logging as it is
         self.server = uvicorn.Server(config)
         self.stop = stop
         self.thread = threading.Thread(target=self._serve, name="snapshot-api", daemon=True)

@@ -148,7 +148,8 @@ def parse_timestamp(value: object) -> datetime:
     try:
         when = datetime.fromisoformat(str(value))
     except ValueError:
-        raise ApiError(400, f"timestamp: expected an ISO 8601 time such as 2026-01-31T13:45:00Z, got {value!r}") from None
+        raise ApiError(400, f"timestamp: expected an ISO 8601 time such as 2026-01-31T13:45:00Z, "
+                            f"got {value!r}") from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
