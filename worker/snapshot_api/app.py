@@ -21,6 +21,7 @@ import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath
 
 from worker.snapshot_api.answers import alpr_answer, plate_reader_answer
 from worker.snapshot_api.service import ApiError, SnapshotService
@@ -39,19 +40,35 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
 
 
 def build_app(service: SnapshotService) -> Litestar:
-    @post(["/v1/plate-reader/", "/cameras/{token:str}/v1/plate-reader/"], status_code=201)
-    async def plate_reader(request: Request, token: str | None = None) -> dict:
+    async def plate_reader_answering(request: Request, token: str | None) -> dict:
         done = await service.recognise(request, token)
         regions = [str(r).lower() for r in done.form.getall("regions", []) if r]
         return plate_reader_answer(done.found, processing_ms=1000 * (time.perf_counter() - done.started),
                                    timestamp=done.captured_at, camera_id=done.form.get("camera_id") or None,
                                    filename=done.filename, region=regions[0] if regions else "us")
 
-    @post(["/v1/vision/alpr", "/cameras/{token:str}/v1/vision/alpr"], status_code=200)
-    async def codeproject_alpr(request: Request, token: str | None = None) -> dict:
+    async def alpr_answering(request: Request, token: str | None) -> dict:
         done = await service.recognise(request, token)
         return alpr_answer(done.found, inference_ms=done.inference_ms,
                            process_ms=1000 * (time.perf_counter() - done.started))
+
+    # Each route twice: with the token in the path, and without (a header, or anonymous). The
+    # token is never taken from the query string, where proxies and logs would keep it.
+    @post("/v1/plate-reader/", status_code=201)
+    async def plate_reader(request: Request) -> dict:
+        return await plate_reader_answering(request, None)
+
+    @post("/cameras/{token:str}/v1/plate-reader/", status_code=201)
+    async def camera_plate_reader(request: Request, token: FromPath[str]) -> dict:
+        return await plate_reader_answering(request, token)
+
+    @post("/v1/vision/alpr", status_code=200)
+    async def codeproject_alpr(request: Request) -> dict:
+        return await alpr_answering(request, None)
+
+    @post("/cameras/{token:str}/v1/vision/alpr", status_code=200)
+    async def camera_codeproject_alpr(request: Request, token: FromPath[str]) -> dict:
+        return await alpr_answering(request, token)
 
     @get("/healthz")
     async def healthz() -> dict:
@@ -68,7 +85,8 @@ def build_app(service: SnapshotService) -> Litestar:
         return error_response(request, exc.status_code, str(exc.detail))
 
     return Litestar(
-        [plate_reader, codeproject_alpr, healthz], openapi_config=None,
+        [plate_reader, camera_plate_reader, codeproject_alpr, camera_codeproject_alpr, healthz], openapi_config=None,
+        logging_config=None,  # the worker configures logging: no second handler on its root logger
         request_max_body_size=service.max_bytes + FORM_SLACK_BYTES,
         exception_handlers={ApiError: on_api_error, RequestEntityTooLarge: on_too_large, HTTPException: on_http_error},
     )
