@@ -214,18 +214,15 @@ def check(config: Config) -> list[str]:
             problems.append(f"camera {cam.name!r}: roi width and height must be at least 32 pixels")
         if cam.kind in ("file", "folder") and "://" in cam.location:
             problems.append(f"camera {cam.name!r}: a {cam.kind} location is a path, not a URL")
-    return problems + (check_snapshot_api(config) if api is not None else [])
-
-
-def check_snapshot_api(config: Config) -> list[str]:
-    api = config.snapshot_api
-    problems = []
-    if not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):\d{1,5}", api.listen) or api.address()[1] > 65535:
+    if api is not None and not listen_ok(api.listen):
         problems.append(f"snapshot_api: listen is host:port (e.g. \"127.0.0.1:8081\"), got {api.listen!r}")
-    tokens = list(config.camera_tokens().values())
-    if len(set(tokens)) < len(tokens):  # a caller's token must name one camera
-        problems.append("snapshot_api: two cameras have the same token")
     return problems
+
+
+def listen_ok(listen: str) -> bool:
+    """host:port, the host a name, an IPv4 address or a bracketed IPv6 one."""
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})", listen)
+    return match is not None and int(match.group(2)) <= 65535
 
 
 def demo_config(server: str, token: str, video: Path, spool: Path, *, name: str = "demo") -> Config:

@@ -57,7 +57,9 @@ class SnapshotService:
     def __init__(self, settings: SnapshotApi, tokens: dict[str, str], recognition: SharedRecognition, spool: Spool,
                  min_confidence: float) -> None:
         self.settings, self.recognition, self.spool = settings, recognition, spool
-        self.cameras = {token: name for name, token in tokens.items()}
+        self.cameras: dict[str, str] = {}  # token -> name; the server knows a camera by its token alone
+        for name, token in tokens.items():
+            self.cameras.setdefault(token, name)
         self.min_confidence = min_confidence
         self.max_bytes = round(settings.max_upload_mb * 1_000_000)
         self.decoding = anyio.CapacityLimiter(DECODING_AT_ONCE)
