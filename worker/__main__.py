@@ -34,6 +34,7 @@ from worker.recognize.regions import intersect, region_for_net
 from worker.recognize.loader import RecognizeFn, load_recognizer
 from worker.recognize.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy, to_read_in
+from worker import snapshot_api
 from worker.track import Sighting, Tracker, VehicleRead
 
 log = logging.getLogger("worker")
@@ -97,12 +98,14 @@ class Worker:
         self.last_look: dict[str, float] = {}
         self.turn = 0  # round-robin start: every camera gets its share
         self.spool = Spool(config.spool)
-        tokens = {c.name: c.token for c in config.cameras}
-        self.sender = Sender(self.spool, config.server, tokens.get, timeout_s=config.send_timeout_s,
+        self.sender = Sender(self.spool, config.server, config.camera_tokens().get, timeout_s=config.send_timeout_s,
                              max_backoff_s=config.max_backoff_s)
         self.heartbeat = HeartbeatThread(
             config.server, {c.name: (c.token, self.captures[c.name].stats) for c in config.cameras},
             interval_s=config.heartbeat_s)
+        # The snapshot APIs ([snapshot_api], issue 20): wraps self.recognition so that callers'
+        # images are read first, by the same processes; their reads go into self.spool.
+        self.snapshot_api = snapshot_api.attach(self)
 
     def run(self) -> int:
         pending = len(self.spool)
@@ -110,6 +113,8 @@ class Worker:
                  len(self.captures), self.config.server, pending)
         for thread in (self.sender, self.heartbeat, *self.captures.values()):
             thread.start()
+        if self.snapshot_api is not None:
+            self.snapshot_api.start()
         next_summary = next_load = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -371,8 +376,8 @@ def main(argv: Sequence[str] | None = None, recognize: RecognizeFn | None = None
     except ConfigError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2
-    if not config.cameras:
-        print(f"worker: {args.config}: no [[cameras]] configured", file=sys.stderr)
+    if not config.cameras and config.snapshot_api is None:
+        print(f"worker: {args.config}: no [[cameras]] (or [snapshot_api]) configured", file=sys.stderr)
         return 2
     rec = config.recognition
     processes = rec.processes or default_processes()

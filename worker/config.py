@@ -30,6 +30,14 @@ so a config works wherever the worker is started from.
     location = "http://10.0.0.22/snapshot.jpg"
     poll_s = 1.0
     min_frames = 1
+
+    [snapshot_api]                            # optional: recognition for NVRs and other systems
+    listen = "127.0.0.1:8081"                 # Plate Recognizer and CodeProject.AI request shapes
+    anonymous = false                         # true: callers without a token get answers, nothing is stored
+    max_upload_mb = 10
+    [[snapshot_api.cameras]]                  # cameras that only call in (any [[cameras]] token works too)
+    name = "nvr-gate"
+    token = "pwc_PASTE_THE_TOKEN_HERE"
 """
 
 from __future__ import annotations
@@ -85,9 +93,14 @@ class Recognition(Strict):
     processes: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
+CameraName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # for logs and the spool
+# From `platewatch camera add`: the server knows the camera by it.
+CameraToken = Annotated[str, msgspec.Meta(min_length=8)]
+
+
 class Camera(Strict):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # for logs and the spool
-    token: Annotated[str, msgspec.Meta(min_length=8)]  # from `platewatch camera add`: the server knows the camera by it
+    name: CameraName
+    token: CameraToken
     kind: SourceKind
     location: str
     fps_cap: Positive | None = None
@@ -102,6 +115,26 @@ class Camera(Strict):
     motion: Motion = msgspec.field(default_factory=Motion)
 
 
+class ApiCamera(Strict):
+    """A camera known only through the snapshot API: its images arrive by HTTP, not by capture."""
+
+    name: CameraName
+    token: CameraToken
+
+
+class SnapshotApi(Strict):
+    """The worker's HTTP API for systems that already call a plate reader (worker/snapshot_api)."""
+
+    listen: str = "127.0.0.1:8081"  # host:port; loopback unless other boxes must reach it
+    anonymous: bool = False  # callers without a camera token: 401, or (true) an answer and nothing stored
+    max_upload_mb: Annotated[float, msgspec.Meta(gt=0, le=100)] = 10.0
+    cameras: list[ApiCamera] = []
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class Config(Strict):
     server: str
     spool: Path = Path("spool")
@@ -110,6 +143,12 @@ class Config(Strict):
     max_backoff_s: Positive = 30.0
     recognition: Recognition = msgspec.field(default_factory=Recognition)
     cameras: list[Camera] = []
+    snapshot_api: SnapshotApi | None = None
+
+    def camera_tokens(self) -> dict[str, str]:
+        """Camera name -> token, for every camera whose reads this worker posts."""
+        api = self.snapshot_api.cameras if self.snapshot_api else []
+        return {c.name: c.token for c in [*self.cameras, *api]}
 
     def min_frames(self, camera: Camera) -> int:
         return camera.min_frames if camera.min_frames is not None else self.recognition.min_frames
@@ -163,7 +202,8 @@ def check(config: Config) -> list[str]:
     problems = []
     if not re.match(r"^https?://[^/]+", config.server):
         problems.append(f"server: expected an http(s):// URL, got {config.server!r}")
-    names = [c.name for c in config.cameras]
+    api = config.snapshot_api
+    names = [c.name for c in [*config.cameras, *(api.cameras if api else [])]]
     problems += [f"cameras: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
     for cam in config.cameras:
         if cam.kind == "stream" and not re.match(r"^(rtsp|rtsps|https?)://", cam.location):
@@ -174,7 +214,15 @@ def check(config: Config) -> list[str]:
             problems.append(f"camera {cam.name!r}: roi width and height must be at least 32 pixels")
         if cam.kind in ("file", "folder") and "://" in cam.location:
             problems.append(f"camera {cam.name!r}: a {cam.kind} location is a path, not a URL")
+    if api is not None and not listen_ok(api.listen):
+        problems.append(f"snapshot_api: listen is host:port (e.g. \"127.0.0.1:8081\"), got {api.listen!r}")
     return problems
+
+
+def listen_ok(listen: str) -> bool:
+    """host:port, the host a name, an IPv4 address or a bracketed IPv6 one."""
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})", listen)
+    return match is not None and int(match.group(2)) <= 65535
 
 
 def demo_config(server: str, token: str, video: Path, spool: Path, *, name: str = "demo") -> Config:
