@@ -66,6 +66,11 @@ class SharedRecognition:
     def busy(self) -> int:
         return self.inner.busy()
 
+    @property
+    def look_s(self) -> float:
+        """The pool's running mean of one look (the worker's scheduler reads it)."""
+        return self.inner.look_s
+
     def submit(self, job_id: int, image: np.ndarray, quick: bool = False) -> None:
         self.inner.submit(job_id, image, quick)
 
