@@ -149,7 +149,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings, notifier))
         signer = audit_chain.AuditSigner.load_or_create(settings.data_dir)
         background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings)),
-                      asyncio.create_task(audit_chain.checkpoint_forever(db, signer))]
+                      asyncio.create_task(audit_chain.checkpoint_forever(db, signer, settings))]
         try:
             yield
         finally:

@@ -9,12 +9,17 @@ writes a checkpoint: an `audit.checkpoint` entry holding the head (the newest en
 the number of entries, signed with an Ed25519 key kept in the data dir. The transparency page
 publishes the newest one. Whoever saved a head can later check that the chain still passes
 through it: nothing written before it can have changed, the department included.
+
+Entries older than audit_retention_days (a year at least) go only by a recorded purge, run with
+the daily checkpoint: an `audit.purge` entry names the last entry it removes and that entry's
+hash, which the oldest entry kept follows, so the chain verifies from its new start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import logging
 import pathlib
@@ -27,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from server import audit
 from server.clock import DAY_MS, now_ms
 from server.push import create_key_file
+from server.settings import AUDIT_KEY_FILE, Settings
 from server.store import queries_admin
 from server.store import queries_audit as qa
 from server.store.chain import GENESIS, entry_hash
@@ -34,7 +40,8 @@ from server.store.db import Database
 
 log = logging.getLogger("platewatch.audit")
 CHECKPOINT = "audit.checkpoint"
-KEY_FILE = "audit_signing_key.pem"
+PURGE = "audit.purge"
+PURGE_BATCH = 5000  # the most entries one purge transaction removes (each batch is recorded)
 CHUNK = 2000  # entries per query while walking the chain
 RETRY_S = 600  # a failed checkpoint is tried again this much later
 RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -60,8 +67,9 @@ class ChainReport:
 async def verify(conn, saved_head: str | None = None) -> ChainReport:
     """Walks the whole chain in id order on `conn` (a reader no one else is using: the walk is
     one read transaction), noting where it passes through `saved_head`, a head published before."""
-    expected, previous, count, after, saved_at = GENESIS, None, 0, 0, None
+    previous, count, after, saved_at = None, 0, 0, None
     async with qa.read_snapshot(conn):
+        expected = await _chain_start(conn)
         while rows := await qa.chain_rows(conn, after, CHUNK):
             for row in rows:
                 broken = (_entry_problem(row) or await _link_problem(conn, row, expected, previous)
@@ -72,6 +80,14 @@ async def verify(conn, saved_head: str | None = None) -> ChainReport:
                 saved_at = row["id"] if row["hash"] == saved_head else saved_at
             after = rows[-1]["id"]
     return ChainReport(count, expected, None, saved_at)
+
+
+async def _chain_start(conn) -> str:
+    """The hash the oldest entry follows: GENESIS, or after a purge the hash of the last entry
+    the newest purge removed."""
+    purge = await qa.latest_entry(conn, PURGE)
+    follows = _detail(purge).get("follows") if purge else None
+    return follows if isinstance(follows, str) else GENESIS
 
 
 def _entry_problem(row) -> Break | None:
@@ -143,7 +159,7 @@ class AuditSigner:
 
     @classmethod
     def load_or_create(cls, data_dir: pathlib.Path) -> AuditSigner:
-        path = pathlib.Path(data_dir) / KEY_FILE
+        path = pathlib.Path(data_dir) / AUDIT_KEY_FILE
         if not path.exists():
             create_key_file(path, Ed25519PrivateKey.generate())
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -158,8 +174,8 @@ class AuditSigner:
 def signature_holds(public_key: str, signature: str, text: str) -> bool:
     """Whether `signature` (base64) is the key's over `text`: what anyone can check."""
     try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key)).verify(base64.b64decode(signature),
-                                                                                text.encode())
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))
+        key.verify(base64.b64decode(signature), text.encode())
     except (InvalidSignature, ValueError, TypeError):  # a wrong signature, a malformed key or base64
         return False
     return True
@@ -203,15 +219,39 @@ def _checkpoint_of(detail: dict) -> Checkpoint | None:
         return None  # not one this code wrote: verify names it
 
 
-async def checkpoint_forever(db: Database, signer: AuditSigner) -> None:
-    """A checkpoint a day: at start if the last is a day old (or there is none), then a day
-    after the last."""
+async def purge_old_entries(db: Database, settings: Settings, now: int | None = None) -> int:
+    """Removes entries older than audit_retention_days from the start of the log, in batches;
+    each batch first records an `audit.purge` entry naming the last entry it removes (`through`,
+    which the delete trigger checks) and that entry's hash (`follows`). It stops at the first
+    entry young enough to keep, so the log stays one unbroken run. How many went."""
+    now = now_ms() if now is None else now
+    cutoff = now - int(settings.audit_retention_days * DAY_MS)
+    removed = 0
+    while True:
+        async with db.transaction() as conn:
+            rows = await qa.oldest_entries(conn, PURGE_BATCH)
+            old = list(itertools.takewhile(lambda row: row["at"] < cutoff, rows))
+            if not old:
+                return removed
+            last = old[-1]
+            await audit.record(conn, "system", PURGE, through=last["id"], follows=last["hash"], entries=len(old),
+                               cutoff=cutoff, audit_retention_days=settings.audit_retention_days)
+            await qa.delete_entries_through(conn, last["id"])
+        removed += len(old)
+        if len(old) < PURGE_BATCH:
+            return removed
+
+
+async def checkpoint_forever(db: Database, signer: AuditSigner, settings: Settings) -> None:
+    """A checkpoint a day, after purging entries past audit_retention_days: at start if the
+    last is a day old (or there is none), then a day after the last."""
     while True:
         wait_s: float = RETRY_S
         try:
             last = await queries_admin.last_action_time(db.reader, CHECKPOINT)
             now = now_ms()
             if last is None or now - last >= DAY_MS:
+                await purge_old_entries(db, settings, now)
                 last = (await checkpoint(db, signer, now)).at
             wait_s = min(max((last + DAY_MS - now) / 1000, 60), DAY_MS / 1000)
         except Exception:

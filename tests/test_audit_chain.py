@@ -3,10 +3,12 @@ the writer appends is chained; `platewatch audit verify` says the chain is intac
 first entry that does not fit and how (edited, deleted, reordered, inserted), after the triggers
 are dropped and the log is changed with raw SQL; a database from before the chain gets one built
 over its log, recorded; the server signs the head daily and publishes it on the transparency
-report, and the signature verifies with the published key."""
+report, and the signature verifies with the published key; entries past audit_retention_days
+go only by a recorded purge, and the chain verifies from where it leaves it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sqlite3
@@ -15,11 +17,15 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from server.audit_chain import CHECKPOINT, KEY_FILE
+from server.audit_chain import CHECKPOINT, purge_old_entries
+from server.clock import DAY_MS
+from server.settings import AUDIT_KEY_FILE, load_settings
 from server.store.chain import GENESIS, entry_hash
+from server.store.db import Database
 from server.store.migrations import connect, migrate, migrations
 from tests.conftest import LiveServer, make_settings, run_cli, wait_until
 from tests.test_cli import pw
@@ -160,7 +166,7 @@ def test_the_server_signs_the_head_and_publishes_it(tmp_path):
     [(total,)] = sql(settings.db_path, "SELECT count(*) FROM audit_log")
     code, out = verify(settings.data_dir, "--head", report["head"])
     assert code == 0 and out.startswith(f"audit chain intact: {total} entries"), out
-    assert stat.S_IMODE((settings.data_dir / KEY_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((settings.data_dir / AUDIT_KEY_FILE).stat().st_mode) == 0o600
     # A restart within the day signs no second checkpoint, and keeps the key.
     again = LiveServer(settings).start()
     try:
@@ -168,3 +174,35 @@ def test_the_server_signs_the_head_and_publishes_it(tmp_path):
     finally:
         again.stop()
     assert sql(settings.db_path, "SELECT count(*) FROM audit_log WHERE action = ?", CHECKPOINT) == [(1,)]
+
+
+def test_audit_retention_is_a_year_at_least(tmp_path):
+    assert load_settings(tmp_path, env={}).audit_retention_days == 365
+    with pytest.raises(msgspec.ValidationError, match="audit_retention_days: 364 is less than 365 days"):
+        load_settings(tmp_path, env={"PLATEWATCH_AUDIT_RETENTION_DAYS": "364"})
+
+
+def test_old_entries_go_only_by_a_recorded_purge_that_the_chain_verifies_after(data):
+    db_path = data / "platewatch.db"
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        sql(db_path, "DELETE FROM audit_log WHERE id = 1")
+    lines = sql(db_path, "SELECT id, at, hash FROM audit_log ORDER BY id")
+    assert lines[2][1] < lines[3][1]
+    a_year_after_the_fourth = lines[3][1] + 365 * DAY_MS  # #1–#3 are past the year, #4 is not
+
+    async def purge() -> int:
+        async with Database(db_path) as db:
+            return await purge_old_entries(db, load_settings(data, env={}), a_year_after_the_fourth)
+
+    assert asyncio.run(purge()) == 3
+    [(line_id, detail)] = sql(db_path, "SELECT id, detail FROM audit_log WHERE action = 'audit.purge'")
+    assert line_id == 7 and json.loads(detail) | {"cutoff": 0} == {
+        "through": 3, "follows": lines[2][2], "entries": 3, "cutoff": 0, "audit_retention_days": 365.0}
+    assert [line_id for (line_id,) in sql(db_path, "SELECT id FROM audit_log ORDER BY id")] == [4, 5, 6, 7]
+    code, out = verify(data)
+    assert code == 0 and out.startswith("audit chain intact: 4 entries"), out
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # the purge took #3 and before, no more
+        sql(db_path, "DELETE FROM audit_log WHERE id = 4")
+    untriggered(db_path, ("DELETE FROM audit_log WHERE id = 4",))
+    code, out = verify(data)
+    assert code == 1 and out.startswith("audit chain broken at entry #5: deleted: the entries before it are missing")

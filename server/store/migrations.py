@@ -336,6 +336,18 @@ def m014_audit_chain(db: sqlite_utils.Database) -> None:
                     entry_hash(head, at, "system", "audit.chain_built", detail)])
 
 
+@migrations()
+def m015_audit_purge(db: sqlite_utils.Database) -> None:
+    """Audit entries past audit_retention_days may go, but only by a recorded purge: the delete
+    trigger lets through only entries at or below the `through` id of an `audit.purge` entry,
+    which the purge writes first in the same transaction (server/audit_chain.py)."""
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.execute("""CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.id > (SELECT coalesce(max(json_extract(detail, '$.through')), 0) FROM audit_log
+                       WHERE action = 'audit.purge')
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: old entries go only by a recorded audit.purge'); END""")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

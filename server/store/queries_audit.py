@@ -1,6 +1,6 @@
 """SQL for the audit chain (store/chain.py): walking it in id order, finding an entry by its
-hash, the head and the latest entry of an action. The entries themselves are written only by
-queries.insert_audit."""
+hash, the head and the latest entry of an action, and the purge of the oldest entries. The
+entries themselves are written only by queries.insert_audit."""
 
 from __future__ import annotations
 
@@ -44,3 +44,14 @@ async def latest_entry(conn, action: str) -> Row | None:
     """The newest entry of one action (audit_action_time finds it without a scan)."""
     return await one(conn, "SELECT id, at, actor, action, detail, prev_hash, hash FROM audit_log "
                            "WHERE action = ? ORDER BY at DESC, id DESC LIMIT 1", (action,))
+
+
+async def oldest_entries(conn, limit: int) -> list[Row]:
+    """The log's first entries, oldest first: what an audit purge would take next."""
+    return await all_rows(conn, "SELECT id, at, hash FROM audit_log ORDER BY id LIMIT ?", (limit,))
+
+
+async def delete_entries_through(conn, through_id: int) -> int:
+    """Deletes the entries up to `through_id`; the trigger lets only a recorded purge do it."""
+    cur = await conn.execute("DELETE FROM audit_log WHERE id <= ?", (through_id,))
+    return cur.rowcount

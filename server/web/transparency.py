@@ -86,7 +86,8 @@ AUDIT_CHAIN = (
     "key of its own, and publishes them below with the public half of that key, which anyone can use to "
     "check the signature.",
     "Anyone who saves a signed head (a council member, a reporter, an auditor) can later have the check run "
-    "against it: if the chain still passes through that head, no entry written before it has been changed, "
+    "against it, by the department or by an outside auditor given a copy of the database (platewatch audit "
+    "verify --head): if the chain still passes through that head, no entry written before it has been changed, "
     "removed or reordered since, by anyone, the department included. Entries written after a head are "
     "covered by the next one: save one from time to time.",
 )
@@ -217,6 +218,12 @@ async def _retention(reader, settings: Settings, now: int) -> Retention:
         oldest_hold_age_days=round((now - oldest_hold) / DAY_MS, 2) if oldest_hold is not None else None)
 
 
+def _audit_kept(days: float) -> str:
+    return (f"The audit log is kept for {days:g} days, whatever happens to reads. Older entries are removed "
+            "only by a purge that is itself written to the log, naming the last entry it removed, so the "
+            "chain can still be checked from where the purge left it.")
+
+
 async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
     """The policy, and every label the reason list has ever had (for public_reasons)."""
     reasons = await qs.search_reasons(reader, include_retired=True)
@@ -225,7 +232,7 @@ async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
         search_rules=list(SEARCH_RULES), evidence_holds=list(EVIDENCE_HOLDS),
         search_reasons=[r["label"] for r in reasons if r["retired_at"] is None],
         two_factor_sign_in_required_for=[role for role in ROLES if role in settings.mfa_required_roles],
-        audit_log=list(AUDIT_CHAIN))
+        audit_log=[*AUDIT_CHAIN, _audit_kept(settings.audit_retention_days)])
     return policy, {r["label"] for r in reasons}
 
 
