@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from server import backup, cameras, mfa, users
+from server import audit_chain, backup, cameras, mfa, users
 from server.auth import password_problem, reset_password
 from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist, ListWouldShrink,
                              import_list, parse_csv)
@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                                "ppocr+plate+head (the default): both, with our head on PP-OCRv4 features")
     evaluate.add_argument("--verbose", action="store_true", help="list every wrong read")
     _add_backup(commands, common)
+    _add_audit(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -81,6 +82,30 @@ def _add_backup(commands, common: argparse.ArgumentParser) -> None:
     backup_cmd.add_argument("dest", type=Path, help="an existing folder (a mounted drive, a share)")
     backup_cmd.add_argument("--keep-days", type=_days, default=None,
                             help="delete this command's backups in DEST older than this; default retention_days")
+
+
+def _add_audit(commands, common: argparse.ArgumentParser) -> None:
+    audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
+    verify = audit_cmd.add_parser("verify", parents=[common],
+                                  help="check the audit log's hash chain: exit 1 naming the first entry that "
+                                       "does not fit")
+    verify.add_argument("--head", default=None,
+                        help="a head saved earlier (from the transparency page): check the chain passes through it")
+
+
+async def verify_audit(settings: Settings, saved_head: str | None) -> int:
+    async with Database(settings.db_path, readers=1) as db:
+        report = await audit_chain.verify(db.reader, saved_head)
+    if report.broken is not None:
+        print(f"audit chain broken at entry #{report.broken.entry}: {report.broken.kind}: {report.broken.why}")
+        return 1
+    print(f"audit chain intact: {report.entries} entries, head {report.head}")
+    if saved_head is not None and report.saved_head_at is None:
+        print(f"saved head {saved_head} is not in the chain: entries up to it were changed or removed")
+        return 1
+    if saved_head is not None:
+        print(f"saved head {saved_head} is entry #{report.saved_head_at}: nothing up to it has changed")
+    return 0
 
 
 def _days(text: str) -> float:
@@ -223,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         print(token)
     elif command == ("hotlist", "import"):
         return asyncio.run(import_hotlist(settings_for(args), args))
+    elif command == ("audit", "verify"):
+        return asyncio.run(verify_audit(settings_for(args), args.head))
     elif args.command == "backup":
         return run_backup(settings_for(args), args.dest, args.keep_days)
     elif args.command == "demo":

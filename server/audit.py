@@ -1,7 +1,9 @@
-"""The append-only audit log: who did what, when. The table's triggers refuse edits.
+"""The append-only audit log: who did what, when. The table's triggers refuse edits, and every
+entry is chained to the one before it by its hash (store/chain.py, audit_chain.py).
 
-The log cannot be pruned, so nothing a caller sends is written whole: every string in a line
-(the actor too) is cut to MAX_TEXT characters and every list to MAX_ITEMS, saying how long it was.
+The log is kept a year at least (audit_retention_days), so nothing a caller sends is written
+whole: every string in a line (the actor too) is cut to MAX_TEXT characters and every list to
+MAX_ITEMS, saying how long it was.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from server import audit
 from server.push import KEY_FILE
-from server.settings import CONFIG_NAME, Settings
+from server.settings import AUDIT_KEY_FILE, CONFIG_NAME, Settings
 from server.store.db import Database
 from server.store.snapshot import images_named, snapshot_database
 
@@ -32,8 +32,9 @@ FINISHED = re.compile(r"platewatch-(\d{8}-\d{6})")
 UNFINISHED = re.compile(r"\.platewatch-(\d{8}-\d{6})\.partial")
 UNFINISHED_GRACE = timedelta(days=1)  # younger ones may belong to a backup still being written
 # Beside the database: the push key (losing it unsubscribes every phone), the CSRF secret
-# (server/app.py app_secret) and the settings file.
-DATA_FILES = (KEY_FILE, "app_secret", CONFIG_NAME)
+# (server/app.py app_secret), the settings file and the key that signs the audit chain's heads
+# (a new one could not vouch for heads published before).
+DATA_FILES = (KEY_FILE, "app_secret", CONFIG_NAME, AUDIT_KEY_FILE)
 ROOM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 SQLITE_FULL = 13
 

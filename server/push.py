@@ -71,15 +71,16 @@ class VapidKeys:
     def load_or_create(cls, data_dir: pathlib.Path) -> VapidKeys:
         path = pathlib.Path(data_dir) / KEY_FILE
         if not path.exists():
-            _create_key_file(path)
+            create_key_file(path, ec.generate_private_key(ec.SECP256R1()))
         return cls(serialization.load_pem_private_key(path.read_bytes(), password=None))
 
 
-def _create_key_file(path: pathlib.Path) -> None:
+def create_key_file(path: pathlib.Path, key) -> None:
+    """Writes a private key (PEM, readable by its owner only) unless `path` exists by then."""
     # Write a private temp file, then hard-link it into place: the link fails if another
     # process (serve and a CLI command) created the key first, so one key always wins.
     path.parent.mkdir(parents=True, exist_ok=True)
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),

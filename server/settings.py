@@ -16,10 +16,12 @@ import msgspec
 
 ENV_PREFIX = "PLATEWATCH_"
 CONFIG_NAME = "platewatch.toml"
+AUDIT_KEY_FILE = "audit_signing_key.pem"  # in the data dir: signs the audit chain's daily checkpoints
 LIST_FIELDS = {"mfa_required_roles"}  # comma-separated in the environment
 # Who a user is, least to most trusted: each role may do what the ones before it may.
 ROLES = ("officer", "supervisor", "admin")
 SHIFT_HOURS = (1, 24)  # the bounds of shift_hours: an hour at least, a day at most
+AUDIT_RETENTION_MIN_DAYS = 365  # the CJIS Security Policy keeps audit records at least a year
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -63,11 +65,17 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # How long "Go on duty" lasts: web push pages an officer only while on duty, and a switch
     # forgotten at the end of a shift must not page them on their day off.
     shift_hours: float = 12.0
+    # How long audit entries are kept, whatever retention_days says: a year at least. Older ones
+    # go by a recorded purge (server/audit_chain.py) that the chain can still be verified after.
+    audit_retention_days: float = 365.0
 
     def __post_init__(self) -> None:
         if not SHIFT_HOURS[0] <= self.shift_hours <= SHIFT_HOURS[1]:  # also refuses NaN
             raise ValueError(f"shift_hours: {self.shift_hours:g} is not between {SHIFT_HOURS[0]} and "
                              f"{SHIFT_HOURS[1]} hours")
+        if not self.audit_retention_days >= AUDIT_RETENTION_MIN_DAYS:  # also refuses NaN
+            raise ValueError(f"audit_retention_days: {self.audit_retention_days:g} is less than "
+                             f"{AUDIT_RETENTION_MIN_DAYS} days (audit entries are kept a year at least)")
         if not 0 <= self.max_clock_skew_s <= 86_400:  # also refuses NaN
             raise ValueError(f"max_clock_skew_s: {self.max_clock_skew_s:g} is not between 0 and 86400 seconds")
         try:

@@ -16,11 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_RANKS = {
     "settings": 0, "matching": 0, "clock": 0,
     "params": 0,  # bounds on integers taken from URLs, for handlers and http_edges
-    "store.migrations": 0, "store.snapshot": 0,
-    "store.queries": 1, "push": 1, "store.db": 1,
+    "store.chain": 0,  # the audit chain's encoding: the migration that built the chain uses it
+    "store.migrations": 1, "store.snapshot": 0,
+    "store.queries": 1, "push": 1, "store.db": 2,
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
+    "store.queries_audit": 2,
     "audit": 2, "auth": 3,
+    "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
     "access": 3,  # justified access: reason, case number, the cursor of a further page
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,

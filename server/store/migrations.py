@@ -9,11 +9,14 @@ and free of time-zone ambiguity. Plates are stored as read (`plate`), normalised
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils import Migrations
+
+from server.store.chain import GENESIS, entry_hash
 
 migrations = Migrations("platewatch")
 
@@ -303,6 +306,46 @@ def m013_read_revisions_and_camera_load(db: sqlite_utils.Database) -> None:
     for column in ("vehicles_seen INTEGER", "vehicles_read INTEGER", "frames_dropped INTEGER",
                    "recognition_lag_s REAL", "overloaded INTEGER NOT NULL DEFAULT 0"):
         db.execute(f"ALTER TABLE cameras ADD COLUMN {column}")
+
+
+@migrations()
+def m014_audit_chain(db: sqlite_utils.Database) -> None:
+    """The audit log becomes a hash chain (server/store/chain.py): each entry keeps the hash of
+    the one before it (`prev_hash`) and its own (`hash`), written with it by the one writer. The
+    existing log is chained here in id order, the update trigger lifted for this transaction
+    only, and an `audit.chain_built` entry records that it was done, how many entries it covered
+    and the head it reached. A log with no entries needs no record: its chain starts with its
+    first entry."""
+    db.execute("ALTER TABLE audit_log ADD COLUMN prev_hash TEXT")
+    db.execute("ALTER TABLE audit_log ADD COLUMN hash TEXT")
+    db.execute("DROP TRIGGER audit_no_update")
+    head, count, after = GENESIS, 0, 0
+    while rows := db.execute("SELECT id, at, actor, action, detail FROM audit_log WHERE id > ? ORDER BY id LIMIT 5000",
+                             [after]).fetchall():
+        for line_id, at, actor, action, detail in rows:
+            line_hash = entry_hash(head, at, actor, action, detail)
+            db.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", [head, line_hash, line_id])
+            head, count = line_hash, count + 1
+        after = rows[-1][0]
+    db.execute("""CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""")
+    if count:
+        at, detail = int(time.time() * 1000), json.dumps({"entries": count, "head": head}, separators=(",", ":"))
+        db.execute("INSERT INTO audit_log (at, actor, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                   [at, "system", "audit.chain_built", detail, head,
+                    entry_hash(head, at, "system", "audit.chain_built", detail)])
+
+
+@migrations()
+def m015_audit_purge(db: sqlite_utils.Database) -> None:
+    """Audit entries past audit_retention_days may go, but only by a recorded purge: the delete
+    trigger lets through only entries at or below the `through` id of an `audit.purge` entry,
+    which the purge writes first in the same transaction (server/audit_chain.py)."""
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.execute("""CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.id > (SELECT coalesce(max(json_extract(detail, '$.through')), 0) FROM audit_log
+                       WHERE action = 'audit.purge')
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: old entries go only by a recorded audit.purge'); END""")
 
 
 def connect(path: Path) -> sqlite_utils.Database:

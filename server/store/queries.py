@@ -9,6 +9,8 @@ from typing import Any
 
 import aiosqlite
 
+from server.store.chain import GENESIS, entry_hash
+
 Row = aiosqlite.Row
 
 
@@ -343,8 +345,14 @@ async def delete_expired_sessions(conn, now: int) -> int:
 # --- audit -----------------------------------------------------------------------------------
 
 async def insert_audit(conn, at: int, actor: str, action: str, detail: str) -> int:
-    cur = await conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
-                             (at, actor, action, detail))
+    """Appends one entry to the audit chain (store/chain.py): it follows the newest chained
+    entry. Inside the writer's transaction (BEGIN IMMEDIATE), so no other process's entry can
+    come between reading that head and writing after it."""
+    head = await one(conn, "SELECT hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1")
+    prev_hash = head[0] if head else GENESIS
+    cur = await conn.execute(
+        "INSERT INTO audit_log (at, actor, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, actor, action, detail, prev_hash, entry_hash(prev_hash, at, actor, action, detail)))
     return cur.lastrowid
 
 

@@ -20,6 +20,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
+from server import audit_chain
 from server.clock import DAY_MS, local, now_ms
 from server.figures import (
     DAYS, KIND_NAMES, NO_REASON, OTHER_REASONS, OUTCOMES, bar_chart, charts, dashboard_numbers, summaries,
@@ -77,6 +78,19 @@ EVIDENCE_HOLDS = (
     "it and a supervisor releases it, both by name, and each is written to the audit log. Once released, "
     "the read is deleted with its pictures at the next purge past the retention period.",
 )
+AUDIT_CHAIN = (
+    "Every entry in the audit log carries a fingerprint (a SHA-256 hash) of the entry before it, so the "
+    "entries form a chain: changing, removing or reordering any entry breaks it, and the check the software "
+    "runs (platewatch audit verify) names the first entry that no longer fits.",
+    "Once a day the server signs the chain's latest fingerprint (its head) and the number of entries with a "
+    "key of its own, and publishes them below with the public half of that key, which anyone can use to "
+    "check the signature.",
+    "Anyone who saves a signed head (a council member, a reporter, an auditor) can later have the check run "
+    "against it, by the department or by an outside auditor given a copy of the database (platewatch audit "
+    "verify --head): if the chain still passes through that head, no entry written before it has been changed, "
+    "removed or reordered since, by anyone, the department included. Entries written after a head are "
+    "covered by the next one: save one from time to time.",
+)
 
 
 class DayReads(msgspec.Struct):
@@ -121,6 +135,17 @@ class Retention(msgspec.Struct):
     oldest_hold_age_days: float | None  # how long the oldest active hold has stood; None: no holds
 
 
+class AuditHead(msgspec.Struct):
+    """The audit chain's head as a daily checkpoint signed it (server/audit_chain.py)."""
+    checkpoint_at: datetime
+    entries: int  # entries in the log before the checkpoint
+    head: str  # SHA-256 (hex) of the newest of them
+    signed_text: str  # exactly what was signed (UTF-8): the time (epoch ms), `entries` and `head`
+    signature: str  # Ed25519, base64
+    public_key: str  # Ed25519, raw 32 bytes, base64
+    algorithm: str = "Ed25519"
+
+
 class Policy(msgspec.Struct):
     collected: list[str]
     not_collected: list[str]
@@ -129,6 +154,7 @@ class Policy(msgspec.Struct):
     evidence_holds: list[str]
     search_reasons: list[str]  # the department's list, as officers choose from it today
     two_factor_sign_in_required_for: list[str]
+    audit_log: list[str]  # what the audit chain and its signed heads prove
 
 
 class TransparencyReport(msgspec.Struct):
@@ -151,6 +177,14 @@ class TransparencyReport(msgspec.Struct):
     people_with_access: list[RoleCount]
     retention: Retention
     policy: Policy
+    audit_chain: AuditHead | None  # the newest signed head; None until the server has signed one
+
+
+def audit_head(point: audit_chain.Checkpoint | None, zone) -> AuditHead | None:
+    if point is None:
+        return None
+    return AuditHead(checkpoint_at=local(point.at, zone), entries=point.entries, head=point.head,
+                     signed_text=point.signed_text, signature=point.signature, public_key=point.public_key)
 
 
 def public_reasons(reasons: list[tuple[str, int]], labels: set[str]) -> list[tuple[str, int]]:
@@ -184,6 +218,12 @@ async def _retention(reader, settings: Settings, now: int) -> Retention:
         oldest_hold_age_days=round((now - oldest_hold) / DAY_MS, 2) if oldest_hold is not None else None)
 
 
+def _audit_kept(days: float) -> str:
+    return (f"The audit log is kept for {days:g} days, whatever happens to reads. Older entries are removed "
+            "only by a purge that is itself written to the log, naming the last entry it removed, so the "
+            "chain can still be checked from where the purge left it.")
+
+
 async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
     """The policy, and every label the reason list has ever had (for public_reasons)."""
     reasons = await qs.search_reasons(reader, include_retired=True)
@@ -191,7 +231,8 @@ async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
         collected=[text for text, _ in COLLECTED], not_collected=list(NOT_COLLECTED), data_sharing=list(SHARING),
         search_rules=list(SEARCH_RULES), evidence_holds=list(EVIDENCE_HOLDS),
         search_reasons=[r["label"] for r in reasons if r["retired_at"] is None],
-        two_factor_sign_in_required_for=[role for role in ROLES if role in settings.mfa_required_roles])
+        two_factor_sign_in_required_for=[role for role in ROLES if role in settings.mfa_required_roles],
+        audit_log=[*AUDIT_CHAIN, _audit_kept(settings.audit_retention_days)])
     return policy, {r["label"] for r in reasons}
 
 
@@ -214,7 +255,8 @@ async def transparency_report(reader, settings: Settings, now: int) -> tuple[Tra
         searches_total=sum(n for _, n in numbers["reasons"]),
         searches_by_reason=[ReasonCount(reason, n) for reason, n in numbers["reasons"]],
         people_with_access=[RoleCount(role, roles.get(role, 0)) for role in ROLES],
-        retention=await _retention(reader, settings, now), policy=policy)
+        retention=await _retention(reader, settings, now), policy=policy,
+        audit_chain=audit_head(await audit_chain.latest_checkpoint(reader), settings.zone))
     return report, numbers
 
 
