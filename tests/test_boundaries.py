@@ -18,6 +18,7 @@ SERVER_RANKS = {
     "params": 0,  # bounds on integers taken from URLs, for handlers and http_edges
     "store.migrations": 0, "store.snapshot": 0,
     "store.queries": 1, "push": 1, "store.db": 1,
+    "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "audit": 2, "auth": 3,

@@ -305,6 +305,21 @@ def m013_read_revisions_and_camera_load(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE cameras ADD COLUMN {column}")
 
 
+@migrations()
+def m014_hotlist_fields(db: sqlite_utils.Database) -> None:
+    """What state and vendor feeds carry beyond plate, state and reason: the plate type (NCIC's
+    LIT), a priority (0–100; NULL: the list's `default_priority`), the NCIC or record number and a
+    note. A list remembers its import format (JSON of the import options), and an alert snapshots
+    the priority of the entry it matched (NULL on alerts raised before this)."""
+    for column in ("plate_type TEXT NOT NULL DEFAULT ''", "priority INTEGER CHECK (priority BETWEEN 0 AND 100)",
+                   "record TEXT NOT NULL DEFAULT ''", "note TEXT NOT NULL DEFAULT ''"):
+        db.execute(f"ALTER TABLE hotlist_entries ADD COLUMN {column}")
+    db.execute("ALTER TABLE hotlists ADD COLUMN default_priority INTEGER NOT NULL DEFAULT 50 "
+               "CHECK (default_priority BETWEEN 0 AND 100)")
+    db.execute("ALTER TABLE hotlists ADD COLUMN import_format TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE alerts ADD COLUMN priority INTEGER")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,9 +44,17 @@ async def insert_hotlist(conn, name: str, kind: str, source: str, now: int) -> i
 
 
 # instr() rather than LIKE: plates are A–Z0–9 only, and no wildcard escaping is needed.
+async def remember_import(conn, hotlist_id: int, list_format: str | None, default_priority: int | None) -> None:
+    """The list's import format (JSON) and default priority, each where given."""
+    await conn.execute("UPDATE hotlists SET import_format = coalesce(?, import_format), "
+                       "default_priority = coalesce(?, default_priority) WHERE id = ?",
+                       (list_format, default_priority, hotlist_id))
+
+
 ENTRIES_WHERE = "WHERE hotlist_id = ? AND instr(plate_norm, ?) > 0"
 ENTRIES_PAGE_SQL = (
-    "SELECT id, plate, plate_norm, state, reason, expires_at, added_by, added_at FROM live_entries "
+    "SELECT id, plate, plate_norm, state, reason, expires_at, plate_type, priority, record, note, added_by, added_at "
+    "FROM live_entries "
     f"{ENTRIES_WHERE} ORDER BY plate_norm, expires_at, id LIMIT ? OFFSET ?"  # the index order
 )
 
