@@ -13,6 +13,7 @@ import msgspec
 
 from server import backup, cameras, mfa, users
 from server.auth import password_problem, reset_password
+from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, SourceRefused, set_source
 from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist,
                              ListWouldShrink, import_list, list_format, parse_list, parse_priority)
 from server.settings import ROLES, Settings, default_data_dir, load_settings
@@ -60,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     hl_import.add_argument("--force", action="store_true",
                            help="import even if it would empty the list or remove more than half of it")
     _add_format_options(hl_import)
+    hl_source = hotlist.add_parser("source", parents=[common],
+                                   help="refresh a hot list on schedule from a file, or the newest file in a folder")
+    hl_source.add_argument("name", help="the source's name, e.g. nh-state-feed")
+    hl_source.add_argument("--list", dest="list_name", required=True)
+    hl_source.add_argument("--from", dest="location", type=Path, required=True, help="a file, or a folder")
+    hl_source.add_argument("--every", type=float, default=DEFAULT_EVERY_HOURS, help="hours between looks (default 24)")
+    hl_source.add_argument("--max-age", type=float, default=DEFAULT_MAX_AGE_HOURS,
+                           help="hours after which the list is marked stale (default 26)")
+    hl_source.add_argument("--kind", choices=LIST_KINDS, default=None)
+    _add_format_options(hl_source)
 
     worker = commands.add_parser("worker", parents=[common], help="read plates from cameras")
     worker.add_argument("--config", type=Path, default=None)
@@ -196,6 +207,18 @@ def _format_given(args: argparse.Namespace) -> bool:
     return any((args.format, args.delimiter, args.columns, args.fixed, args.encoding))
 
 
+async def set_hotlist_source(settings: Settings, args: argparse.Namespace) -> None:
+    fmt, priority = _format_options(args)
+    try:
+        async with Database(settings.db_path) as db:
+            await set_source(db, args.name, args.list_name, args.location, actor="cli", every_hours=args.every,
+                             max_age_hours=args.max_age, list_format=fmt, default_priority=priority, kind=args.kind)
+    except SourceRefused as refused:
+        raise SystemExit(f"error: {refused}") from None
+    print(f"hot list '{args.list_name}' refreshes from {args.location} every {args.every:g} h "
+          f"({fmt.format}); the server looks within a minute")
+
+
 def run_backup(settings: Settings, dest: Path, keep_days: float | None) -> int:
     keep_days = settings.retention_days if keep_days is None else keep_days
     try:
@@ -256,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         print(token)
     elif command == ("hotlist", "import"):
         return asyncio.run(import_hotlist(settings_for(args), args))
+    elif command == ("hotlist", "source"):
+        asyncio.run(set_hotlist_source(settings_for(args), args))
     elif args.command == "backup":
         return run_backup(settings_for(args), args.dest, args.keep_days)
     elif args.command == "demo":

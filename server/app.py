@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from server import retention
+from server import hotlist_sources, retention
 from server.api import API_HANDLERS
 from server.api_docs import COMPONENTS as API_COMPONENTS
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
@@ -147,7 +147,8 @@ def create_app(settings: Settings) -> Litestar:
         sender = PushSender(vapid, settings.vapid_subject, ttl=settings.push_ttl_s, timeout=settings.push_timeout_s)
         notifier = Notifier(db, sender, settings.base_url, ttl_s=settings.push_ttl_s)
         app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings, notifier))
-        background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings))]
+        background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings)),
+                      asyncio.create_task(hotlist_sources.run_forever(db, settings, notifier.enqueue))]
         try:
             yield
         finally:

@@ -20,7 +20,7 @@ SERVER_RANKS = {
     "store.queries": 1, "push": 1, "store.db": 1,
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
-    "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
+    "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2, "store.queries_sources": 2,
     "audit": 2, "auth": 3,
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
     "access": 3,  # justified access: reason, case number, the cursor of a further page
@@ -29,6 +29,7 @@ SERVER_RANKS = {
     "notify": 4, "mfa": 4,
     "ingest": 5,
     "hotlists": 5,
+    "hotlist_sources": 6,  # scheduled refresh: the server's schedule and the CLI call it
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
     "api": 6,

@@ -320,6 +320,22 @@ def m014_hotlist_fields(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN priority INTEGER")
 
 
+@migrations()
+def m015_hotlist_sources(db: sqlite_utils.Database) -> None:
+    """Where a list refreshes itself from (a local file, or a folder the state's client drops files
+    into), how often it looks, how old the list may grow before it is stale, and how the last
+    look went (`last_file`: name and modification time of the file last imported)."""
+    db.executescript("""
+    CREATE TABLE hotlist_sources (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        hotlist_id INTEGER NOT NULL UNIQUE REFERENCES hotlists(id) ON DELETE CASCADE,
+        location TEXT NOT NULL, every_hours REAL NOT NULL DEFAULT 24, max_age_hours REAL NOT NULL DEFAULT 26,
+        created_at INTEGER NOT NULL, last_attempt_at INTEGER, last_ok_at INTEGER,
+        last_error TEXT NOT NULL DEFAULT '', last_file TEXT NOT NULL DEFAULT ''
+    );
+    """)
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

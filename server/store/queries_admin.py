@@ -20,13 +20,16 @@ STALE_AFTER_MS = 2 * 60_000
 # --- hot lists -------------------------------------------------------------------------------
 
 async def hotlists_overview(conn, now: int, hotlist_id: int | None = None) -> list[Row]:
-    """Every list (or one) with its entry count and unexpired count."""
+    """Every list (or one) with its entry count and unexpired count, and its source if it has one."""
     return await all_rows(conn, """
         SELECT h.*,
           (SELECT count(*) FROM live_entries e WHERE e.hotlist_id = h.id) AS entries,
           (SELECT count(*) FROM live_entries e WHERE e.hotlist_id = h.id
-             AND (e.expires_at IS NULL OR e.expires_at > :now)) AS active
-        FROM hotlists h WHERE :id IS NULL OR h.id = :id ORDER BY h.name""", {"now": now, "id": hotlist_id})
+             AND (e.expires_at IS NULL OR e.expires_at > :now)) AS active,
+          s.name AS source_name, s.location AS source_location, s.every_hours, s.max_age_hours,
+          s.last_attempt_at AS source_looked_at, s.last_error AS source_error
+        FROM hotlists h LEFT JOIN hotlist_sources s ON s.hotlist_id = h.id
+        WHERE :id IS NULL OR h.id = :id ORDER BY h.name""", {"now": now, "id": hotlist_id})
 
 
 async def hotlist_by_id(conn, hotlist_id: int) -> Row | None:

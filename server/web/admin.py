@@ -25,6 +25,7 @@ from server import audit
 from server.alerts import raise_retro_alerts
 from server.cameras import CameraRefused, add_camera
 from server.clock import DAY_MS, now_ms
+from server.hotlist_sources import is_stale
 from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListFormat,
                              ListWouldShrink, import_list, list_format, parse_expiry, parse_list, parse_priority)
 from server.notify import Notifier
@@ -47,7 +48,15 @@ def _page(request: Request, full: str, fragment: str | None, context: dict, stat
 async def _lists_context(db: Database, hotlist_id: int | None = None) -> list[dict]:
     now = now_ms()
     rows = await queries_admin.hotlists_overview(db.reader, now, hotlist_id)
-    return [{**dict(r), "stale": bool(r["refreshed_at"]) and now - r["refreshed_at"] > STALE_LIST_MS} for r in rows]
+    return [{**dict(r), "stale": _stale(r, now)} for r in rows]
+
+
+def _stale(row, now: int) -> bool:
+    """A list with a source is stale past the source's maximum age (never refreshed counts); one
+    imported by hand after STALE_LIST_MS."""
+    if row["source_name"] is not None:
+        return is_stale(row["refreshed_at"], row["max_age_hours"], now)
+    return bool(row["refreshed_at"]) and now - row["refreshed_at"] > STALE_LIST_MS
 
 
 @get("/hotlists", include_in_schema=False, guards=SUPERVISOR)
