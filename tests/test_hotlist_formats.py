@@ -10,8 +10,10 @@ from contextlib import closing
 from datetime import UTC, datetime
 
 import pytest
+from playwright.sync_api import expect
 
 from server.hotlist_formats import FormatError, list_format, ncic_plate, parse_expiry
+from tests.browser import sign_in
 from tests.conftest import run_cli
 from tests.pushservice import PushService
 from tests.test_web_admin import add_user, db_rows, web_client
@@ -199,3 +201,33 @@ def test_web_upload_with_options_is_remembered_for_the_list(dept, tmp_path):
     assert db_rows(dept, "SELECT default_priority FROM hotlists") == [(75,)]
     [(detail,)] = db_rows(dept, "SELECT detail FROM audit_log WHERE action = 'hotlist.import' ORDER BY id DESC LIMIT 1")
     assert json.loads(detail)["format"] == "delimited"
+
+
+def test_a_fixed_width_feed_uploaded_in_the_browser(dept, page, tmp_path):
+    """The one browser test: the options as a supervisor sets them in Chromium, kept for next time."""
+    add_user(dept, "sam", "supervisor")
+    dept.hotlist(tmp_path, "ar-stolen", "plate,reason\nOLD1111,Stolen\n")
+    feed = tmp_path / "ar.dat"
+    feed.write_bytes((fixed_line("5NEW 555", reason="STOLEN VEHICLE", record="V000000001") + "\n"
+                      + fixed_line("6BAD", expires="20301345") + "\n").encode("latin-1"))
+    sign_in(page, dept.live.url, "sam", "long enough pw")
+    page.goto(f"{dept.live.url}/hotlists")
+    page.get_by_role("link", name="ar-stolen").click()
+    page.get_by_label("CSV file or feed").set_input_files(str(feed))
+    page.get_by_label("Layout").select_option("fixed")
+    page.get_by_label("Field map (fixed-width)").fill(FIXED_MAP)
+    page.get_by_label("Encoding").select_option("latin-1")
+    page.get_by_label("Default priority").fill("high")
+    page.get_by_label("Skip bad lines").check()
+    page.get_by_role("button", name="Import and replace").click()
+    expect(page.get_by_role("status")).to_contain_text("1 entries (1 new, 1 removed, 1 bad lines skipped)")
+    expect(page.locator("#bad-lines li")).to_have_text(["line 2: expires '20301345' is not an ISO date or time, "
+                                                        "nor YYYYMMDD, MM/DD/YYYY or a year: month must be in 1..12"])
+    expect(page.locator("#entries")).to_contain_text("record V000000001")
+    page.reload()
+    expect(page.get_by_label("Layout")).to_have_value("fixed")
+    expect(page.get_by_label("Field map (fixed-width)")).to_have_value(
+        FIXED_MAP.replace("type:", "plate_type:").replace("ncic:", "record:"))
+    expect(page.get_by_label("Encoding")).to_have_value("latin-1")
+    expect(page.get_by_label("Default priority")).to_have_value("75")
+    assert db_rows(dept, "SELECT plate_norm, record FROM live_entries") == [("5NEW555", "V000000001")]
