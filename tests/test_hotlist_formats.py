@@ -4,6 +4,7 @@ priority, expiry year, NCIC number, note), and priority carried into the alert a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from contextlib import closing
@@ -12,7 +13,11 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect
 
+from server.alerts import alert_view
 from server.hotlist_formats import FormatError, list_format, ncic_plate, parse_expiry
+from server.store import queries
+from server.store.db import Database
+from server.store.migrations import connect, migrations
 from tests.browser import sign_in
 from tests.conftest import run_cli
 from tests.pushservice import PushService
@@ -231,3 +236,28 @@ def test_a_fixed_width_feed_uploaded_in_the_browser(dept, page, tmp_path):
     expect(page.get_by_label("Encoding")).to_have_value("latin-1")
     expect(page.get_by_label("Default priority")).to_have_value("75")
     assert db_rows(dept, "SELECT plate_norm, record FROM live_entries") == [("5NEW555", "V000000001")]
+
+
+def test_an_upgraded_database_keeps_its_lists_and_alerts_and_their_priority_is_the_default(tmp_path):
+    """Lists and alerts stored before priorities: entries take their list's default (50), and an
+    alert raised before shows 50 in the API and push view."""
+    path = tmp_path / "old.db"
+    db = connect(path)
+    migrations.apply(db, stop_before="m014_hotlist_fields")
+    db.execute("INSERT INTO cameras (id, name, token_hash, created_at) VALUES (1, 'c', 'h', 0)")
+    db.execute("INSERT INTO reads (id, uuid, camera_id, captured_at, received_at, plate, plate_norm, plate_folded, "
+               "confidence) VALUES (1, 'u', 1, 0, 0, 'ABC123', 'ABC123', 'A8C123', 0.9)")
+    db.execute("INSERT INTO hotlists (id, name, created_at) VALUES (1, 'l', 0)")
+    db.execute("INSERT INTO hotlist_entries (hotlist_id, plate, plate_norm, plate_folded, added_by, added_at) "
+               "VALUES (1, 'ABC123', 'ABC123', 'A8C123', 't', 0)")
+    db.execute("INSERT INTO alerts (id, read_id, camera_id, hotlist_name, hotlist_kind, entry_plate, entry_plate_norm, "
+               "rule, compared, created_at, seen_at) VALUES (1, 1, 1, 'l', 'custom', 'ABC123', 'ABC123', 'exact', "
+               "'ABC123', 0, 0)")
+    db.conn.commit()
+    db.close()
+
+    async def look() -> tuple:
+        async with Database(path) as upgraded:
+            [entry] = await queries.active_entries_by_folded(upgraded.reader, {"A8C123"}, 1)
+            return entry["priority"], alert_view(await queries.alert_by_id(upgraded.reader, 1), "https://x").priority
+    assert asyncio.run(look()) == (50, 50)
