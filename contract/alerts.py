@@ -11,3 +11,7 @@ OUTCOME_CHOICES = {"confirmed": "Confirmed hit", "not_match": "Not a match", "in
 OUTCOME_LEGEND = {"confirmed": "Confirmed", "not_match": "Not a match", "invalid": "No longer valid", "open": "Open"}
 # Where an officer checks a hit before confirming it: a confirmation names one of these.
 VERIFIED_WITH = ("NCIC", "State system", "Dispatch")
+# An alert's priority, 0–100 (in the push payload): an entry's own, else its list's default. Feeds
+# may say it in words.
+PRIORITY_WORDS = {"low": 25, "medium": 50, "high": 75}
+DEFAULT_PRIORITY = 50

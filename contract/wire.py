@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contract.alerts import ALERT_STATUSES, VERIFIED_WITH
+from contract.alerts import ALERT_STATUSES, DEFAULT_PRIORITY, VERIFIED_WITH
 from contract.plates import PLATE_MAX
 
 Plate = Annotated[str, msgspec.Meta(min_length=1, max_length=PLATE_MAX)]
@@ -94,6 +94,7 @@ class Alert(msgspec.Struct):
     status: str
     retro: bool
     url: str
+    priority: int = DEFAULT_PRIORITY  # 0–100: the entry's own, else its list's default
 
 
 class AlertUpdate(Strict):

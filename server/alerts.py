@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from contract.alerts import OUTCOME_CHOICES, VERIFIED_WITH
+from contract.alerts import DEFAULT_PRIORITY, OUTCOME_CHOICES, VERIFIED_WITH
 from contract.plates import fold
 from contract.wire import Alert
 from server import audit
@@ -32,6 +32,7 @@ def alert_view(row: queries.Row, base_url: str) -> Alert:
         kind=row["hotlist_kind"], reason=row["entry_reason"], state=row["entry_state"], rule=row["rule"],
         detail=row["detail"], camera=row["camera_name"], seen_at=from_ms(row["seen_at"]), status=row["status"],
         retro=bool(row["retro"]), url=f"{base_url}/alerts/{row['id']}",
+        priority=DEFAULT_PRIORITY if row["priority"] is None else row["priority"],  # None: raised before priorities
     )
 
 
@@ -42,7 +43,7 @@ def alert_row(entry, match: Match, read_id: int, camera_id: int, seen_at: int, n
         "read_id": read_id, "camera_id": camera_id, "entry_id": entry["id"], "hotlist_id": entry["hotlist_id"],
         "hotlist_name": entry["hotlist_name"], "hotlist_kind": entry["kind"],
         "entry_plate": entry["plate"], "entry_plate_norm": entry["plate_norm"],
-        "entry_state": entry["state"], "entry_reason": entry["reason"],
+        "entry_state": entry["state"], "entry_reason": entry["reason"], "priority": entry["priority"],
         "rule": match.rule, "compared": match.compared, "detail": match.detail,
         "retro": int(retro), "created_at": now, "seen_at": seen_at,
     }

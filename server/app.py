@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from server import audit_chain, retention
+from server import audit_chain, hotlist_sources, retention
 from server.api import API_HANDLERS
 from server.api_docs import COMPONENTS as API_COMPONENTS
 from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
@@ -149,7 +149,8 @@ def create_app(settings: Settings) -> Litestar:
         app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings, notifier))
         signer = audit_chain.AuditSigner.load_or_create(settings.data_dir)
         background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings)),
-                      asyncio.create_task(audit_chain.checkpoint_forever(db, signer, settings))]
+                      asyncio.create_task(audit_chain.checkpoint_forever(db, signer, settings)),
+                      asyncio.create_task(hotlist_sources.run_forever(db, settings, notifier.enqueue))]
         try:
             yield
         finally:

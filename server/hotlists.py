@@ -1,30 +1,29 @@
-"""Hot-list CSV validation and import, with retro alerts for newly listed plates.
+"""Hot-list import, with retro alerts for newly listed plates.
 
-The whole file is checked before anything is written, and every bad line is reported with its
-line number, so a clerk fixes the feed once instead of line by line. An import replaces the list
-in short transactions (see import_list), never holding the one writer for long.
+The whole file is checked before anything is written (hotlist_formats.py reads every layout and
+reports every bad line with its number, so a clerk fixes the feed once instead of line by line).
+An import replaces the list in short transactions (see import_list), never holding the one writer
+for long, and remembers the list's format and default priority for its next import.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from dataclasses import dataclass
 
-from contract.plates import fold, normalize
+from contract.plates import fold
 from server import audit
 from server.alerts import RETRO_PLATES, chunks, raise_retro_alerts
-from server.clock import EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, end_of_day, now_ms, to_ms
+from server.clock import now_ms
+# The parser's names too, so the CLI and the web app call one service.
+from server.hotlist_formats import (MAX_PLATE, BadLine, ExpiryOutOfRange, FormatError, ListFormat,  # noqa: F401
+                                    ParsedList, list_format, parse_csv, parse_expiry, parse_list, parse_priority)
 from server.settings import Settings
-from server.store import queries
+from server.store import queries, queries_admin
 from server.store.db import Database
 
 # What a hot list is for; the dashboard and the transparency report list them in this order.
 LIST_KINDS = ("stolen_vehicle", "stolen_plate", "wanted_person", "amber", "silver", "missing_person", "custom")
-COLUMNS = ("plate", "state", "reason", "expires")
-MAX_PLATE = 10
 # Rows one import transaction writes or deletes: a few ms of work, so a camera's read waits at most that.
 BATCH_ROWS = 1000
 # Another process's writer (the server, when the CLI imports) waits for our lock in SQLite's busy
@@ -34,121 +33,10 @@ OTHER_PROCESS_PAUSE_S = 0.05
 SHRINK_GUARD_MIN = 10  # a list this long or longer may not lose more than half in one import unless forced
 
 
-@dataclass(frozen=True, slots=True)
-class BadLine:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-@dataclass(slots=True)
-class ParsedList:
-    entries: list[dict] = field(default_factory=list)
-    errors: list[BadLine] = field(default_factory=list)
-
-
 class InvalidHotlist(ValueError):
     def __init__(self, errors: list[BadLine]) -> None:
         super().__init__("; ".join(map(str, errors)))
         self.errors = errors
-
-
-class ExpiryOutOfRange(ValueError):
-    """An ISO date or time, but one the app cannot keep and show (9999-12-31 ends in year 10000)."""
-
-
-def parse_expiry(text: str, zone: tzinfo = UTC) -> int | None:
-    """A date expires at the end of that day in `zone` (the department's time zone); a datetime
-    needs its offset, and keeps it. Either must lie where every page can show it."""
-    text = text.strip()
-    if not text:
-        return None
-    if len(text) == 10:
-        day = date.fromisoformat(text)
-        try:
-            expires = end_of_day(day, zone)
-        except OverflowError:  # the day after 9999-12-31
-            expires = LATEST_MS + 1
-    else:
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            raise ValueError("a time needs a UTC offset, e.g. 2026-12-31T23:00:00Z")
-        expires = to_ms(moment)
-    if not EARLIEST_MS <= expires <= LATEST_MS:
-        raise ExpiryOutOfRange(f"is out of range: give a date from {SHOWABLE_DAYS}, or none for no expiry")
-    return expires
-
-
-def _header_errors(header: list[str] | None) -> list[BadLine]:
-    if not header:
-        return [BadLine(1, "empty file: a header line with a 'plate' column is required")]
-    names = [h.strip().lower() for h in header]
-    errors = [BadLine(1, f"unknown column '{n}' (known: {', '.join(COLUMNS)})") for n in names if n not in COLUMNS]
-    if "plate" not in names:
-        errors.append(BadLine(1, "missing required column 'plate'"))
-    if len(set(names)) != len(names):
-        errors.append(BadLine(1, "a column name is repeated"))
-    return errors
-
-
-def _parse_row(values: dict[str, str], added_by: str, zone: tzinfo) -> dict:
-    plate = normalize(values.get("plate", ""))
-    if not plate:
-        raise ValueError("plate is empty or has no letters or digits")
-    if len(plate) > MAX_PLATE:
-        raise ValueError(f"plate '{plate}' is longer than {MAX_PLATE} characters")
-    try:
-        expires = parse_expiry(values.get("expires", ""), zone)
-    except ExpiryOutOfRange as exc:
-        raise ValueError(f"expires '{values.get('expires')}' {exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"expires '{values.get('expires')}' is not an ISO date or time: {exc}") from None
-    return {
-        "plate": values["plate"].strip(), "plate_norm": plate, "plate_folded": fold(plate),
-        "state": values.get("state", "").strip().upper()[:2], "reason": values.get("reason", "").strip()[:500],
-        "expires_at": expires, "added_by": added_by,
-    }
-
-
-def parse_csv(data: bytes, added_by: str, zone: tzinfo = UTC) -> ParsedList:
-    """Every line checked; a bare `expires` date ends at the end of that day in `zone`."""
-    result = ParsedList()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        result.errors.append(BadLine(text_line(data, exc.start), "not UTF-8 text"))
-        return result
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    result.errors.extend(_header_errors(header))
-    if result.errors:
-        return result
-    names = [h.strip().lower() for h in header]
-    first_seen: dict[str, int] = {}
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines are harmless
-        line = reader.line_num
-        if len(row) != len(names):
-            result.errors.append(BadLine(line, f"expected {len(names)} fields, got {len(row)}"))
-            continue
-        try:
-            entry = _parse_row(dict(zip(names, row)), added_by, zone)
-        except ValueError as exc:
-            result.errors.append(BadLine(line, str(exc)))
-            continue
-        if entry["plate_norm"] in first_seen:
-            result.errors.append(BadLine(line, f"plate {entry['plate_norm']} repeats line {first_seen[entry['plate_norm']]}"))
-            continue
-        first_seen[entry["plate_norm"]] = line
-        result.entries.append(entry)
-    return result
-
-
-def text_line(data: bytes, offset: int) -> int:
-    return data[:offset].count(b"\n") + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +71,15 @@ def check_shrink(listed: int, removed: int, remaining: int) -> None:
 async def import_list(
     db: Database, name: str, parsed: ParsedList, *, actor: str, settings: Settings, kind: str | None = None,
     source: str | None = None, skip_bad: bool = False, force: bool = False, pause_s: float = 0.0,
+    list_format: ListFormat | None = None, default_priority: int | None = None,
 ) -> ImportResult:
     """Replace the list's entries; nothing changes if any line is bad (unless skip_bad), or if the
     list would be emptied or mostly dropped (unless force). The new entries are written in short
     transactions under a version of their own, made live in one tiny transaction, and the old
     rows deleted in short transactions after: cameras' reads never wait long, and matching sees
     the old list or the new one; `pause_s` after each (OTHER_PROCESS_PAUSE_S outside the server).
-    Newly listed plates read within retention alert at once."""
+    Newly listed plates read within retention alert at once. The list keeps `list_format` (the
+    web form offers it next time) and `default_priority` (for entries without their own) when given."""
     if parsed.errors and not skip_bad:
         raise InvalidHotlist(parsed.errors)
     if kind is not None and kind not in LIST_KINDS:
@@ -209,8 +99,11 @@ async def import_list(
     async with db.transaction() as conn:
         if live := await queries.switch_version(conn, hotlist_id, version, now):
             read_before = await queries.last_read_id(conn)  # reads after this were matched against the new list
+            await queries_admin.remember_import(conn, hotlist_id, list_format and list_format.to_json(),
+                                                default_priority)
             await audit.record(conn, actor, "hotlist.import", hotlist=name, entries=total, added=len(added),
-                               removed=len(removed), skipped=len(parsed.errors), forced=force)
+                               removed=len(removed), skipped=len(parsed.errors), forced=force,
+                               format=list_format and list_format.format, default_priority=default_priority)
     if not live:
         await _delete_versions(db, hotlist_id, version, version, pause_s)
         raise ImportSuperseded(f"another import of '{name}' finished first; this one was dropped")

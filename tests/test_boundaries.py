@@ -22,6 +22,8 @@ SERVER_RANKS = {
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "store.queries_audit": 2,
+    "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
+    "store.queries_sources": 2,
     "audit": 2, "auth": 3,
     "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
@@ -31,6 +33,7 @@ SERVER_RANKS = {
     "notify": 4, "mfa": 4,
     "ingest": 5,
     "hotlists": 5,
+    "hotlist_sources": 6,  # scheduled refresh: the server's schedule and the CLI call it
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
     "api": 6,

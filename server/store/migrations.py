@@ -348,6 +348,37 @@ def m015_audit_purge(db: sqlite_utils.Database) -> None:
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: old entries go only by a recorded audit.purge'); END""")
 
 
+@migrations()
+def m016_hotlist_fields(db: sqlite_utils.Database) -> None:
+    """What state and vendor feeds carry beyond plate, state and reason: the plate type (NCIC's
+    LIT), a priority (0–100; NULL: the list's `default_priority`), the NCIC or record number and a
+    note. A list remembers its import format (JSON of the import options), and an alert snapshots
+    the priority of the entry it matched (NULL on alerts raised before this)."""
+    for column in ("plate_type TEXT NOT NULL DEFAULT ''", "priority INTEGER CHECK (priority BETWEEN 0 AND 100)",
+                   "record TEXT NOT NULL DEFAULT ''", "note TEXT NOT NULL DEFAULT ''"):
+        db.execute(f"ALTER TABLE hotlist_entries ADD COLUMN {column}")
+    db.execute("ALTER TABLE hotlists ADD COLUMN default_priority INTEGER NOT NULL DEFAULT 50 "
+               "CHECK (default_priority BETWEEN 0 AND 100)")
+    db.execute("ALTER TABLE hotlists ADD COLUMN import_format TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE alerts ADD COLUMN priority INTEGER")
+
+
+@migrations()
+def m017_hotlist_sources(db: sqlite_utils.Database) -> None:
+    """Where a list refreshes itself from (a local file, or a folder the state's client drops files
+    into), how often it looks, how old the list may grow before it is stale, and how the last
+    look went (`last_file`: name and modification time of the file last imported)."""
+    db.executescript("""
+    CREATE TABLE hotlist_sources (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        hotlist_id INTEGER NOT NULL UNIQUE REFERENCES hotlists(id) ON DELETE CASCADE,
+        location TEXT NOT NULL, every_hours REAL NOT NULL DEFAULT 24, max_age_hours REAL NOT NULL DEFAULT 26,
+        created_at INTEGER NOT NULL, last_attempt_at INTEGER, last_ok_at INTEGER,
+        last_error TEXT NOT NULL DEFAULT '', last_file TEXT NOT NULL DEFAULT ''
+    );
+    """)
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

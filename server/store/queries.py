@@ -130,7 +130,9 @@ async def delete_reads(conn, ids: Sequence[int]) -> None:
 
 # --- hot lists -------------------------------------------------------------------------------
 
-ENTRY_COLUMNS = "e.id, e.plate, e.plate_norm, e.state, e.reason, h.id AS hotlist_id, h.name AS hotlist_name, h.kind"
+# An entry without a priority of its own has its list's default.
+ENTRY_COLUMNS = ("e.id, e.plate, e.plate_norm, e.state, e.reason, coalesce(e.priority, h.default_priority) AS priority, "
+                 "h.id AS hotlist_id, h.name AS hotlist_name, h.kind")
 
 
 ACTIVE_ENTRIES_SQL = (
@@ -176,8 +178,8 @@ async def next_version(conn, hotlist_id: int) -> int:
 async def insert_entries(conn, hotlist_id: int, version: int, entries: Sequence[dict[str, Any]], now: int) -> None:
     await conn.executemany(
         "INSERT INTO hotlist_entries (hotlist_id, version, plate, plate_norm, plate_folded, state, reason, expires_at, "
-        "added_by, added_at) VALUES (:hotlist_id, :version, :plate, :plate_norm, :plate_folded, :state, :reason, "
-        ":expires_at, :added_by, :added_at)",
+        "plate_type, priority, record, note, added_by, added_at) VALUES (:hotlist_id, :version, :plate, :plate_norm, "
+        ":plate_folded, :state, :reason, :expires_at, :plate_type, :priority, :record, :note, :added_by, :added_at)",
         [{**e, "hotlist_id": hotlist_id, "version": version, "added_at": now} for e in entries],
     )
 

@@ -20,13 +20,16 @@ STALE_AFTER_MS = 2 * 60_000
 # --- hot lists -------------------------------------------------------------------------------
 
 async def hotlists_overview(conn, now: int, hotlist_id: int | None = None) -> list[Row]:
-    """Every list (or one) with its entry count and unexpired count."""
+    """Every list (or one) with its entry count and unexpired count, and its source if it has one."""
     return await all_rows(conn, """
         SELECT h.*,
           (SELECT count(*) FROM live_entries e WHERE e.hotlist_id = h.id) AS entries,
           (SELECT count(*) FROM live_entries e WHERE e.hotlist_id = h.id
-             AND (e.expires_at IS NULL OR e.expires_at > :now)) AS active
-        FROM hotlists h WHERE :id IS NULL OR h.id = :id ORDER BY h.name""", {"now": now, "id": hotlist_id})
+             AND (e.expires_at IS NULL OR e.expires_at > :now)) AS active,
+          s.name AS source_name, s.location AS source_location, s.every_hours, s.max_age_hours,
+          s.last_attempt_at AS source_looked_at, s.last_error AS source_error
+        FROM hotlists h LEFT JOIN hotlist_sources s ON s.hotlist_id = h.id
+        WHERE :id IS NULL OR h.id = :id ORDER BY h.name""", {"now": now, "id": hotlist_id})
 
 
 async def hotlist_by_id(conn, hotlist_id: int) -> Row | None:
@@ -44,9 +47,17 @@ async def insert_hotlist(conn, name: str, kind: str, source: str, now: int) -> i
 
 
 # instr() rather than LIKE: plates are A–Z0–9 only, and no wildcard escaping is needed.
+async def remember_import(conn, hotlist_id: int, list_format: str | None, default_priority: int | None) -> None:
+    """The list's import format (JSON) and default priority, each where given."""
+    await conn.execute("UPDATE hotlists SET import_format = coalesce(?, import_format), "
+                       "default_priority = coalesce(?, default_priority) WHERE id = ?",
+                       (list_format, default_priority, hotlist_id))
+
+
 ENTRIES_WHERE = "WHERE hotlist_id = ? AND instr(plate_norm, ?) > 0"
 ENTRIES_PAGE_SQL = (
-    "SELECT id, plate, plate_norm, state, reason, expires_at, added_by, added_at FROM live_entries "
+    "SELECT id, plate, plate_norm, state, reason, expires_at, plate_type, priority, record, note, added_by, added_at "
+    "FROM live_entries "
     f"{ENTRIES_WHERE} ORDER BY plate_norm, expires_at, id LIMIT ? OFFSET ?"  # the index order
 )
 

@@ -25,8 +25,9 @@ from server import audit
 from server.alerts import raise_retro_alerts
 from server.cameras import CameraRefused, add_camera
 from server.clock import DAY_MS, now_ms
-from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist,
-                             ListWouldShrink, import_list, parse_csv, parse_expiry)
+from server.hotlist_sources import is_stale
+from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListFormat,
+                             ListWouldShrink, import_list, list_format, parse_expiry, parse_list, parse_priority)
 from server.notify import Notifier
 from server.settings import ROLES, Settings
 from server.store import queries_admin
@@ -47,7 +48,15 @@ def _page(request: Request, full: str, fragment: str | None, context: dict, stat
 async def _lists_context(db: Database, hotlist_id: int | None = None) -> list[dict]:
     now = now_ms()
     rows = await queries_admin.hotlists_overview(db.reader, now, hotlist_id)
-    return [{**dict(r), "stale": bool(r["refreshed_at"]) and now - r["refreshed_at"] > STALE_LIST_MS} for r in rows]
+    return [{**dict(r), "stale": _stale(r, now)} for r in rows]
+
+
+def _stale(row, now: int) -> bool:
+    """A list with a source is stale past the source's maximum age (never refreshed counts); one
+    imported by hand after STALE_LIST_MS."""
+    if row["source_name"] is not None:
+        return is_stale(row["refreshed_at"], row["max_age_hours"], now)
+    return bool(row["refreshed_at"]) and now - row["refreshed_at"] > STALE_LIST_MS
 
 
 @get("/hotlists", include_in_schema=False, guards=SUPERVISOR)
@@ -92,7 +101,7 @@ async def _list_page(request: Request, db: Database, hotlist_id: int, *, q: str 
     entries = await queries_admin.entries_page(db.reader, hotlist_id, contains, PAGE_SIZE,
                                                (page - 1) * PAGE_SIZE) if total else []
     context = {"hotlist": found[0], "entries": entries, "q": q, "page": page, "pages": pages, "matching": total,
-               "form": {}, **extra}
+               "form": {}, "import_form": _remembered_import(found[0]), **extra}
     fragment = "_hotlist_entries.html" if request.headers.get("hx-target") == "entries" else "_hotlist.html"
     return _page(request, "hotlist.html", fragment, context, status)
 
@@ -192,20 +201,43 @@ async def entry_remove(request: Request, hotlist_id: FromPath[int], entry_id: Fr
     return await _list_page(request, db, hotlist_id, notice=f"Removed {entry['plate_norm']} from {hotlist['name']}.")
 
 
+# The upload form's layout options (the CLI's flags of the same names), remembered per list.
+IMPORT_OPTIONS = ("format", "delimiter", "columns", "fixed", "encoding", "priority")
+
+
+def _remembered_import(hotlist) -> dict[str, str]:
+    return {**ListFormat.from_json(hotlist["import_format"]).options(), "priority": str(hotlist["default_priority"])}
+
+
+def _import_options(typed: dict[str, str]) -> tuple[ListFormat, int | None]:
+    """(format, default priority), or ValueError naming the bad option. The form sends every
+    field: those the chosen format does not use are ignored."""
+    fmt = list_format(*(typed[name] for name in IMPORT_OPTIONS[:5]), ignore_others=True)
+    return fmt, parse_priority(typed["priority"])
+
+
 @post("/hotlists/{hotlist_id:int}/import", include_in_schema=False, guards=SUPERVISOR, status_code=200)
 async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedDependency[Database],
                          settings: NamedDependency[Settings], notifier: NamedDependency[Notifier]) -> Template:
-    """Replaces the list from a CSV upload: all lines are checked first, as the CLI import does."""
+    """Replaces the list from an upload in any of the import formats: all lines are checked first,
+    as the CLI import does. A successful import remembers its options for the list."""
     form = await request.form()
     upload, skip_bad, force = form.get("file"), form.get("skip_bad") == "yes", form.get("force") == "yes"
     hotlist = await _hotlist_or_404(db.reader, hotlist_id)
+    typed = {name: form_field(form, name, 200) for name in IMPORT_OPTIONS}
+    try:
+        fmt, priority = _import_options(typed)
+    except ValueError as exc:
+        return await _list_page(request, db, hotlist_id, status=422, import_error=f"Import options: {exc}.",
+                                import_form=typed)
     if not isinstance(upload, UploadFile) or not upload.filename:
-        return await _list_page(request, db, hotlist_id, status=422, import_error="Choose a CSV file to import.")
+        return await _list_page(request, db, hotlist_id, status=422, import_error="Choose a file to import.",
+                                import_form=typed)
     # Off the event loop: a state feed of 100,000s of lines takes seconds to check.
-    parsed = await asyncio.to_thread(parse_csv, await upload.read(), f"import:{upload.filename}", settings.zone)
+    parsed = await asyncio.to_thread(parse_list, await upload.read(), fmt, f"import:{upload.filename}", settings.zone)
     try:
         result = await import_list(db, hotlist["name"], parsed, actor=request.user.username, skip_bad=skip_bad,
-                                   force=force, settings=settings)
+                                   force=force, settings=settings, list_format=fmt, default_priority=priority)
     except InvalidHotlist:
         error = (f"{len(parsed.errors)} bad line(s) in {upload.filename}: nothing was imported. Fix them, "
                  "or tick “skip bad lines” to import the others.")
@@ -219,7 +251,8 @@ async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedD
                   f"removed, {result.skipped} bad lines skipped); {len(result.retro_alerts)} alert(s) for earlier "
                   "sightings.")
         return await _list_page(request, db, hotlist_id, notice=notice, bad_lines=parsed.errors)
-    return await _list_page(request, db, hotlist_id, status=422, import_error=error, bad_lines=parsed.errors)
+    return await _list_page(request, db, hotlist_id, status=422, import_error=error, bad_lines=parsed.errors,
+                            import_form=typed)
 
 
 # --- cameras ---------------------------------------------------------------------------------
