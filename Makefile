@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Debian packages the tests drive for real: the browser and the HTTPS proxy.
-SYSTEM_PACKAGES := chromium caddy
+# Debian packages the tests drive for real: the browser, the HTTPS proxy and the MQTT broker.
+SYSTEM_PACKAGES := chromium caddy mosquitto
 # Fonts the training plates are drawn in (synth/platefonts.py): same fonts, same data
 # for tests and for `make train-recognizer`.
 FONT_PACKAGES := fonts-dejavu-core fonts-liberation fonts-urw-base35 fonts-freefont-ttf \
@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/platewatch demo
 
 system-deps:
-	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null || missing="$$missing $$pkg"; done; \
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null || test -x /usr/sbin/$$pkg || missing="$$missing $$pkg"; done; \
 	for pkg in $(FONT_PACKAGES); do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
