@@ -104,8 +104,10 @@ def hot_list(photos: list[Photo], seed: int) -> tuple[set[str], list[str]]:
     return listed, sorted(listed) + filler[:HOTLIST_SIZE - len(listed)]
 
 
-def worker_config(folder: Path, server: Server, cameras: MjpegCameras) -> Path:
+def worker_config(folder: Path, server: Server, cameras: MjpegCameras, processes: int | None = None) -> Path:
     lines = [f'server = "{server.url}"', f'spool = "{folder / "spool"}"', ""]
+    if processes is not None:
+        lines += ["[recognition]", f"processes = {processes}", ""]
     for i, feed in enumerate(cameras.feeds):
         lines += ["[[cameras]]", f'name = "{feed.name}"', f'token = "{server.camera_tokens[feed.name]}"',
                   'kind = "stream"', f'location = "{cameras.url(i)}"', ""]
@@ -230,7 +232,8 @@ class Observed:
 
 
 def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotlist: list[str],
-        phones: int, late_s: float, keep_log: Path | None = None, staggered: bool = True) -> RunResult:
+        phones: int, late_s: float, keep_log: Path | None = None, staggered: bool = True,
+        processes: int | None = None) -> RunResult:
     vehicles_each = max(1, round(seconds * FPS / SLOT_FRAMES))
     orders = camera_orders(count, len(library.photos), SEED)
     library.prepare({order[v % len(order)] for order in orders for v in range(vehicles_each)})
@@ -243,7 +246,7 @@ def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotl
             MjpegCameras(feeds) as cameras, httpx.Client(base_url=server.url, timeout=30) as http:
         server.phones_on_duty(http, push, phones)
         log_path = Path(tmp) / "worker.log"
-        worker = start_worker(worker_config(Path(tmp), server, cameras), log_path)
+        worker = start_worker(worker_config(Path(tmp), server, cameras, processes), log_path)
         try:
             cores, stopped_at = drive(cameras, worker, (vehicles_each * SLOT_FRAMES + max(phases)) / FPS, late_s)
         finally:
@@ -258,7 +261,14 @@ def run(count: int, seconds: float, library: ClipLibrary, listed: set[str], hotl
                             frames_dropped(log_path.read_text(errors="replace")),
                             sum(f.frames_skipped for f in feeds), stored_reads(server, stopped_at),
                             alerts, unverified, stopped_at)
-    return summarise(count, vehicles_each * SLOT_FRAMES / FPS, observed)
+    result = summarise(count, vehicles_each * SLOT_FRAMES / FPS, observed)
+    if keep_log is not None:  # each vehicle's fate, on the wall clock of the worker's log lines
+        wall = time.time() - time.monotonic()
+        read = {(camera, plate) for camera, plate, _ in observed.reads.plates}
+        (keep_log / f"vehicles-{count}-cameras.json").write_text(json.dumps(
+            [{**asdict(v), "shown_at": v.shown_at + wall, "read": (v.camera, v.plate) in read}
+             for v in observed.vehicles], indent=0))
+    return result
 
 
 def summarise(count: int, seconds: float, seen: Observed) -> RunResult:
@@ -305,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-log", type=Path, metavar="DIR", help="keep each run's worker log in DIR")
     parser.add_argument("--aligned", action="store_true",
                         help="every camera's vehicles arrive at the same moments (default: staggered across the slot)")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="the worker's recognition processes (default: its own, one per core)")
     args = parser.parse_args(argv)
     folder = args.data / "openalpr-us"
     if not folder.is_dir():
@@ -319,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     results = []
     for count in counts:
-        result = run(count, args.seconds, library, listed, hotlist, args.phones, args.late_s, args.keep_log, not args.aligned)
+        result = run(count, args.seconds, library, listed, hotlist, args.phones, args.late_s, args.keep_log,
+                     not args.aligned, args.processes)
         results.append(result)
         print(row(result), f"  (load {load_average()})", flush=True)
     print(json.dumps({"benchmark": "traffic", "machine": machine(), "at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -169,6 +169,22 @@ def test_motion_gate_passes_moving_frames_and_gates_static_ones():
     assert not gate.passes(street(500))  # ... and stopped
 
 
+def test_motion_gate_drops_the_frame_a_vehicle_has_just_left():
+    gate = MotionGate(Motion())
+    gate.passes(street()), gate.passes(street())  # the empty street, at rest
+    assert gate.passes(street(300)) and gate.passes(street(400))  # a car drives through
+    assert not gate.passes(street())  # gone: it differs from the frame before, but it is the street
+    assert gate.passes(street(100))  # the next car
+
+
+def test_motion_gate_passes_a_parked_car_driving_off():
+    gate = MotionGate(Motion())
+    gate.passes(street()), gate.passes(street())
+    assert gate.passes(street(300))  # a car arrives and parks ...
+    assert not gate.passes(street(300))  # ... and is now part of the scene at rest
+    assert gate.passes(street(400))  # it drives off: motion against the street it stood in
+
+
 def test_motion_gate_can_be_switched_off():
     gate = MotionGate(Motion(enabled=False))
     assert gate.passes(street()) and gate.passes(street())
@@ -355,15 +371,14 @@ def test_one_sure_read_settles_a_vehicle_only_when_looks_are_scarce():
     assert calm.flush() == []  # one read of a vehicle that had its looks: not enough
 
 
-def test_queue_gives_the_newest_frame_or_the_one_before_it():
+def test_queue_gives_the_newest_frame_and_drops_the_rest():
     queue = FrameQueue(4)
     for item in "abc":
         queue.put(item)
-    assert queue.newest(but_one=True) == ("b", 2) and len(queue) == 0
+    assert queue.newest() == ("c", 2) and len(queue) == 0
     queue.put("d")
-    assert queue.newest(but_one=True) == ("d", 0)  # nothing before it: the newest
+    assert queue.newest() == ("d", 0)
     assert queue.newest() == (None, 0)
-
 
 def test_a_sign_read_in_view_does_not_make_the_vehicle_read():
     tracker = Tracker("cam", min_frames=2)

@@ -160,15 +160,21 @@ class Worker:
         return unread * self.recognition.look_s / self.recognition.size > LOOK_CYCLE_S
 
     def hold_newest(self) -> None:
-        """Cameras whose vehicles are all read: keep only their newest frame; the rest are skipped."""
+        """Cameras whose vehicles are all read: keep only their newest frame, and only until the
+        scene comes to rest after it (what moved in it has gone); the rest are skipped."""
         for name in self.budgeted:
+            capture = self.captures[name]
             if not self.trackers[name].needs_reading():
-                frame, skipped = self.captures[name].queue.newest()
+                frame, skipped = capture.queue.newest()
                 if frame is not None:
                     skipped += name in self.held
                     self.held[name] = frame
-                self.captures[name].stats.skipped += skipped
-                self.captures[name].frame_waiting = name in self.held
+                capture.stats.skipped += skipped
+            held = self.held.get(name)
+            if held is not None and held.t < capture.rest_t:
+                del self.held[name]
+                capture.stats.skipped += 1
+            capture.frame_waiting = name in self.held
 
     def next_frame(self) -> Frame | None:
         """Vehicles not yet read come first, camera by camera in turn; then a look at cameras
@@ -177,7 +183,9 @@ class Worker:
         names = names[self.turn:] + names[:self.turn]
         for name in names:
             if name not in self.budgeted or self.trackers[name].needs_reading():
-                frame = self.held.pop(name, None) or self.take(name)
+                held = self.held.pop(name, None)  # older than any frame queued since
+                frame = self.take(name) or held
+                self.captures[name].stats.skipped += held is not None and frame is not held
                 self.captures[name].frame_waiting = False
                 if frame is not None:
                     self.turn = (names.index(name) + self.turn + 1) % len(names)
@@ -195,14 +203,12 @@ class Worker:
 
     def take(self, name: str) -> Frame | None:
         """A live camera's newest frame (its vehicles nearer, its plates bigger; the older ones are
-        skipped), or the one before it once the scene is still again: the newest is then mostly
-        the street a vehicle has just left. The oldest frame of footage or snapshots, where every
-        frame is wanted in turn."""
+        skipped). The oldest frame of footage or snapshots, where every frame is wanted in turn."""
         capture = self.captures[name]
         if name not in self.budgeted or capture.source.lossless:
             return capture.queue.get_nowait()
         since = capture.queue.since
-        frame, skipped = capture.queue.newest(but_one=capture.still)
+        frame, skipped = capture.queue.newest()
         capture.stats.skipped += skipped
         if frame is not None and since is not None:  # it stands for every frame skipped for it
             frame.queued_at = min(frame.queued_at, since)
@@ -262,8 +268,9 @@ class Worker:
         ox, oy = job.offset
         sightings = [dataclasses.replace(s, box=(s.box[0] + ox, s.box[1] + oy, s.box[2], s.box[3])) for s in result]
         tracker = self.trackers[frame.camera]
-        log.debug("camera %s: %s look at %s took %.0f ms: %s", frame.camera, "quick" if job.quick else "full",
-                  frame.origin, 1000 * (time.monotonic() - job.submitted_at),
+        log.debug("camera %s: %s look at %s (captured %.3f) took %.0f ms: %s", frame.camera,
+                  "quick" if job.quick else "full", frame.origin, frame.captured_at.timestamp(),
+                  1000 * (time.monotonic() - job.submitted_at),
                   ", ".join(f"{s.text} {s.confidence:.2f}" for s in sightings) or "nothing")
         self.emit(tracker.observe(sightings, frame.image, frame.t, frame.captured_at, scarce=job.quick))
         self.emit(tracker.settled())  # hits first: post while the vehicle is still in view

@@ -114,16 +114,15 @@ class FrameQueue:
             self._cond.notify_all()
         return item
 
-    def newest(self, but_one: bool = False) -> tuple[object | None, int]:
-        """Take the newest item (`but_one`: the one before it, where there is one) and discard the
-        rest: (item, how many were discarded)."""
+    def newest(self) -> tuple[object | None, int]:
+        """Take the newest item and discard the rest: (item, how many were discarded)."""
         with self._cond:
             items, self._items, self.since = self._items, deque(), None
             self._times.clear()
             self._cond.notify_all()
         if not items:
             return None, 0
-        return items[-2 if but_one and len(items) >= 2 else -1], len(items) - 1
+        return items[-1], len(items) - 1
 
     def oldest(self):
         """Peek at the oldest item (None when empty)."""
@@ -139,19 +138,23 @@ class FrameQueue:
 
 
 class MotionGate:
-    """Passes a frame when enough of a small copy differs from the previous frame.
+    """Passes a frame when enough of a small copy differs from the previous frame, and from the
+    scene at rest (the last frame that did not change: the empty street).
 
-    Differences are taken per colour channel, not on grey: a red car on a grey road can have
-    the road's brightness and still must count as motion."""
+    The second test drops the frame in which a vehicle has just left: it differs from the frame
+    before (the vehicle) but shows only the street, and reading it would find nothing. Differences
+    are taken per colour channel, not on grey: a red car on a grey road can have the road's
+    brightness and still must count as motion."""
 
     def __init__(self, settings: Motion) -> None:
         self.settings = settings
         self._previous: np.ndarray | None = None
+        self._at_rest: np.ndarray | None = None  # the scene when nothing moved: parked cars and all
         self.last_fraction = 1.0
         self.last_region: tuple[int, int, int, int] | None = None  # in frame pixels, with a margin
 
     def reset(self) -> None:
-        self._previous = None  # after a reconnect the old picture says nothing
+        self._previous = self._at_rest = None  # after a reconnect the old picture says nothing
 
     def passes(self, image: np.ndarray, frame_shape: tuple[int, ...] | None = None) -> bool:
         """`image`: the frame, or a smaller copy of it (`frame_shape` then says the frame's size,
@@ -164,17 +167,23 @@ class MotionGate:
         if previous is None or previous.shape != small.shape:
             self.last_fraction = 1.0
             return True  # nothing to compare with: look at it
-        diff = cv2.absdiff(small, previous)
+        self.last_fraction, mask = self._changed(small, previous)
+        if self.last_fraction < self.settings.min_changed:
+            self._at_rest = small
+            return False
+        if self._at_rest is not None and self._changed(small, self._at_rest)[0] < self.settings.min_changed:
+            return False  # back to the scene at rest: whatever moved has gone
+        self.last_region = changed_region(mask, frame_shape or image.shape)
+        return True
+
+    def _changed(self, small: np.ndarray, other: np.ndarray) -> tuple[float, np.ndarray]:
+        """The fraction of pixels that changed between two small copies, and their mask."""
+        diff = cv2.absdiff(small, other)
         if diff.ndim == 3:  # the largest change of any channel (OpenCV's max: 15x numpy's along an axis)
             blue, green, red = cv2.split(diff)
             diff = cv2.max(cv2.max(blue, green), red)
         mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
-        changed = cv2.countNonZero(mask)
-        self.last_fraction = changed / diff.size
-        if self.last_fraction < self.settings.min_changed:
-            return False
-        self.last_region = changed_region(mask, frame_shape or image.shape)
-        return True
+        return cv2.countNonZero(mask) / diff.size, mask
 
     def _small(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -256,7 +265,7 @@ class CaptureThread(threading.Thread):
         self.backoff = Backoff(cap=max_backoff_s)
         self.finished = False  # a finite source (video file) has ended
         self.frame_waiting = False  # set by the worker: it holds a frame of this camera, not yet searched
-        self.still = False  # the scene has not changed since the newest queued frame
+        self.rest_t = -math.inf  # when the scene was last at rest (a frame the gate stopped)
         self._last_t = 0.0
         self._last_kept_t = -math.inf
 
@@ -309,10 +318,8 @@ class CaptureThread(threading.Thread):
         self.stats.frame_seen(time.monotonic())
         if small is not None and not self.gate.passes(small, grab.shape() or small.shape):
             self.stats.gated += 1
-            self.still = True
-            self._last_t = t
+            self.rest_t = self._last_t = t
             return
-        self.still = False
         frame = Frame(self.camera.name, grab, t, grab.captured_at or datetime.now(UTC), grab.origin,
                       self.gate.last_region)
         if self.source.lossless:
