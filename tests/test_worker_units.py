@@ -362,13 +362,26 @@ def test_one_sure_read_settles_a_vehicle_only_when_looks_are_scarce():
     scarce.observe([sighting("7ABC123", 0.95)], FRAME, t=0.0, scarce=True)
     assert calm.settled() == [] and [r.plate for r in scarce.settled()] == ["7ABC123"]
     unsure = Tracker("cam", min_frames=2)
-    unsure.observe([sighting("8XYZ442", 0.55)], FRAME, t=0.0, scarce=True)
+    unsure.observe([sighting("8XYZ442", 0.45)], FRAME, t=0.0, scarce=True)
     assert unsure.settled() == [] and unsure.flush() == []  # one read, not sure enough: dropped
     late = Tracker("cam", min_frames=2)  # settled only at the end of the track: posted then
     late.observe([sighting("4GHJ907", 0.97)], FRAME, t=0.0, scarce=True)
     late.observe([], FRAME, t=0.1)
     assert [r.plate for r in late.expire(5.0)] == ["4GHJ907"]
     assert calm.flush() == []  # one read of a vehicle that had its looks: not enough
+
+
+def test_a_read_vehicle_ends_when_the_scene_comes_to_rest_and_the_next_one_is_waited_for():
+    tracker = Tracker("cam", timeout_s=1.5, min_frames=2)
+    for i in range(2):
+        tracker.observe([sighting("7ABC123", 0.95, x=100 + 10 * i)], FRAME, t=i * 0.1)
+    tracker.observe([sighting("8XYZ442", 0.4, x=500)], FRAME, t=0.2)  # another, not read yet
+    assert [r.plate for r in tracker.settled()] == ["7ABC123"]
+    assert tracker.end_read_before(0.15) == []  # seen since: still in view
+    assert tracker.end_read_before(0.5) == [] and len(tracker.tracks) == 1  # posted already: nothing more
+    assert tracker.tracks[0].last_text == "8XYZ442"  # the unread one keeps its timeout
+    tracker.observe([sighting("7ABC123", 0.95, x=300)], FRAME, t=1.0)  # it had only stopped
+    assert tracker.expire(9.0) == [] and tracker.opened == 2  # revived: one vehicle, one read
 
 
 def test_queue_gives_the_newest_frame_and_drops_the_rest():

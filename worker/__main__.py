@@ -287,6 +287,8 @@ class Worker:
             oldest = capture.queue.oldest()
             now = min(now, waiting.get(name, math.inf), oldest.t if oldest is not None else math.inf)
             self.emit(self.trackers[name].expire(now))
+            if capture.rest_t <= now:  # no frame from before the scene came to rest is still waiting
+                self.emit(self.trackers[name].end_read_before(capture.rest_t))
 
     def watch_load(self) -> None:
         if not (self.recognition.idle() or self.recognition.busy()):

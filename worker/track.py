@@ -39,10 +39,12 @@ MAX_VOTES = 200  # sightings kept per track for the vote
 REVIVE_S = 10.0  # how long a posted vehicle's plate, seen again, is still that vehicle
 SETTLED_CONFIDENCE = 0.8  # a vote this sure, from `min_frames` agreeing reads, is posted at once
 SETTLED_AGREEING = 3  # or this many agreeing reads at `min_confidence`: frames agreeing are evidence too
-# One read this sure is enough for a vehicle seen while looks were scarce. Quick looks at 80 frames
-# of approaching cars (openalpr-us, 2026-12-07): right reads 50 of 68 at >= 0.6, 24 at >= 0.9; the
-# wrong ones at >= 0.5 were the same 6 at either threshold (mostly other text in view, e.g. signs).
-SCARCE_CONFIDENCE = 0.6
+# One read this sure is enough for a vehicle seen while looks were scarce (it may get no other).
+# Quick looks at the approach frames of openalpr-us's 113 photos (2026-12-07, frames 5-19 of 20):
+# right reads 76-84 at >= 0.5 against 70-75 at >= 0.6, wrong ones 5-6 against 3-4; the wrong
+# ones that high are the same text in every frame (59321P1 for 59E21P1 at 0.99), which no later
+# look would have changed. So the usual bar, min_confidence (0.5), serves.
+SCARCE_CONFIDENCE = 0.5
 # A track seen this often without settling (a sign, a far plate that never reads) stops claiming
 # looks first: other cameras' unread vehicles go before it. Its later sightings still count.
 UNSETTLED_LOOKS = 6
@@ -186,7 +188,15 @@ class Tracker:
     def expire(self, now: float | None = None) -> list[VehicleRead]:
         """End the tracks unseen for `timeout_s`; returns the reads worth posting."""
         now = self.clock() if now is None else now
-        ended = [tr for tr in self.tracks if now - tr.last_t > self.timeout_s]
+        return self._end([tr for tr in self.tracks if now - tr.last_t > self.timeout_s], now)
+
+    def end_read_before(self, t: float) -> list[VehicleRead]:
+        """End the settled tracks last seen before `t`, when the scene was at rest: their vehicles
+        have gone (or stopped, and are revived by their plate if they move on). Until their timeout
+        they would make a vehicle arriving meanwhile wait for its first look."""
+        return self._end([tr for tr in self.tracks if tr.settled and tr.last_t < t], t)
+
+    def _end(self, ended: list[Track], now: float) -> list[VehicleRead]:
         self.tracks = [tr for tr in self.tracks if tr not in ended]
         # A posted vehicle lost for a moment (frames skipped once it was read) and seen again
         # is the same vehicle, not a second read.
