@@ -1,0 +1,91 @@
+"""Webhook targets, their deliveries (one alert offered to one target) and each attempt at one."""
+
+from __future__ import annotations
+
+from server.store.queries import Row, all_rows, one
+
+TARGET_COLUMNS = "id, url, kinds, created_by, created_at, enabled"  # never the secret: only the sender reads it
+
+
+async def insert_webhook(conn, url: str, kinds: str, secret: str, created_by: str, now: int) -> int:
+    cur = await conn.execute(
+        "INSERT INTO webhooks (url, kinds, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+        (url, kinds, secret, created_by, now),
+    )
+    return cur.lastrowid
+
+
+async def webhook_by_id(conn, webhook_id: int) -> Row | None:
+    return await one(conn, f"SELECT {TARGET_COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,))
+
+
+async def delete_webhook(conn, webhook_id: int) -> bool:
+    """Its deliveries and their attempts go with it (ON DELETE CASCADE)."""
+    cur = await conn.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+    return cur.rowcount == 1
+
+
+async def list_webhooks(conn) -> list[Row]:
+    """Every target, with how many of its deliveries wait for a (re)try."""
+    return await all_rows(
+        conn,
+        f"SELECT {', '.join('w.' + c for c in TARGET_COLUMNS.split(', '))}, "
+        "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending') AS pending "
+        "FROM webhooks w ORDER BY w.id",
+    )
+
+
+async def queue_for_alert(conn, alert_id: int, now: int) -> int:
+    """Offer an alert to every enabled target whose kinds include its list's kind, due now; how many.
+    UNIQUE (webhook_id, alert_id) keeps an alert offered once whatever calls this twice."""
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO webhook_deliveries (webhook_id, alert_id, created_at, next_at) "
+        "SELECT w.id, a.id, ?, ? FROM webhooks w JOIN alerts a ON a.id = ? WHERE w.enabled "
+        "AND (w.kinds = '' OR instr(',' || w.kinds || ',', ',' || a.hotlist_kind || ',') > 0)",
+        (now, now, alert_id),
+    )
+    return cur.rowcount
+
+
+async def any_due(conn, now: int) -> bool:
+    """Something to send: checked on a reader first, so an idle round takes no write lock."""
+    return await one(conn, "SELECT 1 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                           "WHERE d.next_at <= ? AND w.enabled LIMIT 1", (now,)) is not None
+
+
+async def claim_due(conn, now: int, lease_until: int, limit: int) -> list[Row]:
+    """Up to `limit` deliveries due by `now`, oldest first, each put off to `lease_until` so the next
+    round does not pick it while it is in flight (and a crash mid-flight retries it then)."""
+    rows = await all_rows(
+        conn,
+        "SELECT d.id, d.webhook_id, d.alert_id, d.attempts, d.created_at, w.url, w.secret "
+        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+        "WHERE d.next_at <= ? AND w.enabled ORDER BY d.next_at, d.id LIMIT ?",
+        (now, limit),
+    )
+    await conn.executemany("UPDATE webhook_deliveries SET next_at = ? WHERE id = ?",
+                           [(lease_until, row["id"]) for row in rows])
+    return rows
+
+
+async def record_attempt(conn, delivery_id: int, attempt: int, at: int, status: int | None, error: str, ms: float,
+                         next_at: int | None, state: str) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, ms, next_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (delivery_id, attempt, at, status, error, ms, next_at),
+    )
+    await conn.execute("UPDATE webhook_deliveries SET attempts = ?, next_at = ?, state = ? WHERE id = ?",
+                       (attempt, next_at, state, delivery_id))
+
+
+async def recent_attempts(conn, per_target: int) -> list[Row]:
+    """Each target's latest `per_target` attempts, newest first."""
+    return await all_rows(
+        conn,
+        "SELECT * FROM (SELECT d.webhook_id, d.alert_id, d.state, t.attempt, t.at, t.status, t.error, t.ms, "
+        "t.next_at, row_number() OVER (PARTITION BY d.webhook_id ORDER BY t.id DESC) AS n "
+        "FROM webhook_attempts t JOIN webhook_deliveries d ON d.id = t.delivery_id) WHERE n <= ? "
+        "ORDER BY webhook_id, n",
+        (per_target,),
+    )
