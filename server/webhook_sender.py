@@ -4,7 +4,7 @@ POSTs the alert as signed JSON. A 2xx answer delivers it; anything else is tried
 30 s, 90 s, … (three times longer each time, at most an hour apart) until a day has passed, then
 given up. Every attempt is recorded. Pending retries live in the database, not in memory: a dead
 endpoint costs a row per alert, and retries survive a restart. At most MAX_IN_FLIGHT posts run at
-once, each bounded by a timeout, and redirects are not followed (a redirect is not a delivery).
+once (PER_TARGET to one target), each bounded by a timeout, and redirects are not followed (a redirect is not a delivery).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from server.webhooks import signature
 
 log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 8
+PER_TARGET = 2  # posts in flight to one target: a dead one (each post waiting out its timeout) leaves the rest free
 GIVE_UP_MS = DAY_MS  # retried for a day after the alert was offered, then given up
 RETRY_FACTOR = 3
 RETRY_MAX_S = 3600.0
@@ -56,6 +57,8 @@ class WebhookSender:
         self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._busy: dict[int, int] = {}  # target id -> its posts in flight
+        self._interrupted: list[int] = []  # deliveries whose post a shutdown cut short
 
     def wake(self) -> None:
         """New deliveries are due now (the Notifier offered an alert)."""
@@ -77,24 +80,35 @@ class WebhookSender:
                 task.cancel()
 
     async def _start_due(self) -> None:
-        free = MAX_IN_FLIGHT - len(self._tasks)
-        now = now_ms()
-        if free <= 0 or not await queries_webhooks.any_due(self.db.reader, now):
+        free, busy, now = MAX_IN_FLIGHT - len(self._tasks), list(self._busy), now_ms()
+        if free <= 0 or not await queries_webhooks.any_due(self.db.reader, now, busy):
             return
         lease_until = now + int((self.timeout_s + LEASE_MARGIN_S) * 1000)
         async with self.db.transaction() as conn:
-            due = await queries_webhooks.claim_due(conn, now, lease_until, free)
+            due = await queries_webhooks.claim_due(conn, now, lease_until, free, PER_TARGET, busy)
         for delivery in due:
+            target = delivery["webhook_id"]
+            self._busy[target] = self._busy.get(target, 0) + 1
             task = asyncio.create_task(self.attempt(delivery))
             self._tasks.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(lambda done, target=target: self._done(done, target))
 
-    def _done(self, task: asyncio.Task) -> None:
+    def _done(self, task: asyncio.Task, target: int) -> None:
         self._tasks.discard(task)
+        self._busy[target] -= 1
+        if not self._busy[target]:
+            del self._busy[target]
         self._wake.set()  # a slot is free: more may be due
 
     async def attempt(self, delivery) -> None:
         """One try at one delivery (a row of claim_due), recorded with what comes of it."""
+        try:
+            await self._attempt(delivery)
+        except asyncio.CancelledError:
+            self._interrupted.append(delivery["id"])
+            raise
+
+    async def _attempt(self, delivery) -> None:
         row = await queries.alert_by_id(self.db.reader, delivery["alert_id"])
         status, error, ms = None, "the alert is gone (deleted with its read)", 0.0
         if row is not None:
@@ -129,8 +143,13 @@ class WebhookSender:
         return status, error, (time.perf_counter() - start) * 1000
 
     async def aclose(self) -> None:
+        """Stop posting; a post cut short is due again at once (not when its lease ends): the next
+        start sends it first. Call before the database closes."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._interrupted:
+            async with self.db.transaction() as conn:
+                await queries_webhooks.release(conn, self._interrupted, now_ms())
         if self._own_client:
             await self._client.aclose()

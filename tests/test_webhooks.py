@@ -13,9 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from server.webhooks import url_problem
-from tests.conftest import make_settings, run_cli, wait_until
+from tests.browser import screenshot, sign_in
+from tests.conftest import LiveServer, make_settings, run_cli, wait_until
 from tests.test_ingest import jpeg, multipart_read
 from tests.test_web_admin import add_user, web_client
 
@@ -164,6 +166,32 @@ def test_failed_delivery_is_retried_and_each_attempt_recorded_and_shown(dept, tm
     assert page.text.count('class="attempt"') == 2
 
 
+def test_pending_retry_survives_a_restart_and_a_day_of_failures_is_given_up(dept, tmp_path, capsys, receivers):
+    down = receivers(answers=[503] * 10_000)
+    down.secret = add_target(dept.settings, capsys, down.url)
+    dept.hotlist(tmp_path, "NCIC stolen", STOLEN + "8ABC123,CA,Stolen 2026-11-03\n", "--kind", "stolen_vehicle")
+    assert dept.post_read("5GHJ907").status_code == 201
+    assert wait_until(lambda: db_rows(dept.settings, "SELECT count(*) FROM webhook_attempts") != [(0,)], timeout=10)
+    dept.live.stop()
+    down.answers.clear()  # back up while the server is down: the retry waits in the database meanwhile
+    tried = len(down.received)
+    restarted = LiveServer(dept.settings).start()
+    try:
+        assert wait_until(lambda: db_rows(dept.settings, "SELECT state FROM webhook_deliveries") == [("delivered",)],
+                          timeout=15)
+        assert len(down.received) > tried and down.received[-1]["verified"]
+        # A target down for a day: the next failure gives up instead of scheduling another retry.
+        down.answers.extend([503] * 10_000)
+        assert dept.post_read("8ABC123").json()["alerts"] != []
+        second = "SELECT state, next_at FROM webhook_deliveries WHERE id = 2"
+        assert wait_until(lambda: db_rows(dept.settings, second) != [], timeout=10)
+        with closing(sqlite3.connect(dept.settings.db_path)) as conn, conn:
+            conn.execute("UPDATE webhook_deliveries SET created_at = created_at - 25 * 3600 * 1000 WHERE id = 2")
+        assert wait_until(lambda: db_rows(dept.settings, second) == [("failed", None)], timeout=15)
+    finally:
+        restarted.stop()
+
+
 def test_retro_alert_from_a_cli_import_goes_out_once(dept, tmp_path, capsys, receivers):
     """Raised by another process (the CLI), picked up by the server's poll, offered once."""
     receiver = receivers()
@@ -196,3 +224,28 @@ def test_supervisor_adds_a_webhook_on_the_page_sees_the_secret_once_and_removes_
     actions = db_rows(dept.settings, "SELECT action, detail FROM audit_log WHERE action LIKE 'webhook.%' ORDER BY id")
     assert [a for a, _ in actions] == ["webhook.add", "webhook.remove"]
     assert all(secret not in detail for _, detail in actions)
+
+
+def test_integrations_page_in_a_browser_adds_shows_attempts_and_removes(dept, tmp_path, page, receivers):
+    add_user(dept, "sam", "supervisor")
+    receiver = receivers()
+    sign_in(page, dept.live.url, "sam", "long enough pw")
+    page.get_by_role("link", name="Integrations").click()
+    page.get_by_label("URL").fill(receiver.url)
+    page.get_by_label("stolen vehicle").check()
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.get_by_role("heading", name="Webhook 1 added")).to_be_visible()
+    receiver.secret = page.get_by_label("Signing secret").input_value()
+    screenshot(page, "webhook-secret")
+    dept.hotlist(tmp_path, "NCIC stolen", STOLEN, "--kind", "stolen_vehicle")
+    assert dept.post_read("5GHJ907").status_code == 201
+    assert wait_until(lambda: receiver.received, timeout=10) and receiver.received[0]["verified"]
+    assert wait_until(lambda: db_rows(dept.settings, "SELECT state FROM webhook_deliveries") == [("delivered",)])
+    page.get_by_role("link", name="Back to integrations").click()
+    expect(page.locator("tr.attempt")).to_have_count(1)
+    expect(page.locator("tr.attempt")).to_contain_text("200 delivered")
+    screenshot(page, "integrations")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove webhook 1").click()
+    expect(page.get_by_role("status")).to_contain_text("Webhook 1 removed")
+    expect(page.get_by_text("No webhooks yet.")).to_be_visible()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from server.store.queries import Row, all_rows, one
+from collections.abc import Sequence
+
+from server.store.queries import Row, all_rows, marks, one
 
 TARGET_COLUMNS = "id, url, kinds, created_by, created_at, enabled"  # never the secret: only the sender reads it
 
@@ -47,25 +49,35 @@ async def queue_for_alert(conn, alert_id: int, now: int) -> int:
     return cur.rowcount
 
 
-async def any_due(conn, now: int) -> bool:
-    """Something to send: checked on a reader first, so an idle round takes no write lock."""
-    return await one(conn, "SELECT 1 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-                           "WHERE d.next_at <= ? AND w.enabled LIMIT 1", (now,)) is not None
+def _due_sql(columns: str, busy: Sequence[int]) -> str:
+    return (f"SELECT {columns} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            f"WHERE d.next_at <= ? AND w.enabled AND d.webhook_id NOT IN ({marks(busy)})")
 
 
-async def claim_due(conn, now: int, lease_until: int, limit: int) -> list[Row]:
-    """Up to `limit` deliveries due by `now`, oldest first, each put off to `lease_until` so the next
-    round does not pick it while it is in flight (and a crash mid-flight retries it then)."""
-    rows = await all_rows(
-        conn,
-        "SELECT d.id, d.webhook_id, d.alert_id, d.attempts, d.created_at, w.url, w.secret "
-        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-        "WHERE d.next_at <= ? AND w.enabled ORDER BY d.next_at, d.id LIMIT ?",
-        (now, limit),
-    )
+async def any_due(conn, now: int, busy: Sequence[int]) -> bool:
+    """Something to send to a target other than the `busy` ones: checked on a reader first, so an
+    idle round takes no write lock."""
+    return await one(conn, _due_sql("1", busy) + " LIMIT 1", (now, *busy)) is not None
+
+
+async def claim_due(conn, now: int, lease_until: int, limit: int, per_target: int, busy: Sequence[int]) -> list[Row]:
+    """Up to `limit` deliveries due by `now`, at most `per_target` to each target not `busy`, taken in
+    turn across targets (so one dead target's backlog never holds the others up), oldest first. Each
+    is put off to `lease_until`, so the next round does not pick it while it is in flight (and a
+    crash mid-flight retries it then)."""
+    columns = ("d.id, d.webhook_id, d.alert_id, d.attempts, d.created_at, w.url, w.secret, "
+               "row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_at, d.id) AS turn")
+    rows = await all_rows(conn, f"SELECT * FROM ({_due_sql(columns, busy)}) WHERE turn <= ? ORDER BY turn, id "
+                                "LIMIT ?", (now, *busy, per_target, limit))
     await conn.executemany("UPDATE webhook_deliveries SET next_at = ? WHERE id = ?",
                            [(lease_until, row["id"]) for row in rows])
     return rows
+
+
+async def release(conn, delivery_ids: Sequence[int], now: int) -> None:
+    """Deliveries claimed but not tried (a shutdown cut the post short): due again now."""
+    await conn.execute(f"UPDATE webhook_deliveries SET next_at = ? WHERE id IN ({marks(delivery_ids)}) "
+                       "AND state = 'pending'", (now, *delivery_ids))
 
 
 async def record_attempt(conn, delivery_id: int, attempt: int, at: int, status: int | None, error: str, ms: float,
