@@ -34,7 +34,6 @@ from server.ingest import Ingest
 from server.notify import Notifier
 from server.push import PushSender, VapidKeys
 from server.settings import Settings
-from server.webhook_sender import WebhookSender
 from server.store.db import Database
 from server.web.account import ACCOUNT_HANDLERS
 from server.web.admin import ADMIN_HANDLERS
@@ -45,13 +44,14 @@ from server.web.base import (WEB, EnrolRequired, LoginRequired, PasswordChangeRe
 from server.web.dashboard import DASHBOARD_HANDLERS
 from server.web.files import FILE_HANDLERS
 from server.web.history import HISTORY_HANDLERS
-from server.web.integrations import INTEGRATION_HANDLERS
 from server.web.holds import HOLD_HANDLERS
+from server.web.integrations import INTEGRATION_HANDLERS
 from server.web.reasons import REASON_HANDLERS
 from server.web.search import SEARCH_HANDLERS
 from server.web.signin import SIGNIN_HANDLERS
 from server.web.transparency import TRANSPARENCY_HANDLERS
 from server.web.users import USER_HANDLERS
+from server.webhook_sender import WebhookSender
 
 SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
 

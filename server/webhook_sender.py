@@ -68,21 +68,24 @@ class WebhookSender:
         try:
             while True:
                 self._wake.clear()
+                wait_s = self.poll_s
                 try:
-                    await self._start_due()
+                    wait_s = await self._start_due()
                 except Exception:  # a transient database error must not end the loop
                     log.exception("webhooks: picking due deliveries failed")
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll_s):
+                    async with asyncio.timeout(wait_s):
                         await self._wake.wait()
         finally:
             for task in list(self._tasks):
                 task.cancel()
 
-    async def _start_due(self) -> None:
+    async def _start_due(self) -> float:
+        """Start the posts due now that slots allow; how long to wait for the next (unless woken)."""
         free, busy, now = MAX_IN_FLIGHT - len(self._tasks), list(self._busy), now_ms()
-        if free <= 0 or not await queries_webhooks.any_due(self.db.reader, now, busy):
-            return
+        next_at = await queries_webhooks.next_due_at(self.db.reader, busy) if free > 0 else None
+        if next_at is None or next_at > now:
+            return self.poll_s if next_at is None else min(self.poll_s, (next_at - now) / 1000)
         lease_until = now + int((self.timeout_s + LEASE_MARGIN_S) * 1000)
         async with self.db.transaction() as conn:
             due = await queries_webhooks.claim_due(conn, now, lease_until, free, PER_TARGET, busy)
@@ -92,6 +95,7 @@ class WebhookSender:
             task = asyncio.create_task(self.attempt(delivery))
             self._tasks.add(task)
             task.add_done_callback(lambda done, target=target: self._done(done, target))
+        return self.poll_s if len(due) < free else 0  # a full batch: more may be due at once
 
     def _done(self, task: asyncio.Task, target: int) -> None:
         self._tasks.discard(task)

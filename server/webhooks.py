@@ -3,8 +3,9 @@ where alerts go (a checked URL), which list kinds (none named: every kind), and 
 returned once when the target is added. Every change is audited; the secret never is.
 
 The secret is kept in the database as given out, not hashed like a camera token: the server signs
-each delivery with it (HMAC-SHA256 is a shared-secret scheme), so it must be able to read it back.
-The database lives in the data dir, which only the server's user may read; it is shown only once.
+each delivery with it (HMAC-SHA256 is a shared-secret scheme), so it must be able to read it back,
+as it must the TOTP secrets kept beside it (server/mfa.py). Whoever reads the database reads both:
+the data dir and its backups are guarded for that (README, Backups). It is shown only once.
 """
 
 from __future__ import annotations

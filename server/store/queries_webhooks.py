@@ -49,15 +49,17 @@ async def queue_for_alert(conn, alert_id: int, now: int) -> int:
     return cur.rowcount
 
 
-def _due_sql(columns: str, busy: Sequence[int]) -> str:
+def _waiting_sql(columns: str, busy: Sequence[int]) -> str:
+    """Deliveries waiting for a try, to enabled targets other than the `busy` ones (bind: busy)."""
     return (f"SELECT {columns} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-            f"WHERE d.next_at <= ? AND w.enabled AND d.webhook_id NOT IN ({marks(busy)})")
+            f"WHERE d.next_at IS NOT NULL AND w.enabled AND d.webhook_id NOT IN ({marks(busy)})")
 
 
-async def any_due(conn, now: int, busy: Sequence[int]) -> bool:
-    """Something to send to a target other than the `busy` ones: checked on a reader first, so an
-    idle round takes no write lock."""
-    return await one(conn, _due_sql("1", busy) + " LIMIT 1", (now, *busy)) is not None
+async def next_due_at(conn, busy: Sequence[int]) -> int | None:
+    """When the next delivery to a target other than the `busy` ones is due (None: none waits).
+    Asked on a reader first, so an idle round takes no write lock."""
+    row = await one(conn, _waiting_sql("min(d.next_at)", busy), busy)
+    return row[0]
 
 
 async def claim_due(conn, now: int, lease_until: int, limit: int, per_target: int, busy: Sequence[int]) -> list[Row]:
@@ -67,8 +69,8 @@ async def claim_due(conn, now: int, lease_until: int, limit: int, per_target: in
     crash mid-flight retries it then)."""
     columns = ("d.id, d.webhook_id, d.alert_id, d.attempts, d.created_at, w.url, w.secret, "
                "row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_at, d.id) AS turn")
-    rows = await all_rows(conn, f"SELECT * FROM ({_due_sql(columns, busy)}) WHERE turn <= ? ORDER BY turn, id "
-                                "LIMIT ?", (now, *busy, per_target, limit))
+    rows = await all_rows(conn, f"SELECT * FROM ({_waiting_sql(columns, busy)} AND d.next_at <= ?) "
+                                "WHERE turn <= ? ORDER BY turn, id LIMIT ?", (*busy, now, per_target, limit))
     await conn.executemany("UPDATE webhook_deliveries SET next_at = ? WHERE id = ?",
                            [(lease_until, row["id"]) for row in rows])
     return rows
