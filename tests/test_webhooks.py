@@ -3,8 +3,10 @@ each delivery's signature and 5-minute window with the README's own `verify_sign
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -67,8 +69,29 @@ class Receiver:
 
 @pytest.fixture
 def settings(tmp_path: Path):
-    """The department's settings, with retries 0.2 s apart (then 0.6 s, …) so a retry comes soon."""
-    return make_settings(tmp_path / "data", webhook_retry_s=0.2)
+    """The department's settings, with retries 0.2 s apart (then 0.6 s, …) so a retry comes soon, and
+    a post's time limit longer than any test: an endpoint that never answers stays busy throughout."""
+    return make_settings(tmp_path / "data", webhook_retry_s=0.2, webhook_timeout_s=600)
+
+
+class BlackHole:
+    """An endpoint that accepts connections and never answers; counts them."""
+
+    def __init__(self) -> None:
+        self.connections: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/hook"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.connections.append(self._listener.accept()[0])
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self.connections:
+            conn.close()
 
 
 @pytest.fixture
@@ -190,6 +213,23 @@ def test_pending_retry_survives_a_restart_and_a_day_of_failures_is_given_up(dept
         assert wait_until(lambda: db_rows(dept.settings, second) == [("failed", None)], timeout=15)
     finally:
         restarted.stop()
+
+
+def test_a_target_that_never_answers_holds_up_no_other(dept, tmp_path, capsys, receivers):
+    """Ten alerts: the healthy target gets every one while the dead one ties up two posts, not all."""
+    dead, healthy = BlackHole(), receivers()
+    try:
+        add_target(dept.settings, capsys, dead.url)
+        healthy.secret = add_target(dept.settings, capsys, healthy.url)
+        plates = [f"7TEN{n:03d}" for n in range(10)]
+        dept.hotlist(tmp_path, "NCIC stolen", "plate,reason\n" + "".join(f"{p},stolen\n" for p in plates))
+        for plate in plates:
+            assert dept.post_read(plate).json()["alerts"], plate
+        assert wait_until(lambda: len(healthy.received) == 10, timeout=20)
+        assert all(delivery["verified"] for delivery in healthy.received)
+        assert len(dead.connections) <= 2
+    finally:
+        dead.close()
 
 
 def test_retro_alert_from_a_cli_import_goes_out_once(dept, tmp_path, capsys, receivers):
