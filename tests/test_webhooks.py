@@ -14,9 +14,12 @@ from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import msgspec
 import pytest
 from playwright.sync_api import expect
 
+from server.settings import load_settings
+from server.webhook_sender import retry_delay_s
 from server.webhooks import url_problem
 from tests.browser import screenshot, sign_in
 from tests.conftest import LiveServer, make_settings, run_cli, wait_until
@@ -130,6 +133,13 @@ def test_url_check_refuses_plain_http_outside_loopback_credentials_and_other_sch
     for fine in ("https://cad.example.org/hook", "http://127.0.0.1:9000/x", "http://127.8.9.10/x",
                  "http://[::1]:9000/x", "http://localhost:9000/x"):
         assert url_problem(fine) is None, fine
+
+
+def test_retries_come_three_times_later_each_time_at_most_an_hour_apart_and_settings_are_checked(tmp_path):
+    assert [retry_delay_s(n, 10) for n in range(1, 9)] == [10, 30, 90, 270, 810, 2430, 3600, 3600]
+    for name, value in (("webhook_retry_s", 0), ("webhook_timeout_s", "nan"), ("webhook_retry_s", 3601)):
+        with pytest.raises(msgspec.ValidationError, match=name):
+            load_settings(tmp_path, env={}, **{name: value})
 
 
 def test_alert_from_a_read_reaches_the_receiver_signed_with_priority_and_image_urls(dept, tmp_path, capsys,
