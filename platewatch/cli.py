@@ -138,9 +138,12 @@ async def change_webhooks(settings: Settings, args: argparse.Namespace) -> int:
     """`webhook add|list|remove`, audited as the Integrations page's changes are."""
     async with Database(settings.db_path) as db:
         if args.action == "list":
-            for target in await queries_webhooks.list_webhooks(db.reader):
+            targets = await queries_webhooks.list_webhooks(db.reader)
+            for target in targets:
                 print(f"{target['id']}\t{target['url']}\tkinds: {target['kinds'] or 'all'}\t"
                       f"{target['pending']} pending\tadded by {target['created_by']}")
+            if not targets:
+                print("no webhooks (add one with: platewatch webhook add URL)")
             return 0
         async with db.transaction() as conn:
             if args.action == "remove":

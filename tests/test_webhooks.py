@@ -177,6 +177,14 @@ def test_alert_from_a_read_reaches_the_receiver_signed_with_priority_and_image_u
     deliveries = "SELECT webhook_id, state, attempts FROM webhook_deliveries"
     assert wait_until(lambda: db_rows(dept.settings, deliveries) == [(1, "delivered", 1)])
     assert amber_only.received == []
+    capsys.readouterr()
+    assert run_cli(dept.settings, "webhook", "list") == 0
+    listing = capsys.readouterr().out
+    assert everything.url in listing and "kinds: amber" in listing and "pwwh_" not in listing
+    assert run_cli(dept.settings, "webhook", "remove", "2") == 0
+    assert db_rows(dept.settings, "SELECT id FROM webhooks") == [(1,)]
+    assert db_rows(dept.settings, "SELECT actor, action FROM audit_log WHERE action LIKE 'webhook.%' ORDER BY id") == \
+        [("cli", "webhook.add"), ("cli", "webhook.add"), ("cli", "webhook.remove")]
 
 
 def test_failed_delivery_is_retried_and_each_attempt_recorded_and_shown(dept, tmp_path, capsys, receivers):
