@@ -4,7 +4,8 @@ POSTs the alert as signed JSON. A 2xx answer delivers it; anything else is tried
 30 s, 90 s, … (three times longer each time, at most an hour apart) until a day has passed, then
 given up. Every attempt is recorded. Pending retries live in the database, not in memory: a dead
 endpoint costs a row per alert, and retries survive a restart. At most MAX_IN_FLIGHT posts run at
-once (PER_TARGET to one target), each bounded by a timeout, and redirects are not followed (a redirect is not a delivery).
+once (PER_TARGET to one target), each bounded by a timeout; redirects are not followed (a redirect
+is not a delivery).
 """
 
 from __future__ import annotations
