@@ -11,13 +11,13 @@ from pathlib import Path
 
 import msgspec
 
-from server import audit_chain, backup, cameras, mfa, users
+from server import audit_chain, backup, cameras, mfa, users, webhooks
 from server.auth import password_problem, reset_password
 from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, SourceRefused, set_source
 from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist,
                              ListWouldShrink, import_list, list_format, parse_list, parse_priority)
 from server.settings import ROLES, Settings, default_data_dir, load_settings
-from server.store import queries
+from server.store import queries, queries_webhooks
 from server.store.db import Database
 from worker.config import READERS
 
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--verbose", action="store_true", help="list every wrong read")
     _add_backup(commands, common)
     _add_audit(commands, common)
+    _add_webhook(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -118,6 +119,45 @@ def _add_audit(commands, common: argparse.ArgumentParser) -> None:
                                        "does not fit")
     verify.add_argument("--head", default=None,
                         help="a head saved earlier (from the transparency page): check the chain passes through it")
+
+
+def _add_webhook(commands, common: argparse.ArgumentParser) -> None:
+    webhook = commands.add_parser("webhook", help="send alerts to other systems").add_subparsers(
+        dest="action", required=True)
+    add = webhook.add_parser("add", parents=[common], help="POST every alert, signed, to URL; prints the "
+                             "signing secret once, as the last line")
+    add.add_argument("url", help="https://… (http:// only to loopback)")
+    add.add_argument("--kinds", default="", help=f"only these list kinds, comma-separated ({', '.join(LIST_KINDS)}); "
+                     "default every kind")
+    webhook.add_parser("list", parents=[common], help="list webhook targets")
+    remove = webhook.add_parser("remove", parents=[common], help="remove a webhook target and its pending retries")
+    remove.add_argument("id", type=int)
+
+
+async def change_webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    """`webhook add|list|remove`, audited as the Integrations page's changes are."""
+    async with Database(settings.db_path) as db:
+        if args.action == "list":
+            targets = await queries_webhooks.list_webhooks(db.reader)
+            for target in targets:
+                print(f"{target['id']}\t{target['url']}\tkinds: {target['kinds'] or 'all'}\t"
+                      f"{target['pending']} pending\tadded by {target['created_by']}")
+            if not targets:
+                print("no webhooks (add one with: platewatch webhook add URL)")
+            return 0
+        async with db.transaction() as conn:
+            if args.action == "remove":
+                if not await webhooks.remove_webhook(conn, "cli", args.id):
+                    raise SystemExit(f"error: no webhook {args.id}")
+                print(f"webhook {args.id} removed")
+                return 0
+            try:
+                webhook_id, secret = await webhooks.add_webhook(conn, "cli", args.url, args.kinds)
+            except webhooks.WebhookRefused as refused:
+                raise SystemExit(f"error: {refused}") from None
+    print(f"webhook {webhook_id} added for {args.url}; its signing secret is shown only now:")
+    print(secret)
+    return 0
 
 
 async def verify_audit(settings: Settings, saved_head: str | None) -> int:
@@ -306,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(import_hotlist(settings_for(args), args))
     elif command == ("audit", "verify"):
         return asyncio.run(verify_audit(settings_for(args), args.head))
+    elif args.command == "webhook":
+        return asyncio.run(change_webhooks(settings_for(args), args))
     elif command == ("hotlist", "source"):
         asyncio.run(set_hotlist_source(settings_for(args), args))
     elif args.command == "backup":

@@ -45,11 +45,13 @@ from server.web.dashboard import DASHBOARD_HANDLERS
 from server.web.files import FILE_HANDLERS
 from server.web.history import HISTORY_HANDLERS
 from server.web.holds import HOLD_HANDLERS
+from server.web.integrations import INTEGRATION_HANDLERS
 from server.web.reasons import REASON_HANDLERS
 from server.web.search import SEARCH_HANDLERS
 from server.web.signin import SIGNIN_HANDLERS
 from server.web.transparency import TRANSPARENCY_HANDLERS
 from server.web.users import USER_HANDLERS
+from server.webhook_sender import WebhookSender
 
 SERVICES = ("settings", "db", "ingest", "notifier", "vapid")
 
@@ -145,12 +147,15 @@ def create_app(settings: Settings) -> Litestar:
         db = await Database(settings.db_path).open()
         vapid = VapidKeys.load_or_create(settings.data_dir)
         sender = PushSender(vapid, settings.vapid_subject, ttl=settings.push_ttl_s, timeout=settings.push_timeout_s)
-        notifier = Notifier(db, sender, settings.base_url, ttl_s=settings.push_ttl_s)
+        webhooks = WebhookSender(db, settings.base_url, retry_s=settings.webhook_retry_s,
+                                 timeout_s=settings.webhook_timeout_s)
+        notifier = Notifier(db, sender, settings.base_url, ttl_s=settings.push_ttl_s, wake_webhooks=webhooks.wake)
         app.state.update(settings=settings, db=db, vapid=vapid, notifier=notifier, ingest=Ingest(db, settings, notifier))
         signer = audit_chain.AuditSigner.load_or_create(settings.data_dir)
         background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings)),
                       asyncio.create_task(audit_chain.checkpoint_forever(db, signer, settings)),
-                      asyncio.create_task(hotlist_sources.run_forever(db, settings, notifier.enqueue))]
+                      asyncio.create_task(hotlist_sources.run_forever(db, settings, notifier.enqueue)),
+                      asyncio.create_task(webhooks.run())]
         try:
             yield
         finally:
@@ -158,13 +163,14 @@ def create_app(settings: Settings) -> Litestar:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await sender.aclose()
+            await webhooks.aclose()
             await db.close()
 
     return Litestar(
         route_handlers=[
             *API_HANDLERS, *SIGNIN_HANDLERS, *ACCOUNT_HANDLERS, *ALERT_HANDLERS, *FILE_HANDLERS, *SEARCH_HANDLERS,
             *HISTORY_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS,
-            *AUDIT_HANDLERS, *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS,
+            *AUDIT_HANDLERS, *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS, *INTEGRATION_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         request_class=HTMXRequest,  # request.htmx: what htmx asks for (server/web/base.py's render)

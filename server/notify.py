@@ -4,13 +4,15 @@ sender claims each alert, so a push is never sent twice.
 
 Ingest hands alert ids over directly for speed; a slow poll also picks up alerts written by
 other processes (the CLI's hot-list import raises retro alerts) or left behind by a crash.
+The claim also offers the alert to webhook targets (server/webhook_sender.py), in the same
+transaction: each alert is offered once, whichever process raised it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -20,7 +22,7 @@ from server.alerts import alert_view
 from server.auth import User
 from server.clock import now_ms
 from server.push import PushSender, Subscription, check_subscription
-from server.store import queries, queries_push
+from server.store import queries, queries_push, queries_webhooks
 from server.store.db import Database
 
 log = logging.getLogger("platewatch.notify")
@@ -38,8 +40,9 @@ async def subscribe(db: Database, user: User, data: PushSubscriptionIn, allow_ht
 
 
 class Notifier:
-    def __init__(self, db: Database, sender: PushSender, base_url: str, *, ttl_s: int, poll_s: float = 2.0) -> None:
-        self.db, self.sender, self.base_url = db, sender, base_url
+    def __init__(self, db: Database, sender: PushSender, base_url: str, *, ttl_s: int, poll_s: float = 2.0,
+                 wake_webhooks: Callable[[], None] = lambda: None) -> None:
+        self.db, self.sender, self.base_url, self.wake_webhooks = db, sender, base_url, wake_webhooks
         self.ttl_ms, self.poll_s = ttl_s * 1000, poll_s
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._listeners: set[asyncio.Queue[Alert]] = set()
@@ -84,6 +87,9 @@ class Notifier:
         async with self.db.transaction() as conn:
             if not await queries.claim_alert_notification(conn, alert_id, now):
                 return
+            offered = await queries_webhooks.queue_for_alert(conn, alert_id, now)
+        if offered:
+            self.wake_webhooks()
         row = await queries.alert_by_id(self.db.reader, alert_id)
         if row is None:
             return

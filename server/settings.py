@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Real push services are HTTPS; plain http endpoints only for loopback tests and demos.
     push_allow_http: bool = False
     push_timeout_s: float = 10.0
+    # Webhooks (server/webhook_sender.py): a failed delivery is tried again after this many seconds,
+    # then three times longer each time (at most an hour apart) for a day; each post's time limit.
+    webhook_retry_s: float = 10.0
+    webhook_timeout_s: float = 10.0
     max_request_bytes: int = 8 * 1024 * 1024
     max_image_bytes: int = 4 * 1024 * 1024
     # The most pixels an uploaded JPEG may have (4096×4096), read from its header before decoding:
@@ -78,6 +82,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                              f"{AUDIT_RETENTION_MIN_DAYS} days (audit entries are kept a year at least)")
         if not 0 <= self.max_clock_skew_s <= 86_400:  # also refuses NaN
             raise ValueError(f"max_clock_skew_s: {self.max_clock_skew_s:g} is not between 0 and 86400 seconds")
+        for name in ("webhook_retry_s", "webhook_timeout_s"):
+            if not 0 < getattr(self, name) <= 3600:  # also refuses NaN
+                raise ValueError(f"{name}: {getattr(self, name):g} is not more than 0 and at most 3600 seconds")
         try:
             ZoneInfo(self.time_zone)
         except (KeyError, ValueError, OSError):  # not found, malformed, a folder such as 'America'

@@ -23,7 +23,7 @@ SERVER_RANKS = {
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "store.queries_audit": 2,
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
-    "store.queries_sources": 2,
+    "store.queries_sources": 2, "store.queries_webhooks": 2,
     "audit": 2, "auth": 3,
     "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
@@ -34,12 +34,14 @@ SERVER_RANKS = {
     "ingest": 5,
     "hotlists": 5,
     "hotlist_sources": 6,  # scheduled refresh: the server's schedule and the CLI call it
+    "webhooks": 6, "webhook_sender": 7,  # webhook targets (CLI and web alike), and delivering alerts to them
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
     "api": 6,
     "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
     **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",
-                                     "holds", "reasons", "search", "signin", "transparency", "users")},
+                                     "holds", "reasons", "search", "signin", "transparency", "users",
+                                     "integrations")},
     "http_edges": 9,  # what every request passes through; app wires it
     "app": 10,
 }

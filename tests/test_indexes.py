@@ -22,6 +22,9 @@ PLANS = {
     # replacing a hot list: its old rows in batches, and each deleted entry's alerts (ON DELETE SET NULL)
     "old list rows": (queries.VERSION_ROWS_SQL, "entries_list_version_plate"),
     "alerts of an entry": ("SELECT id FROM alerts WHERE entry_id = ?", "alerts_entry"),
+    # retention's deleted alerts take their webhook deliveries and attempts with them (ON DELETE CASCADE)
+    "webhook deliveries of an alert": ("SELECT id FROM webhook_deliveries WHERE alert_id = ?", "webhook_deliveries_alert"),
+    "attempts of a delivery": ("SELECT id FROM webhook_attempts WHERE delivery_id = ?", "webhook_attempts_delivery"),
 }
 
 

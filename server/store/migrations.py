@@ -379,6 +379,38 @@ def m017_hotlist_sources(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m018_webhooks(db: sqlite_utils.Database) -> None:
+    """Webhook targets and their deliveries (server/webhooks.py). A target's signing `secret` is kept
+    as given out, not hashed like a camera token: HMAC signs with the shared secret itself. `kinds`
+    is a comma-separated list of list kinds ('' = every kind). A delivery is one alert offered to one
+    target; `next_at` is when it is tried next (NULL once delivered or given up), so pending retries
+    live here, not in memory, and survive a restart. Each try is a row of webhook_attempts."""
+    db.executescript("""
+    CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY, url TEXT NOT NULL, kinds TEXT NOT NULL DEFAULT '', secret TEXT NOT NULL,
+        created_by TEXT NOT NULL, created_at INTEGER NOT NULL, enabled INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+        UNIQUE (webhook_id, alert_id)
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE next_at IS NOT NULL;
+    CREATE INDEX webhook_deliveries_alert ON webhook_deliveries(alert_id);
+    CREATE TABLE webhook_attempts (
+        id INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER, error TEXT NOT NULL DEFAULT '',
+        ms REAL NOT NULL, next_at INTEGER
+    );
+    CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
+    """)
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)
