@@ -184,7 +184,8 @@ async def fetch(url: str, last: str, credentials: Credentials | None, settings: 
         if response.status_code == 304:
             raise NotChanged("the feed has not changed since the last import")
         if response.status_code != 200:
-            hint = " (redirects are not followed: give the final URL)" if response.is_redirect else ""
+            hint = (" (redirects are not followed: give the final URL)" if response.is_redirect else
+                    " (check the source's credentials)" if response.status_code in (401, 403) else "")
             raise FetchFailed(f"{urlsplit(url).hostname} answered {response.status_code} "
                               f"{response.reason_phrase}{hint}")
         validators = validators_of(response)

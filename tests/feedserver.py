@@ -1,7 +1,7 @@
 """A state's hot-list feed on loopback HTTPS: a certificate authority of its own (made with
 `cryptography`; the test trusts it through the `hotlist_ca_file` setting), a server certificate
 for 127.0.0.1 signed by it, and a stdlib HTTPS server that serves one feed, honours ETag, checks
-a bearer token, and records each request's headers.
+its credentials (the Authorization header it expects), and records each request's headers.
 
     with FeedServer(tmp_path) as feed:
         feed.publish("P0001;NH;stolen\\n")
@@ -60,9 +60,9 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
 class FeedServer:
     """One feed at /feed.txt; `status` other than 200 answers that status with no feed."""
 
-    def __init__(self, folder: Path, bearer: str | None = None) -> None:
+    def __init__(self, folder: Path, authorization: str | None = None) -> None:
         self.ca_file, cert, key = make_certificates(folder)
-        self.bearer, self.body, self.status = bearer, b"", 200
+        self.authorization, self.body, self.status = authorization, b"", 200
         self.requests: list[dict[str, str]] = []
         feed = self
 
@@ -70,7 +70,7 @@ class FeedServer:
             def do_GET(self) -> None:  # noqa: N802 — the stdlib's name
                 feed.requests.append(dict(self.headers.items()))
                 etag = '"' + hashlib.sha256(feed.body).hexdigest()[:16] + '"'
-                if feed.bearer and self.headers.get("Authorization") != f"Bearer {feed.bearer}":
+                if feed.authorization and self.headers.get("Authorization") != feed.authorization:
                     self._answer(401, b"")
                 elif feed.status != 200:
                     self._answer(feed.status, b"")

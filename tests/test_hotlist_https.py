@@ -6,6 +6,7 @@ feed and the dashboard, and the token reaches the feed's server but no page, log
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ DAY1 = "".join(f"P{n:04d};NH;stolen\n" for n in range(50)) + "7SEEN11;NH;stolen\
 
 @pytest.fixture
 def feed(tmp_path):
-    with FeedServer(tmp_path / "feed", bearer=TOKEN) as server:
+    with FeedServer(tmp_path / "feed", authorization=f"Bearer {TOKEN}") as server:
         yield server
 
 
@@ -109,14 +110,18 @@ def test_a_source_url_is_checked_before_it_is_called(settings, tmp_path):
                 "--bearer-file", str(token_file))
 
 
-def test_a_refused_connection_and_an_oversize_feed_are_named(tmp_path, feed, capsys):
+def last_error(settings) -> str:
+    with closing(sqlite3.connect(settings.db_path)) as conn:
+        [(error,)] = conn.execute("SELECT last_error FROM hotlist_sources").fetchall()
+    return error
+
+
+def test_a_refused_connection_an_oversize_feed_and_wrong_credentials_are_named(tmp_path, feed, capsys):
     settings = make_settings(tmp_path / "data", hotlist_ca_file=str(feed.ca_file), hotlist_max_download_bytes=1000)
     closed = f"https://127.0.0.1:{free_port()}/feed.txt"  # nothing listens there
     assert run_cli(settings, "hotlist", "source", "gone", "--list", "gone", "--from", closed) == 0
     refresh_now(settings)
-    with closing(sqlite3.connect(settings.db_path)) as conn:
-        [(error,)] = conn.execute("SELECT last_error FROM hotlist_sources").fetchall()
-    assert error.startswith("cannot fetch the feed: ") and "nothing imported" in error
+    assert last_error(settings).startswith("cannot fetch the feed: ") and "nothing imported" in last_error(settings)
 
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
@@ -124,9 +129,16 @@ def test_a_refused_connection_and_an_oversize_feed_are_named(tmp_path, feed, cap
                    "--bearer-file", str(token_file)) == 0
     feed.publish("P0001;NH;stolen\n" * 100)
     refresh_now(settings)
-    with closing(sqlite3.connect(settings.db_path)) as conn:
-        [(error,)] = conn.execute("SELECT last_error FROM hotlist_sources").fetchall()
-    assert "over hotlist_max_download_bytes (1000)" in error
+    assert "over hotlist_max_download_bytes (1000)" in last_error(settings)
+
+    feed.publish("P0001;NH;stolen\n")
+    feed.authorization = "Basic " + base64.b64encode(b"clerk:pass word").decode()
+    refresh_now(settings, now_ms() + 2 * HOUR_MS)
+    assert "answered 401 Unauthorized (check the source's credentials)" in last_error(settings)
+    assert run_cli(settings, "hotlist", "source", "gone", "--list", "gone", "--from", feed.url, "--basic", "clerk",
+                   "--delimiter", ";", "--columns", "plate,state,reason", stdin="pass word\n") == 0
+    refresh_now(settings)
+    assert last_error(settings) == "" and feed.requests[-1]["Authorization"] == feed.authorization
 
 
 def test_a_supervisor_sets_up_refreshes_and_removes_a_source_on_the_page(feed_dept, feed):
