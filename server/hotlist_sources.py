@@ -144,7 +144,10 @@ async def _read_source(source, settings: Settings) -> tuple[str, bytes]:
     """(stamp of what was read, its bytes): the newest file's name and time, or the feed's validators."""
     if not is_url(source["location"]):
         return await asyncio.to_thread(_read_new, Path(source["location"]), source["last_file"])
-    credentials = await asyncio.to_thread(load_credentials, settings.data_dir, source["id"])
+    try:
+        credentials = await asyncio.to_thread(load_credentials, settings.data_dir, source["id"])
+    except (ValueError, KeyError):  # a file edited by hand: say so rather than call without them
+        raise FetchFailed("the stored credentials cannot be read: set them again") from None
     try:
         return await fetch(source["location"], source["last_file"], credentials, settings)
     except NotChanged as exc:
