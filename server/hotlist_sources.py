@@ -93,8 +93,8 @@ async def set_source(db: Database, name: str, list_name: str, location: str | Pa
         if taken and taken["name"] != name:
             raise SourceRefused(f"'{list_name}' already refreshes from the source '{taken['name']}'")
         before = await queries_sources.source_by_name(conn, name)
-        if credentials == KEEP and before and _host(before["location"]) != _host(where):
-            credentials = None  # never send a secret to a host it was not given for
+        if credentials == KEEP and (before is None or _host(before["location"]) != _host(where)):
+            credentials = None  # never send a secret to a host (or a source: ids are reused) it was not given for
         await queries_admin.remember_import(conn, hotlist_id, list_format and list_format.to_json(), default_priority)
         source_id = await queries_sources.upsert_source(conn, name, hotlist_id, where, every_hours, max_age_hours,
                                                         now)

@@ -163,7 +163,8 @@ def test_a_supervisor_sets_up_refreshes_and_removes_a_source_on_the_page(feed_de
         assert "every 12 h" in kept.text and "A bearer token stored." in kept.text
         assert secrets_leaked(dept, saved.text, refreshed.text, kept.text) == []
         removed = client.post(source_url + "/remove")
-        assert removed.status_code == 303 and "Refresh this list on a schedule" in client.get(removed.headers["location"]).text
+        assert removed.status_code == 303
+        assert "Refresh this list on a schedule" in client.get(removed.headers["location"]).text
     assert db_rows(dept, "SELECT count(*) FROM hotlist_sources") == [(0,)]
     assert list((dept.settings.data_dir / "hotlist_credentials").iterdir()) == []
     assert db_rows(dept, "SELECT action, json_extract(detail, '$.credentials') FROM audit_log WHERE actor = 'sam' "
