@@ -13,7 +13,8 @@ import msgspec
 
 from server import audit_chain, backup, cameras, mfa, users, webhooks
 from server.auth import password_problem, reset_password
-from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, SourceRefused, set_source
+from server.hotlist_fetch import Credentials
+from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, KEEP, SourceRefused, set_source
 from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist,
                              ListWouldShrink, import_list, list_format, parse_list, parse_priority)
 from server.settings import ROLES, Settings, default_data_dir, load_settings
@@ -62,15 +63,17 @@ def _parser() -> argparse.ArgumentParser:
                            help="import even if it would empty the list or remove more than half of it")
     _add_format_options(hl_import)
     hl_source = hotlist.add_parser("source", parents=[common],
-                                   help="refresh a hot list on schedule from a file, or the newest file in a folder")
+                                   help="refresh a hot list on schedule from a file, the newest file in a folder, "
+                                        "or an https URL")
     hl_source.add_argument("name", help="the source's name, e.g. nh-state-feed")
     hl_source.add_argument("--list", dest="list_name", required=True)
-    hl_source.add_argument("--from", dest="location", type=Path, required=True, help="a file, or a folder")
+    hl_source.add_argument("--from", dest="location", required=True, help="a file, a folder, or an https:// URL")
     hl_source.add_argument("--every", type=float, default=DEFAULT_EVERY_HOURS, help="hours between looks (default 24)")
     hl_source.add_argument("--max-age", type=float, default=DEFAULT_MAX_AGE_HOURS,
                            help="hours after which the list is marked stale (default 26)")
     hl_source.add_argument("--kind", choices=LIST_KINDS, default=None)
     _add_format_options(hl_source)
+    _add_credential_options(hl_source)
 
     worker = commands.add_parser("worker", parents=[common], help="read plates from cameras")
     worker.add_argument("--config", type=Path, default=None)
@@ -102,6 +105,17 @@ def _add_format_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--encoding", default=None, help="utf-8 (default) or latin-1")
     command.add_argument("--priority", default=None,
                          help="the list's default priority for entries without one: 0-100 or low/medium/high")
+
+
+def _add_credential_options(command: argparse.ArgumentParser) -> None:
+    """A URL source's credentials: never on the command line itself (ps and shell history show it)."""
+    given = command.add_mutually_exclusive_group()
+    given.add_argument("--bearer-file", type=Path, default=None, help="a file holding the bearer token")
+    given.add_argument("--basic", metavar="USER", default=None,
+                       help="basic credentials for USER; the password from --password-file, else prompted "
+                            "(or one line of standard input)")
+    given.add_argument("--no-credentials", action="store_true", help="forget the source's stored credentials")
+    command.add_argument("--password-file", type=Path, default=None, help="a file holding the basic password")
 
 
 def _add_backup(commands, common: argparse.ArgumentParser) -> None:
@@ -272,12 +286,40 @@ def _format_given(args: argparse.Namespace) -> bool:
     return any((args.format, args.delimiter, args.columns, args.fixed, args.encoding))
 
 
+def _secret_file(path: Path) -> str:
+    try:
+        return path.read_text().strip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _credentials(args: argparse.Namespace):
+    """Credentials from the flags: new ones, None (--no-credentials), or KEEP (none given)."""
+    if args.password_file and not args.basic:
+        raise SystemExit("error: --password-file goes with --basic USER")
+    if args.no_credentials:
+        return None
+    if args.bearer_file:
+        return Credentials("bearer", _secret_file(args.bearer_file))
+    if args.basic:
+        if args.password_file:
+            password = _secret_file(args.password_file)
+        elif sys.stdin.isatty():
+            password = getpass.getpass(f"Password for {args.basic}: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        return Credentials("basic", password, args.basic)
+    return KEEP
+
+
 async def set_hotlist_source(settings: Settings, args: argparse.Namespace) -> None:
     fmt, priority = _format_options(args)
+    credentials = _credentials(args)
     try:
         async with Database(settings.db_path) as db:
             await set_source(db, args.name, args.list_name, args.location, actor="cli", every_hours=args.every,
-                             max_age_hours=args.max_age, list_format=fmt, default_priority=priority, kind=args.kind)
+                             max_age_hours=args.max_age, list_format=fmt, default_priority=priority, kind=args.kind,
+                             data_dir=settings.data_dir, credentials=credentials)
     except SourceRefused as refused:
         raise SystemExit(f"error: {refused}") from None
     print(f"hot list '{args.list_name}' refreshes from {args.location} every {args.every:g} h "

@@ -33,6 +33,23 @@ OTHER_PROCESS_PAUSE_S = 0.05
 SHRINK_GUARD_MIN = 10  # a list this long or longer may not lose more than half in one import unless forced
 
 
+# The import options (the CLI's flags of the same names), as the web's upload and source forms
+# send them; a list remembers them for its next import and its scheduled source.
+IMPORT_OPTIONS = ("format", "delimiter", "columns", "fixed", "encoding", "priority")
+
+
+def options_format(typed: dict[str, str]) -> tuple[ListFormat, int | None]:
+    """(format, default priority) from a form's import options, or ValueError naming the bad
+    one. A form sends every field: those the chosen format does not use are ignored."""
+    fmt = list_format(*(typed[name] for name in IMPORT_OPTIONS[:5]), ignore_others=True)
+    return fmt, parse_priority(typed["priority"])
+
+
+def remembered_options(hotlist) -> dict[str, str]:
+    """The list's remembered import options, as a form shows them."""
+    return {**ListFormat.from_json(hotlist["import_format"]).options(), "priority": str(hotlist["default_priority"])}
+
+
 class InvalidHotlist(ValueError):
     def __init__(self, errors: list[BadLine]) -> None:
         super().__init__("; ".join(map(str, errors)))

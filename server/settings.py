@@ -72,6 +72,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # How long audit entries are kept, whatever retention_days says: a year at least. Older ones
     # go by a recorded purge (server/audit_chain.py) that the chain can still be verified after.
     audit_retention_days: float = 365.0
+    # Hot-list sources at an HTTPS URL (server/hotlist_fetch.py): a PEM file of CA certificates
+    # trusted besides the system's (a state's own CA), how long a download may take, and the
+    # largest feed accepted (a state's extract of 100,000s of lines is a few tens of MB).
+    hotlist_ca_file: str = ""
+    hotlist_fetch_timeout_s: float = 60.0
+    hotlist_max_download_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not SHIFT_HOURS[0] <= self.shift_hours <= SHIFT_HOURS[1]:  # also refuses NaN

@@ -24,6 +24,7 @@ SERVER_RANKS = {
     "store.queries_audit": 2,
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2, "store.queries_webhooks": 2,
+    "hotlist_fetch": 1,  # calling a hot-list source's URL: checked first, credentials kept apart
     "audit": 2, "auth": 3,
     "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
@@ -41,7 +42,7 @@ SERVER_RANKS = {
     "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
     **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",
                                      "holds", "reasons", "search", "signin", "transparency", "users",
-                                     "integrations")},
+                                     "integrations", "hotlist_sources")},
     "http_edges": 9,  # what every request passes through; app wires it
     "app": 10,
 }

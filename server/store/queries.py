@@ -266,6 +266,15 @@ async def list_alerts(conn, *, status: str | None, before_id: int | None, limit:
     return await all_rows(conn, f"{ALERT_VIEW}{clause} ORDER BY a.id DESC LIMIT ?", [*params, limit])
 
 
+async def feed_alerts(conn, limit: int, default_priority: int) -> list[Row]:
+    """The officers' feed: unhandled (new) alerts first, highest priority first, then the newest;
+    alerts someone has taken on or closed after them, newest first."""
+    return await all_rows(conn, f"""{ALERT_VIEW}
+        ORDER BY a.status = 'new' DESC,
+                 CASE WHEN a.status = 'new' THEN coalesce(a.priority, ?) END DESC, a.id DESC
+        LIMIT ?""", (default_priority, limit))
+
+
 async def update_alert_status(conn, alert_id: int, status: str, username: str, note: str, now: int) -> bool:
     if status == "acknowledged":
         sql = ("UPDATE alerts SET status = ?, acknowledged_at = ?, acknowledged_by = ?, note = ? "

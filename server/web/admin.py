@@ -26,8 +26,8 @@ from server.alerts import raise_retro_alerts
 from server.cameras import CameraRefused, add_camera
 from server.clock import DAY_MS, now_ms
 from server.hotlist_sources import is_stale
-from server.hotlists import (LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist, ListFormat,
-                             ListWouldShrink, import_list, list_format, parse_expiry, parse_list, parse_priority)
+from server.hotlists import (IMPORT_OPTIONS, LIST_KINDS, MAX_PLATE, ExpiryOutOfRange, ImportSuperseded, InvalidHotlist,
+                             ListWouldShrink, import_list, options_format, parse_expiry, parse_list, remembered_options)
 from server.notify import Notifier
 from server.settings import ROLES, Settings
 from server.store import queries_admin
@@ -101,7 +101,7 @@ async def _list_page(request: Request, db: Database, hotlist_id: int, *, q: str 
     entries = await queries_admin.entries_page(db.reader, hotlist_id, contains, PAGE_SIZE,
                                                (page - 1) * PAGE_SIZE) if total else []
     context = {"hotlist": found[0], "entries": entries, "q": q, "page": page, "pages": pages, "matching": total,
-               "form": {}, "import_form": _remembered_import(found[0]), **extra}
+               "form": {}, "import_form": remembered_options(found[0]), **extra}
     fragment = "_hotlist_entries.html" if request.headers.get("hx-target") == "entries" else "_hotlist.html"
     return _page(request, "hotlist.html", fragment, context, status)
 
@@ -201,21 +201,6 @@ async def entry_remove(request: Request, hotlist_id: FromPath[int], entry_id: Fr
     return await _list_page(request, db, hotlist_id, notice=f"Removed {entry['plate_norm']} from {hotlist['name']}.")
 
 
-# The upload form's layout options (the CLI's flags of the same names), remembered per list.
-IMPORT_OPTIONS = ("format", "delimiter", "columns", "fixed", "encoding", "priority")
-
-
-def _remembered_import(hotlist) -> dict[str, str]:
-    return {**ListFormat.from_json(hotlist["import_format"]).options(), "priority": str(hotlist["default_priority"])}
-
-
-def _import_options(typed: dict[str, str]) -> tuple[ListFormat, int | None]:
-    """(format, default priority), or ValueError naming the bad option. The form sends every
-    field: those the chosen format does not use are ignored."""
-    fmt = list_format(*(typed[name] for name in IMPORT_OPTIONS[:5]), ignore_others=True)
-    return fmt, parse_priority(typed["priority"])
-
-
 @post("/hotlists/{hotlist_id:int}/import", include_in_schema=False, guards=SUPERVISOR, status_code=200)
 async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedDependency[Database],
                          settings: NamedDependency[Settings], notifier: NamedDependency[Notifier]) -> Template:
@@ -226,7 +211,7 @@ async def hotlist_import(request: Request, hotlist_id: FromPath[int], db: NamedD
     hotlist = await _hotlist_or_404(db.reader, hotlist_id)
     typed = {name: form_field(form, name, 200) for name in IMPORT_OPTIONS}
     try:
-        fmt, priority = _import_options(typed)
+        fmt, priority = options_format(typed)
     except ValueError as exc:
         return await _list_page(request, db, hotlist_id, status=422, import_error=f"Import options: {exc}.",
                                 import_form=typed)

@@ -14,10 +14,11 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
 from contract.alerts import OUTCOME_CHOICES as OUTCOMES
-from contract.alerts import VERIFIED_WITH
+from contract.alerts import DEFAULT_PRIORITY, VERIFIED_WITH
 from server import alerts, duty
 from server.alerts import alert_view
 from server.clock import now_ms
+from server.hotlist_sources import stale_lists
 from server.notify import Notifier
 from server.settings import Settings
 from server.store import queries
@@ -28,10 +29,11 @@ from server.web.base import current_duty, duty_context, form_field, from_htmx, p
 
 @get("/", include_in_schema=False, guards=[page_role("officer")])
 async def feed(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
-    rows = await queries.list_alerts(db.reader, status=None, before_id=None, limit=50)
+    rows = await queries.feed_alerts(db.reader, limit=50, default_priority=DEFAULT_PRIORITY)
     cards = [alert_view(row, settings.base_url) for row in rows]
     switch = await current_duty(db, request.user, settings, "/")
-    return Template("feed.html", context={"alerts": cards, "user": request.user, **switch})
+    stale = await stale_lists(db.reader, now_ms())
+    return Template("feed.html", context={"alerts": cards, "user": request.user, "stale_lists": stale, **switch})
 
 
 @post("/duty", include_in_schema=False, guards=[page_role("officer")], status_code=200)

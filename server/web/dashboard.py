@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from server.clock import now_ms
 from server.figures import KIND_NAMES, OUTCOMES, charts, dashboard_numbers, summaries
+from server.hotlist_sources import stale_lists
 from server.settings import Settings
 from server.store import queries_admin
 from server.store.db import Database
@@ -23,6 +24,7 @@ async def dashboard(request: Request, db: NamedDependency[Database], settings: N
     context = {"numbers": numbers, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
                "cameras": await queries_admin.camera_health(db.reader, now), "now": now,
                "on_duty": await queries_admin.count_on_duty(db.reader, now),  # a count: who is where is not shown
+               "stale_lists": await stale_lists(db.reader, now),  # past their source's maximum age
                "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "user": request.user}
     return Template("dashboard.html", context=context)
 

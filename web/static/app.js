@@ -45,8 +45,21 @@ function setupFeed() {
   document.body.addEventListener("htmx:sseError", () => { live.textContent = "reconnecting…"; live.classList.remove("on"); });
   document.body.addEventListener("htmx:sseMessage", () => {
     document.getElementById("empty")?.remove();
+    placeByPriority(document.getElementById("feed")?.firstElementChild);
     if (soundOn) beep();
   });
+}
+
+// The server orders the feed: unhandled alerts by priority, then newest. A live card arrives on
+// top: it moves below the unhandled cards of higher priority.
+function placeByPriority(card) {
+  if (!card || !card.classList.contains("alert-card")) return;
+  const priority = Number(card.dataset.priority);
+  let after = null;
+  for (const other of card.parentElement.querySelectorAll(".alert-card")) {
+    if (other !== card && other.dataset.status === "new" && Number(other.dataset.priority) > priority) after = other;
+  }
+  if (after) after.after(card);
 }
 
 function keyBytes(base64url) {
