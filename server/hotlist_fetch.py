@@ -12,7 +12,6 @@ Last-Modified, so an unchanged feed costs one small answer and counts as "nothin
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import ssl
@@ -22,12 +21,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from server import outside_urls
 from server.settings import Settings
 
 CREDENTIALS_DIR = "hotlist_credentials"  # in the data dir: one 0600 file per source, named by its id
 AUTH_KINDS = ("", "bearer", "basic")  # "": none
 MAX_SECRET = 4096
-LOOPBACK_NAMES = ("localhost",)
 
 
 class UrlRefused(ValueError):
@@ -46,34 +45,13 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
-def _loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str) -> str:
-    """The URL, checked: https (http only to loopback), a host, no credentials in it."""
-    if len(url) > 2000:
-        raise UrlRefused("the URL is longer than 2000 characters")
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 — parsing the port refuses "host:abc"
-    except ValueError as exc:
-        raise UrlRefused(f"the URL cannot be read: {exc}") from None
-    if parts.scheme not in ("https", "http"):
-        raise UrlRefused(f"the URL's scheme is {parts.scheme!r}: give an https:// URL")
-    if not parts.hostname:
-        raise UrlRefused("the URL has no host")
-    if parts.username is not None or parts.password is not None:
-        raise UrlRefused("the URL has a user name or password in it: give credentials as a bearer token or "
-                         "basic credentials instead, which are stored apart and never shown")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise UrlRefused(f"plain http to {parts.hostname}: give an https:// URL (http only to this machine)")
-    return url.strip()
+    """The URL, checked (server/outside_urls.py); UrlRefused says what is wrong."""
+    url = url.strip()
+    if problem := outside_urls.url_problem(url, "give a bearer token or basic credentials instead, which "
+                                                "are stored apart and never shown"):
+        raise UrlRefused(problem)
+    return url
 
 
 # --- credentials -------------------------------------------------------------------------------

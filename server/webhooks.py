@@ -11,20 +11,16 @@ the data dir and its backups are guarded for that (README, Backups). It is shown
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Iterable
 from hashlib import sha256
-from urllib.parse import urlsplit
 
-from server import audit
+from server import audit, outside_urls
 from server.clock import now_ms
 from server.hotlists import LIST_KINDS
 from server.store import queries_webhooks
 
 SECRET_PREFIX = "pwwh_"  # tells a webhook secret apart from camera and user tokens (e.g. to a secret scanner)
-MAX_URL = 2048
-LOOPBACK = "loopback (127.0.0.0/8, ::1 or localhost)"
 
 
 class WebhookRefused(ValueError):
@@ -32,36 +28,8 @@ class WebhookRefused(ValueError):
 
 
 def url_problem(url: str) -> str | None:
-    """Why the server may not call `url`, or None: https only, plain http only to this machine's
-    loopback, no credentials in the URL (the signature proves who sends), no other scheme."""
-    if not url:
-        return "give the URL the alerts are sent to"
-    if len(url) > MAX_URL or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return f"the URL must be one line of at most {MAX_URL} characters without spaces"
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        return f"the scheme {scheme + ':' if scheme else '(none)'} is not allowed: use https://"
-    if "@" in parts.netloc:
-        return "the URL carries credentials (user:password@): leave them out, the signature proves the sender"
-    if not parts.hostname:
-        return "the URL names no host"
-    try:
-        parts.port
-    except ValueError:
-        return "the URL's port is not a number from 0 to 65535"
-    if scheme == "http" and not is_loopback(parts.hostname):
-        return f"http:// is allowed only to {LOOPBACK}: reach {parts.hostname} over https://"
-    return None
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name other than localhost: it may resolve anywhere
-        return False
+    """Why the server may not send alerts to `url`, or None (server/outside_urls.py)."""
+    return outside_urls.url_problem(url, "leave them out, the signature proves the sender")
 
 
 def parse_kinds(kinds: str | Iterable[str]) -> str:

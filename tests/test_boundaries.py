@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_RANKS = {
     "settings": 0, "matching": 0, "clock": 0,
     "params": 0,  # bounds on integers taken from URLs, for handlers and http_edges
+    "outside_urls": 0,  # the one check on a URL a user enters before the server calls it
     "store.chain": 0,  # the audit chain's encoding: the migration that built the chain uses it
     "store.migrations": 1, "store.snapshot": 0,
     "store.queries": 1, "push": 1, "store.db": 2,
