@@ -120,6 +120,16 @@ def test_recognize_finds_and_reads_a_synthetic_plate(recognizer, text, width):
     assert top.crop.ndim == 3 and top.crop.shape[1] >= width * 0.9
 
 
+@pytest.mark.parametrize("text, width", [("ABC1234", 200), ("7XYZ482", 140)])
+def test_a_quick_look_reads_a_plate_as_a_full_one_does(recognizer, text, width):
+    """A quick look (coarser search, a sure CRNN read taken without refinement) finds the same
+    plate in the same place as a full look."""
+    at = (600, 420)
+    quick = recognizer.recognize(render_scene(text, at, width), quick=True)
+    assert quick and quick[0].text == text and 0.5 < quick[0].confidence <= 1.0
+    assert iou(quick[0].box, (*at, width, width // 2)) > 0.5
+
+
 def test_recognize_accepts_a_grey_frame(recognizer):
     grey = cv2.cvtColor(render_scene("KLM4821"), cv2.COLOR_BGR2GRAY)
     assert [r.text for r in recognizer.recognize(grey)][:1] == ["KLM4821"]
