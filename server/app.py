@@ -46,6 +46,7 @@ from server.web.files import FILE_HANDLERS
 from server.web.history import HISTORY_HANDLERS
 from server.web.holds import HOLD_HANDLERS
 from server.web.reasons import REASON_HANDLERS
+from server.web.records_requests import RECORDS_REQUEST_HANDLERS
 from server.web.search import SEARCH_HANDLERS
 from server.web.signin import SIGNIN_HANDLERS
 from server.web.transparency import TRANSPARENCY_HANDLERS
@@ -164,7 +165,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             *API_HANDLERS, *SIGNIN_HANDLERS, *ACCOUNT_HANDLERS, *ALERT_HANDLERS, *FILE_HANDLERS, *SEARCH_HANDLERS,
             *HISTORY_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS,
-            *AUDIT_HANDLERS, *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS,
+            *AUDIT_HANDLERS, *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS, *RECORDS_REQUEST_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         request_class=HTMXRequest,  # request.htmx: what htmx asks for (server/web/base.py's render)
