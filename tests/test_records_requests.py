@@ -82,8 +82,10 @@ def test_a_resident_asks_in_a_browser_and_a_supervisor_answers(dept, sam, page):
     opened = sam.http.get("/requests/1")
     assert "dana@example.org" in opened.text and "Has my car been read" in opened.text
 
+    assert sam.post("/reads/1/hold", {"case": "24-0077"}).status_code == 200  # the answer says what is kept
     looked = sam.post("/requests/1/lookup", {})
     assert looked.status_code == 200 and "2 reads of 7ABC123" in looked.text and "main-st" in looked.text
+    assert looked.text.count("kept for case 24-0077") == 1 and "9ZZZ999" not in looked.text
     [search] = audit(dept, "search")
     assert search["actor"] == "sam" and search["reason"] == PUBLIC_RECORDS and search["case"] == number
     assert search["request"] == number and search["results"] == 2 and search["criteria"]["plate"] == "7ABC123"

@@ -21,6 +21,7 @@ from server.store import queries_requests as qr
 from server.store import queries_search as qs
 from server.store.db import Database
 from server.web.base import form_field, no_store, page_role, render
+from server.web.cards import read_view, with_holds
 
 MAX_ID = 2**63 - 1  # SQLite's integers: a larger id in a URL names nothing
 LIMITS = {"plate": 40, "name": rr.NAME_MAX, "email": rr.EMAIL_MAX, "postal_address": rr.ADDRESS_MAX,
@@ -90,9 +91,8 @@ async def request_lookup(request: Request, request_id: FromPath[int], db: NamedD
     if row is None:
         raise NotFoundException("no such request")
     rows, more, _ = await rr.look_up(db, settings, row, request.user.username)
-    cameras = {c["id"]: c["name"] for c in await qs.cameras(db.reader)}
-    found = [{"at": read["captured_at"], "camera": cameras.get(read["camera_id"], "?"), "plate": read["plate"]}
-             for read in rows]
+    cameras = {c["id"]: c for c in await qs.cameras(db.reader)}
+    found = await with_holds(db, [read_view(read, cameras) for read in rows])
     return await _request_page(request, db, request_id, found=found, more=more, limit=qs.SEARCH_LIMIT)
 
 
