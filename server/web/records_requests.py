@@ -16,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from server import records_requests as rr
+from server.params import SQLITE_INT_MAX
 from server.settings import Settings
 from server.store import queries_requests as qr
 from server.store import queries_search as qs
@@ -23,7 +24,6 @@ from server.store.db import Database
 from server.web.base import form_field, no_store, page_role, render
 from server.web.cards import read_view, with_holds
 
-MAX_ID = 2**63 - 1  # SQLite's integers: a larger id in a URL names nothing
 LIMITS = {"plate": 40, "name": rr.NAME_MAX, "email": rr.EMAIL_MAX, "postal_address": rr.ADDRESS_MAX,
           "message": rr.MESSAGE_MAX}  # cut a little past the bound: the check then names the field
 
@@ -55,7 +55,7 @@ async def request_send(request: Request, db: NamedDependency[Database], settings
 
 
 def _request_id(value: int) -> int:
-    if not 0 < value <= MAX_ID:
+    if not 0 < value <= SQLITE_INT_MAX:  # a larger id in a URL names nothing
         raise NotFoundException("no such request")
     return value
 
