@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from server import audit_chain, backup, cameras, mfa, users, webhooks
+from server import audit_chain, backup, cameras, export, mfa, users, webhooks
 from server.auth import password_problem, reset_password
 from server.hotlist_fetch import Credentials
 from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, KEEP, SourceRefused, set_source
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_backup(commands, common)
     _add_audit(commands, common)
     _add_webhook(commands, common)
+    _add_export(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -124,6 +125,25 @@ def _add_backup(commands, common: argparse.ArgumentParser) -> None:
     backup_cmd.add_argument("dest", type=Path, help="an existing folder (a mounted drive, a share)")
     backup_cmd.add_argument("--keep-days", type=_days, default=None,
                             help="delete this command's backups in DEST older than this; default retention_days")
+
+
+def _add_export(commands, common: argparse.ArgumentParser) -> None:
+    export_cmd = commands.add_parser("export", parents=[common],
+                                     help="write a complete copy in open formats (JSON Lines, images, README, "
+                                          "manifest) to DEST")
+    export_cmd.add_argument("dest", type=Path, help="an empty or new folder")
+
+
+def run_export(settings: Settings, dest: Path) -> int:
+    try:
+        result = export.export(settings, dest)
+    except export.ExportError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    counts = ", ".join(f"{n} {name}" for name, n in result.rows.items())
+    gone = f" ({result.missing_images} gone meanwhile, purged)" if result.missing_images else ""
+    print(f"exported {counts}; {result.images} images{gone}")
+    print(result.dest)
+    return 0
 
 
 def _add_audit(commands, common: argparse.ArgumentParser) -> None:
@@ -394,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(set_hotlist_source(settings_for(args), args))
     elif args.command == "backup":
         return run_backup(settings_for(args), args.dest, args.keep_days)
+    elif args.command == "export":
+        return run_export(settings_for(args), args.dest)
     elif args.command == "demo":
         from platewatch.demo import run_demo
 

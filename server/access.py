@@ -22,7 +22,7 @@ CURSOR = re.compile(r"([0-9]{1,15}):([0-9]{1,18})")  # the last read shown: capt
 
 @dataclass(frozen=True, slots=True)
 class Justification:
-    reason_id: int
+    reason_id: int | None  # None: a purpose the software sets, not one from the list (records_requests.py)
     label: str
     case: str
 

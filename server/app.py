@@ -48,6 +48,7 @@ from server.web.holds import HOLD_HANDLERS
 from server.web.integrations import INTEGRATION_HANDLERS
 from server.web.hotlist_sources import HOTLIST_SOURCE_HANDLERS
 from server.web.reasons import REASON_HANDLERS
+from server.web.records_requests import RECORDS_REQUEST_HANDLERS
 from server.web.search import SEARCH_HANDLERS
 from server.web.signin import SIGNIN_HANDLERS
 from server.web.transparency import TRANSPARENCY_HANDLERS
@@ -172,7 +173,7 @@ def create_app(settings: Settings) -> Litestar:
             *API_HANDLERS, *SIGNIN_HANDLERS, *ACCOUNT_HANDLERS, *ALERT_HANDLERS, *FILE_HANDLERS, *SEARCH_HANDLERS,
             *HISTORY_HANDLERS, *REASON_HANDLERS, *ADMIN_HANDLERS, *USER_HANDLERS, *DASHBOARD_HANDLERS,
             *AUDIT_HANDLERS, *TRANSPARENCY_HANDLERS, *HOLD_HANDLERS, *INTEGRATION_HANDLERS,
-            *HOTLIST_SOURCE_HANDLERS,
+            *HOTLIST_SOURCE_HANDLERS, *RECORDS_REQUEST_HANDLERS,
             create_static_files_router("/static", [WEB / "static"]),
         ],
         request_class=HTMXRequest,  # request.htmx: what htmx asks for (server/web/base.py's render)

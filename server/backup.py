@@ -93,14 +93,16 @@ def _fill(settings: Settings, partial: Path, final: Path) -> BackupResult:
     snapshot = partial / settings.db_path.name
     snapshot_database(settings.db_path, snapshot)
     reads, images = images_named(snapshot)
-    copied, missing = _copy_images(settings.data_dir, partial, images)
+    copied, missing = copy_images(settings.data_dir, partial, images)
     for name in DATA_FILES:
         if (settings.data_dir / name).is_file():
             shutil.copy2(settings.data_dir / name, partial / name)  # keeps the key's 0600
     return BackupResult(final, reads, copied, missing)
 
 
-def _copy_images(data_dir: Path, target: Path, images: set[str]) -> tuple[int, int]:
+def copy_images(data_dir: Path, target: Path, images: set[str]) -> tuple[int, int]:
+    """Copy the images named (paths relative to the data dir, under images/) to the same paths
+    under `target`: (copied, missing). `platewatch export` copies its images with it too."""
     copied = missing = 0
     for rel in sorted(images):
         parts = PurePosixPath(rel).parts

@@ -26,11 +26,15 @@ SERVER_RANKS = {
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2, "store.queries_webhooks": 2,
     "hotlist_fetch": 1,  # calling a hot-list source's URL: checked first, credentials kept apart
+    "store.queries_requests": 2, "store.export_rows": 0,  # public records requests; export's one snapshot
     "audit": 2, "auth": 3,
     "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
     "access": 3,  # justified access: reason, case number, the cursor of a further page
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,
+    "searches": 4,  # the search service: investigators' searches and records requests' look-ups
+    "records_requests": 5,  # public records requests: asked, looked up (a search), answered
+    "export": 4,  # `platewatch export`: the data in open formats
     "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
     "notify": 4, "mfa": 4,
     "ingest": 5,
@@ -43,7 +47,7 @@ SERVER_RANKS = {
     "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
     **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",
                                      "holds", "reasons", "search", "signin", "transparency", "users",
-                                     "integrations", "hotlist_sources")},
+                                     "integrations", "hotlist_sources", "records_requests")},
     "http_edges": 9,  # what every request passes through; app wires it
     "app": 10,
 }

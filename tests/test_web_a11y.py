@@ -74,9 +74,9 @@ def chief(dept, tmp_path, capsys):
 
 
 def main_pages(page: Page, url: str, alert_id: int) -> Iterator[str]:
-    """The sign-in page and the public transparency report, then signed in: the feed, an alert, the
-    offline page and every nav link."""
-    for public in (f"{url}/login", f"{url}/transparency"):
+    """The sign-in page and the public pages (transparency report, records request form), then
+    signed in: the feed, an alert, the offline page and every nav link."""
+    for public in (f"{url}/login", f"{url}/transparency", f"{url}/request"):
         assert page.goto(public).status == 200, public
         yield public
     sign_in(page, url, "chief", "chief's pass 1")
@@ -123,7 +123,7 @@ def test_controls_named_and_touch_targets_large_on_a_phone(dept, chief, page):
 
 def contrast_on_key_pages(page: Page, url: str, alert_id: int) -> list[dict]:
     """Sign-in error, the feed (live, with an open and a closed alert), an alert, the offline page and
-    the transparency report (with a hit, its charts and tables)."""
+    the transparency report (with a hit, its charts and tables) and the records request form."""
     page.goto(f"{url}/login")
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("wrong")
@@ -133,7 +133,7 @@ def contrast_on_key_pages(page: Page, url: str, alert_id: int) -> list[dict]:
     page.goto(f"{url}/")
     expect(page.locator("#live")).to_have_text("live")
     results += page.evaluate(CONTRAST_JS, TEXT)
-    for path in (f"/alerts/{alert_id}", "/offline", "/transparency"):
+    for path in (f"/alerts/{alert_id}", "/offline", "/transparency", "/request"):
         page.goto(f"{url}{path}")
         results += page.evaluate(CONTRAST_JS, TEXT)
     return results

@@ -411,6 +411,29 @@ def m018_webhooks(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m019_records_requests(db: sqlite_utils.Database) -> None:
+    """Public records requests (server/records_requests.py): a resident asks what the department
+    holds about a plate. A request is a record and is kept (the retention purge never touches this
+    table); the plate it names is not a read. `client_key` is a keyed hash of the asker's address,
+    kept only so the per-address limit can count (the address itself is not stored). The bounds
+    are those the form checks."""
+    db.execute("""CREATE TABLE records_requests (
+        id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL,
+        plate TEXT NOT NULL CHECK (length(plate) BETWEEN 1 AND 16),
+        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+        email TEXT NOT NULL DEFAULT '' CHECK (length(email) <= 254),
+        postal_address TEXT NOT NULL DEFAULT '' CHECK (length(postal_address) <= 300),
+        message TEXT NOT NULL DEFAULT '' CHECK (length(message) <= 2000),
+        client_key TEXT NOT NULL,
+        answer TEXT CHECK (length(answer) <= 5000), answered_at INTEGER, answered_by TEXT,
+        CHECK (email != '' OR postal_address != ''),
+        CHECK ((answer IS NULL) = (answered_at IS NULL)))""")
+    db.execute("CREATE INDEX records_requests_client ON records_requests(client_key, received_at)")
+    db.execute("CREATE INDEX records_requests_received ON records_requests(received_at)")
+    db.execute("CREATE INDEX records_requests_answered ON records_requests(answered_at)")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

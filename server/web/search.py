@@ -34,6 +34,7 @@ from server import audit
 from server.access import (NUMBER, PATTERN_MAX, Cursor, Justification, check_justification, continued_line,
                            page_cursor)
 from server.clock import DAY_MS, EARLIEST_MS, LATEST_MS, SHOWABLE_DAYS, from_ms, local, local_to_ms, now_ms, shown
+from server.searches import SEARCH, run_search
 from server.settings import Settings
 from server.store import queries_search as qs
 from server.store.db import Database
@@ -42,7 +43,7 @@ from server.web.cards import match_kind, read_view, with_holds
 
 DEFAULT_DAYS = 7
 SEARCH_FIELDS = ("plate", "fuzzy", "since", "until", "camera", "colour", "reason", "case")
-SEARCH, MORE = "search", "search.more"  # audit actions: a search, and a further page of one
+MORE = "search.more"  # the audit action of a further page of a search (SEARCH: the search itself)
 NOT_CONTINUED = "These are not older reads of a search you ran with this reason and case number: search again."
 
 
@@ -151,12 +152,8 @@ async def search_run(request: Request, db: NamedDependency[Database], settings: 
     if asked.errors:  # nothing is searched, nothing shown
         return render(request, "search.html", "_search_panel.html", {**asked.context, "errors": asked.errors},
                        status=422)
-    rows, more = await qs.search_reads(db.reader, asked.criteria)
-    justification = asked.justification
-    async with db.transaction() as conn:  # committed before any result leaves, even for none
-        search_id = await audit.record(
-            conn, request.user.username, SEARCH, reason=justification.label, reason_id=justification.reason_id,
-            case=justification.case, results=len(rows), truncated=more, criteria=_logged_criteria(asked))
+    rows, more, search_id = await run_search(db, request.user.username, asked.criteria, asked.justification,
+                                             _logged_criteria(asked))
     return await _results(request, db, asked, rows, more, search_id, 0, settings.zone)
 
 

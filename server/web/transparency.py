@@ -20,8 +20,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from server import audit_chain
-from server.clock import DAY_MS, local, now_ms
+from server import audit_chain, records_requests
+from server.clock import DAY_MS, day_starts, local, now_ms
 from server.figures import (
     DAYS, KIND_NAMES, NO_REASON, OTHER_REASONS, OUTCOMES, bar_chart, charts, dashboard_numbers, summaries,
 )
@@ -146,6 +146,24 @@ class AuditHead(msgspec.Struct):
     algorithm: str = "Ed25519"
 
 
+RECORDS_REQUESTS = (
+    "Anyone may ask what the department holds about a plate, without an account, at /request. Nothing is "
+    "shown automatically: the asker gets a request number, and a supervisor answers at the contact address "
+    "given.",
+    f"The supervisor's look-up of the plate is a search like any other, for the reason “{records_requests.PUBLIC_RECORDS}” "
+    "with the request number as its case number, and is written to the audit log.",
+    "Requests and their answers are public records and are kept; the plate a request names is not stored as a read.",
+)
+
+
+class RecordsRequests(msgspec.Struct):
+    """Public records requests in the report's period (server/records_requests.py)."""
+    received: int
+    answered: int
+    median_days_to_answer: float | None  # of the requests answered in the period; None: none answered
+    how_to_ask: list[str]
+
+
 class Policy(msgspec.Struct):
     collected: list[str]
     not_collected: list[str]
@@ -178,6 +196,7 @@ class TransparencyReport(msgspec.Struct):
     retention: Retention
     policy: Policy
     audit_chain: AuditHead | None  # the newest signed head; None until the server has signed one
+    records_requests: RecordsRequests
 
 
 def audit_head(point: audit_chain.Checkpoint | None, zone) -> AuditHead | None:
@@ -192,7 +211,8 @@ def public_reasons(reasons: list[tuple[str, int]], labels: set[str]) -> list[tup
     list (current or retired) counted under one name: audit lines are not typed for the public."""
     merged: dict[str, int] = {}
     for reason, n in reasons:
-        label = reason if reason in labels or reason in (NO_REASON, OTHER_REASONS) else UNLISTED
+        fixed = (NO_REASON, OTHER_REASONS, records_requests.PUBLIC_RECORDS)  # named by the software, not typed
+        label = reason if reason in labels or reason in fixed else UNLISTED
         merged[label] = merged.get(label, 0) + n
     return sorted(merged.items(), key=lambda item: -item[1])
 
@@ -216,6 +236,12 @@ async def _retention(reader, settings: Settings, now: int) -> Retention:
         oldest_read_age_days=round((now - oldest) / DAY_MS, 2) if oldest is not None else None,
         held_past_retention=await qh.held_past(reader, settings.retention_cutoff(now)),
         oldest_hold_age_days=round((now - oldest_hold) / DAY_MS, 2) if oldest_hold is not None else None)
+
+
+async def _records_requests(reader, settings: Settings, now: int) -> RecordsRequests:
+    bounds = day_starts(now, settings.zone, DAYS)  # the report's local days, as dashboard_numbers counts them
+    counted = await records_requests.figures(reader, bounds[0], bounds[-1])
+    return RecordsRequests(counted.received, counted.answered, counted.median_days_to_answer, list(RECORDS_REQUESTS))
 
 
 def _audit_kept(days: float) -> str:
@@ -256,7 +282,8 @@ async def transparency_report(reader, settings: Settings, now: int) -> tuple[Tra
         searches_by_reason=[ReasonCount(reason, n) for reason, n in numbers["reasons"]],
         people_with_access=[RoleCount(role, roles.get(role, 0)) for role in ROLES],
         retention=await _retention(reader, settings, now), policy=policy,
-        audit_chain=audit_head(await audit_chain.latest_checkpoint(reader), settings.zone))
+        audit_chain=audit_head(await audit_chain.latest_checkpoint(reader), settings.zone),
+        records_requests=await _records_requests(reader, settings, now))
     return report, numbers
 
 
