@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from platewatch import reports
 from server import audit_chain, backup, cameras, mfa, users
 from server.auth import password_problem, reset_password
 from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, SourceRefused, set_source
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--verbose", action="store_true", help="list every wrong read")
     _add_backup(commands, common)
     _add_audit(commands, common)
+    reports.add_report(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -306,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(import_hotlist(settings_for(args), args))
     elif command == ("audit", "verify"):
         return asyncio.run(verify_audit(settings_for(args), args.head))
+    elif command == ("report", "retention"):
+        print(asyncio.run(reports.retention_report(settings_for(args), args.first, args.last)))
+    elif command == ("report", "access-log"):
+        asyncio.run(reports.write_access_log(settings_for(args), args.first, args.last, args.format))
     elif command == ("hotlist", "source"):
         asyncio.run(set_hotlist_source(settings_for(args), args))
     elif args.command == "backup":

@@ -24,10 +24,13 @@ SERVER_RANKS = {
     "store.queries_audit": 2,
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2,
+    "store.queries_accountability": 2,  # purge records, hits by kind, prohibited purposes, the access log
     "audit": 2, "auth": 3,
     "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
-    "access": 3,  # justified access: reason, case number, the cursor of a further page
+    "access": 4,  # justified access: reason, case number, note, the cursor of a further page
+    "purposes": 3,  # prohibited purposes: the list, the check access makes, the refusal's audit line
+    "deletions": 3, "access_log": 3,  # what the purge recorded per day; every search and look-up: reports
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,
     "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
     "notify": 4, "mfa": 4,
@@ -36,6 +39,7 @@ SERVER_RANKS = {
     "hotlist_sources": 6,  # scheduled refresh: the server's schedule and the CLI call it
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
+    "false_hits": 6,  # hits by list kind and outcome: the dashboard and the transparency report
     "api": 6,
     "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
     **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",

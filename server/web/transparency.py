@@ -20,8 +20,10 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from server import audit_chain
-from server.clock import DAY_MS, local, now_ms
+from server import audit_chain, deletions, purposes
+from server.clock import DAY_MS, day_starts, local, now_ms
+from server.deletions import Deletions
+from server.false_hits import HitChecks, false_hits
 from server.figures import (
     DAYS, KIND_NAMES, NO_REASON, OTHER_REASONS, OUTCOMES, bar_chart, charts, dashboard_numbers, summaries,
 )
@@ -155,6 +157,7 @@ class Policy(msgspec.Struct):
     search_reasons: list[str]  # the department's list, as officers choose from it today
     two_factor_sign_in_required_for: list[str]
     audit_log: list[str]  # what the audit chain and its signed heads prove
+    prohibited_purposes: list[str] = []  # no search may be run for these (server/purposes.py)
 
 
 class TransparencyReport(msgspec.Struct):
@@ -178,6 +181,10 @@ class TransparencyReport(msgspec.Struct):
     retention: Retention
     policy: Policy
     audit_chain: AuditHead | None  # the newest signed head; None until the server has signed one
+    # What each day's purges recorded (server/deletions.py), and the hits by kind as officers
+    # checked them (server/false_hits.py): both over the same `days` local days.
+    deletions: Deletions | None = None
+    false_hits: list[HitChecks] = []
 
 
 def audit_head(point: audit_chain.Checkpoint | None, zone) -> AuditHead | None:
@@ -232,7 +239,8 @@ async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
         search_rules=list(SEARCH_RULES), evidence_holds=list(EVIDENCE_HOLDS),
         search_reasons=[r["label"] for r in reasons if r["retired_at"] is None],
         two_factor_sign_in_required_for=[role for role in ROLES if role in settings.mfa_required_roles],
-        audit_log=[*AUDIT_CHAIN, _audit_kept(settings.audit_retention_days)])
+        audit_log=[*AUDIT_CHAIN, _audit_kept(settings.audit_retention_days)],
+        prohibited_purposes=await purposes.phrases(reader))
     return policy, {r["label"] for r in reasons}
 
 
@@ -256,8 +264,16 @@ async def transparency_report(reader, settings: Settings, now: int) -> tuple[Tra
         searches_by_reason=[ReasonCount(reason, n) for reason, n in numbers["reasons"]],
         people_with_access=[RoleCount(role, roles.get(role, 0)) for role in ROLES],
         retention=await _retention(reader, settings, now), policy=policy,
-        audit_chain=audit_head(await audit_chain.latest_checkpoint(reader), settings.zone))
+        audit_chain=audit_head(await audit_chain.latest_checkpoint(reader), settings.zone),
+        deletions=await deletions.last_days(reader, settings, now, DAYS),
+        false_hits=await false_hits(reader, *_period(now, settings)))
     return report, numbers
+
+
+def _period(now: int, settings: Settings) -> tuple[int, int]:
+    """The report's local days as epoch ms: the first's midnight, and the end of today."""
+    bounds = day_starts(now, settings.zone, DAYS)
+    return bounds[0], bounds[-1]
 
 
 def _public_or_404(settings: Settings) -> None:
@@ -272,7 +288,7 @@ async def transparency_page(db: NamedDependency[Database], settings: NamedDepend
     drawn = charts(numbers)
     drawn["hit_kinds"] = bar_chart([(hit.kind, KIND_NAMES[hit.kind], hit.hits) for hit in report.hits_by_kind])
     context = {"report": report, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
-               "outcome_names": OUTCOMES, "kind_names": KIND_NAMES}
+               "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "false_hits": report.false_hits}
     return Template("transparency.html", context=context)
 
 
