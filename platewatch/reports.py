@@ -10,19 +10,23 @@ import sys
 from datetime import date
 
 from server import access_log, deletions
-from server.clock import now_ms, shown
+from server.clock import SHOWABLE_DAYS, now_ms, shown
 from server.settings import Settings
 from server.store import queries_audit
 from server.store.db import Database
 
 FORMATS = ("csv", "text")
+FIRST_DAY, LAST_DAY = (date.fromisoformat(day) for day in SHOWABLE_DAYS.split(" to "))
 
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: give YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # local midnights any zone can hold
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a date from {SHOWABLE_DAYS}")
+    return day
 
 
 def add_report(commands, common: argparse.ArgumentParser) -> None:

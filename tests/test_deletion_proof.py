@@ -107,6 +107,9 @@ def test_report_refuses_a_bad_period(settings, capsys):
     with pytest.raises(SystemExit) as exc:
         run_cli(settings, "report", "retention", "--from", "2026-13-01", "--to", "2026-12-01")
     assert exc.value.code == 2 and "'2026-13-01' is not a date" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        run_cli(settings, "report", "access-log", "--from", "0001-01-01", "--to", "2026-12-01")
+    assert exc.value.code == 2 and "'0001-01-01' is out of range" in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"the period ends \(2026-11-01\) before it starts \(2026-12-01\)"):
         run_cli(settings, "report", "retention", "--from", "2026-12-01", "--to", "2026-11-01")
 

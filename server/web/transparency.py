@@ -5,7 +5,9 @@ and `GET /transparency.json` (the same figures). It holds counts and policy only
 plate, a username, a case number, a camera's name or token, a note or an audit line's detail;
 hot lists are counted by kind, not named (a list's name can reveal an investigation). The policy
 facts come from settings and code, not from text someone types, so the page cannot drift from
-what the software does. It is the same for every viewer (no nav, no CSRF cookie), so a shared
+what the software does. What the purge deleted each day (server/deletions.py) and what hits turned
+out to be by kind of list (server/false_hits.py) come from stored records, as the dashboard's do.
+It is the same for every viewer (no nav, no CSRF cookie), so a shared
 cache may keep it for five minutes. `transparency_public = false` answers 404 on both paths.
 """
 
