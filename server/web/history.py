@@ -99,8 +99,8 @@ async def _sightings(request: Request, db: Database, context: dict, justificatio
         db, [read_view(row, cameras, "exact" if row["plate_norm"] == plate else "lookalike") for row in rows])
     total = shown_before + len(rows)
     next_page = {"reason": str(justification.reason_id), "case": justification.case, "note": justification.note,
-                 "history": str(line),
-                 "after": f"{rows[-1]['captured_at']}:{rows[-1]['id']}", "shown": str(total)} if more else None
+                 "history": str(line), "after": f"{rows[-1]['captured_at']}:{rows[-1]['id']}",
+                 "shown": str(total)} if more else None
     context = {**context, "sightings": sightings, "places": {} if shown_before else _places(sightings),
                "more": more, "next_page": next_page, "first": shown_before + 1, "shown": total,
                "appended": shown_before > 0 and wants_fragment(request), "limit": qs.HISTORY_LIMIT,
@@ -130,8 +130,7 @@ async def history_run(request: Request, plate: FromPath[str], db: NamedDependenc
     async with db.transaction() as conn:  # committed before any sighting leaves, even for none
         line = await audit.record(
             conn, request.user.username, HISTORY, plate=context["plate"], **justification.logged(),
-            results=len(rows), truncated=more,
-            to=_covered(opened, rows))
+            results=len(rows), truncated=more, to=_covered(opened, rows))
     return await _sightings(request, db, context, justification, rows, more, line, 0, settings)
 
 
@@ -153,8 +152,8 @@ async def history_more(request: Request, plate: FromPath[str], db: NamedDependen
     async with db.transaction() as conn:  # as for a history: logged before any sighting leaves
         await audit.record(
             conn, request.user.username, MORE, history=cursor.line, plate=context["plate"],
-            **justification.logged(), after={"at": from_ms(cursor.after[0]).isoformat(), "read": cursor.after[1]}, results=len(rows),
-            truncated=more)
+            **justification.logged(), after={"at": from_ms(cursor.after[0]).isoformat(), "read": cursor.after[1]},
+            results=len(rows), truncated=more)
     return await _sightings(request, db, context, justification, rows, more, cursor.line, cursor.shown, settings)
 
 
