@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from platewatch import reports
 from server import audit_chain, backup, cameras, export, mfa, users, webhooks
 from server.auth import password_problem, reset_password
 from server.hotlist_fetch import Credentials
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_audit(commands, common)
     _add_webhook(commands, common)
     _add_export(commands, common)
+    reports.add_report(commands, common)
     demo = commands.add_parser("demo", parents=[common], help="server + synthetic camera + sample hot list")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -410,6 +412,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(verify_audit(settings_for(args), args.head))
     elif args.command == "webhook":
         return asyncio.run(change_webhooks(settings_for(args), args))
+    elif command == ("report", "retention"):
+        print(asyncio.run(reports.retention_report(settings_for(args), args.first, args.last)))
+    elif command == ("report", "access-log"):
+        asyncio.run(reports.write_access_log(settings_for(args), args.first, args.last, args.format))
     elif command == ("hotlist", "source"):
         asyncio.run(set_hotlist_source(settings_for(args), args))
     elif args.command == "backup":

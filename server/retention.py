@@ -23,7 +23,9 @@ A read under an evidence hold (holds.py) is never purged, whatever its age, and 
 with it; its images live in images/held/<read id>/, which the day sweep never matches. Files
 there that their read does not name (a hold whose transaction never committed) are swept once
 they are an hour old. The audit line counts the reads kept past the cutoff by holds (`held`);
-`oldest_remaining` is the oldest read no hold keeps, the one retention answers for.
+`oldest_remaining` is the oldest read no hold keeps, the one retention answers for, and
+`oldest_unheld_age_days` its age when the purge ran: server/deletions.py proves retention day by
+day from these lines alone.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from server import audit
-from server.clock import from_ms, now_ms
+from server.clock import DAY_MS, from_ms, now_ms
 from server.settings import Settings
 from server.store import queries, queries_mfa
 from server.store import queries_holds as qh
@@ -80,9 +82,10 @@ async def purge(db: Database, settings: Settings, now: int | None = None) -> Pur
         challenges = await queries_mfa.delete_expired_challenges(conn, now)
         oldest = await qh.oldest_unheld_read_time(conn)
         held = await qh.held_past(conn, cutoff)
+        age = round((now - oldest) / DAY_MS, 3) if oldest is not None else None
         await audit.record(
             conn, "system", "retention.purge", reads=reads, images=images,
-            cutoff=cutoff, oldest_remaining=oldest, retention_days=settings.retention_days,
+            cutoff=cutoff, oldest_remaining=oldest, oldest_unheld_age_days=age, retention_days=settings.retention_days,
             sessions=sessions, challenges=challenges, stray_images=strays, held=held, future=future,
         )
     return PurgeResult(reads, images, oldest, sessions, challenges, strays, held, future)

@@ -20,6 +20,6 @@ async def run_search(db: Database, actor: str, criteria: qs.Criteria, justificat
     rows, more = await qs.search_reads(db.reader, criteria)
     async with db.transaction() as conn:
         line = await audit.record(
-            conn, actor, SEARCH, reason=justification.label, reason_id=justification.reason_id,
-            case=justification.case, results=len(rows), truncated=more, criteria=logged_criteria, **detail)
+            conn, actor, SEARCH, **justification.logged(), results=len(rows), truncated=more,
+            criteria=logged_criteria, **detail)
     return rows, more, line

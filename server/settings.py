@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The department's IANA time zone (e.g. "America/Chicago"): every time shown or typed in the
     # web app is local to it. The database keeps UTC epoch milliseconds whatever it is.
     time_zone: str = "UTC"
+    # The department's name, as reports a records officer files and the access log name it.
+    department_name: str = "Police department"
     # Roles that must sign in with an authenticator app code too (TOTP, RFC 6238), e.g.
     # ["supervisor", "admin"], or "supervisor,admin" in PLATEWATCH_MFA_REQUIRED_ROLES. Such a
     # user without one is sent to set it up right after the password and can do nothing else.

@@ -18,13 +18,14 @@ import pytest
 from playwright.sync_api import expect
 
 from server.clock import local_to_ms
+from server.store.chain import GENESIS, entry_hash
 from server.settings import CONFIG_NAME
 from tests.browser import screenshot, sign_in
 from tests.conftest import make_settings
 from tests.test_web_admin import add_user, db_rows, web_client
 
 CHICAGO = ZoneInfo("America/Chicago")
-HEADER = ["id", "at", "at_utc", "actor", "action", "detail"]
+HEADER = ["id", "at", "at_utc", "actor", "action", "detail", "prev_hash", "hash"]
 # 2024-11-01 to 2024-11-22 in Chicago: CDT (UTC-5) until 02:00 on 3 November, CST (UTC-6) after.
 RANGE = {"from": "2024-11-01", "to": "2024-11-22"}
 
@@ -90,7 +91,7 @@ def test_export_holds_the_lines_of_the_local_days_asked_for_oldest_first(dept, s
     ids = seed(dept, [(at, f"user{i}", "alert.confirmed", note) for i, (at, *_) in enumerate(EDGES)])
     resp = sam.get("/audit.csv", params=RANGE)
     rows = rows_of(resp)
-    expected = [[str(line_id), local, utc, f"user{i}", "alert.confirmed", note]
+    expected = [[str(line_id), local, utc, f"user{i}", "alert.confirmed", note, "", ""]  # by hand: no hashes
                 for i, (line_id, (_, inside, local, utc)) in enumerate(zip(ids, EDGES)) if inside]
     assert rows == expected  # the detail, quotes and newline included, comes back as stored
     assert resp.headers["content-disposition"] == 'attachment; filename="platewatch-audit-2024-11-01-to-2024-11-22.csv"'
@@ -222,3 +223,16 @@ def test_the_audit_page_offers_the_export_on_a_phone(dept, page):
     assert header == HEADER
     assert [row[1] for row in rows] == [local for _, inside, local, _ in EDGES if inside]  # the filter came along
     assert exported(dept)[-1]["filters"] == {**RANGE, "action": "search"}
+
+
+def test_an_outside_auditor_checks_the_chain_from_the_file_alone(dept, sam):
+    """Each line's hash is SHA-256 over the line before's hash and the line itself: recomputed from
+    the CSV's columns (at_utc back to epoch ms), every link holds, from the log's first entry."""
+    assert sam.get("/audit", params={"action": "auth"}).status_code == 200
+    rows = rows_of(sam.get("/audit.csv"))
+    assert len(rows) >= 3 and rows[0][6] == GENESIS
+    previous = GENESIS
+    for row in rows:
+        at = round(datetime.fromisoformat(row[2]).timestamp() * 1000)
+        assert row[6] == previous and row[7] == entry_hash(row[6], at, row[3], row[4], row[5]), row
+        previous = row[7]

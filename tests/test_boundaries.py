@@ -27,10 +27,13 @@ SERVER_RANKS = {
     "store.queries_sources": 2, "store.queries_webhooks": 2,
     "hotlist_fetch": 1,  # calling a hot-list source's URL: checked first, credentials kept apart
     "store.queries_requests": 2, "store.export_rows": 0,  # public records requests; export's one snapshot
+    "store.queries_accountability": 2,  # purge records, hits by kind, prohibited purposes, the access log
     "audit": 2, "auth": 3,
     "audit_chain": 3,  # verifying the audit log's hash chain; signed daily checkpoints of its head
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
-    "access": 3,  # justified access: reason, case number, the cursor of a further page
+    "access": 4,  # justified access: reason, case number, note, the cursor of a further page
+    "purposes": 3,  # prohibited purposes: the list, the check access makes, the refusal's audit line
+    "deletions": 3, "access_log": 3,  # what the purge recorded per day; every search and look-up: reports
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,
     "searches": 4,  # the search service: investigators' searches and records requests' look-ups
     "records_requests": 5,  # public records requests: asked, looked up (a search), answered
@@ -43,6 +46,7 @@ SERVER_RANKS = {
     "webhooks": 6, "webhook_sender": 7,  # webhook targets (CLI and web alike), and delivering alerts to them
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
+    "false_hits": 6,  # hits by list kind and outcome: the dashboard and the transparency report
     "api": 6,
     "web.base": 7, "web.cards": 7,  # what page modules share; no handlers of their own
     **{f"web.{page}": 8 for page in ("account", "admin", "alerts", "audit", "dashboard", "files", "history",

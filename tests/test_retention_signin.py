@@ -23,7 +23,7 @@ from tests.test_web_admin import add_user, db_rows, web_client
 
 HOUR_MS = 3_600_000
 AUDIT_FIELDS = {"reads", "images", "cutoff", "oldest_remaining", "retention_days", "sessions", "challenges",
-                "stray_images", "held", "future"}
+                "stray_images", "held", "future", "oldest_unheld_age_days"}
 
 
 @pytest.fixture

@@ -434,6 +434,15 @@ def m019_records_requests(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX records_requests_answered ON records_requests(answered_at)")
 
 
+@migrations()
+def m020_prohibited_purposes(db: sqlite_utils.Database) -> None:
+    """Words and phrases a search's case number or note may not contain ("immigration", "abortion"):
+    the department's list, kept by admins. A search or plate history naming one is refused."""
+    db.execute("""CREATE TABLE prohibited_purposes (
+        id INTEGER PRIMARY KEY, phrase TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        created_at INTEGER NOT NULL, created_by TEXT NOT NULL)""")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

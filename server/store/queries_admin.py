@@ -241,7 +241,7 @@ async def audit_chunk(conn, which: AuditFilter, *, after_id: int, through_id: in
     """Oldest first: the matching lines with after_id < id <= through_id (keyset over the rowid,
     so each chunk seeks straight to where the last one ended)."""
     where, params = _audit_where(which)
-    return await all_rows(conn, "SELECT id, at, actor, action, detail FROM audit_log "
+    return await all_rows(conn, "SELECT id, at, actor, action, detail, prev_hash, hash FROM audit_log "
                                 f"WHERE {' AND '.join([*where, 'id > ?', 'id <= ?'])} ORDER BY id LIMIT ?",
                           [*params, after_id, through_id, limit])
 

@@ -5,7 +5,8 @@ The file is written as it is read: EXPORT_CHUNK lines at a time by id (keyset), 
 CSV and sent, so a year of lines never sits in memory. Before the first byte goes, the export's
 own `audit.exported` line commits (who, the filters, how many lines): no export goes unrecorded.
 The count is exact: the file holds the matching lines up to the newest one when it was asked for
-(`through_id`), and as the log is append-only those cannot change while the file is sent.
+(`through_id`), and as the log is append-only those cannot change while the file is sent. Each
+line carries its chain hashes: with the file alone anyone can check that no line in it was changed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ FILTER_MAX = 64  # the page's action and actor fields hold at most this many cha
 EXPORT_PARAMS = ("from", "to", "action", "actor")
 EXPORT_CHUNK = 1000
 EXPORTED = "audit.exported"
-CSV_COLUMNS = ("id", "at", "at_utc", "actor", "action", "detail")
+# prev_hash and hash: the audit chain (store/chain.py), so an outside auditor can recompute each
+# entry's SHA-256 from the file alone (an actor or action written with a leading ' is hashed without it).
+CSV_COLUMNS = ("id", "at", "at_utc", "actor", "action", "detail", "prev_hash", "hash")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the shape <input type="date"> sends; fromisoformat takes more
 # A spreadsheet runs a cell starting with one of these as a formula. A failed sign-in's actor is
 # whatever was typed at the sign-in page, so such a value is written with a ' in front (OWASP).
@@ -154,7 +157,8 @@ def csv_text(rows, zone: tzinfo) -> str:
     for row in rows:
         writer.writerow([row["id"], local(row["at"], zone).isoformat(timespec="milliseconds"),
                          from_ms(row["at"]).isoformat(timespec="milliseconds"),
-                         _cell(row["actor"]), _cell(row["action"]), _cell(row["detail"])])
+                         _cell(row["actor"]), _cell(row["action"]), _cell(row["detail"]), row["prev_hash"] or "",
+                         row["hash"] or ""])
     return out.getvalue()
 
 

@@ -54,8 +54,14 @@ def _since(settings: Settings) -> int:
 async def _form(request: Request, db: Database, plate: str) -> tuple[object, dict]:
     """The posted form, and the context that shows its justification again."""
     form = await request.form()
-    values = {name: str(form.get(name, "")).strip() for name in ("reason", "case")}
+    values = {name: str(form.get(name, "")).strip() for name in ("reason", "case", "note")}
     return form, {"plate": plate, "reasons": await qs.search_reasons(db.reader), "values": values}
+
+
+async def _justified(request: Request, db: Database, settings: Settings, form, action: str, plate: str):
+    """The justification (access.check_justification), a refusal audited as `action` on `plate`."""
+    return await check_justification(db, settings, form, actor=request.user.username, asked=action,
+                                     terms={"plate": plate})
 
 
 def _covered(opened: int, rows: list) -> str:
@@ -92,8 +98,9 @@ async def _sightings(request: Request, db: Database, context: dict, justificatio
     sightings = await with_holds(
         db, [read_view(row, cameras, "exact" if row["plate_norm"] == plate else "lookalike") for row in rows])
     total = shown_before + len(rows)
-    next_page = {"reason": str(justification.reason_id), "case": justification.case, "history": str(line),
-                 "after": f"{rows[-1]['captured_at']}:{rows[-1]['id']}", "shown": str(total)} if more else None
+    next_page = {"reason": str(justification.reason_id), "case": justification.case, "note": justification.note,
+                 "history": str(line), "after": f"{rows[-1]['captured_at']}:{rows[-1]['id']}",
+                 "shown": str(total)} if more else None
     context = {**context, "sightings": sightings, "places": {} if shown_before else _places(sightings),
                "more": more, "next_page": next_page, "first": shown_before + 1, "shown": total,
                "appended": shown_before > 0 and wants_fragment(request), "limit": qs.HISTORY_LIMIT,
@@ -107,7 +114,7 @@ async def history_page(request: Request, plate: FromPath[str], db: NamedDependen
                        reason: FromQuery[str] = "", case: FromQuery[str] = "") -> Template:
     """The justification form, prefilled when coming from search results; nothing is read yet."""
     context = {"plate": _plate_or_404(plate), "reasons": await qs.search_reasons(db.reader),
-               "values": {"reason": reason, "case": case[:CASE_MAX]}}
+               "values": {"reason": reason, "case": case[:CASE_MAX], "note": ""}}
     return render(request, "history.html", "_search_history.html", context)
 
 
@@ -115,16 +122,15 @@ async def history_page(request: Request, plate: FromPath[str], db: NamedDependen
 async def history_run(request: Request, plate: FromPath[str], db: NamedDependency[Database],
                       settings: NamedDependency[Settings]) -> Template:
     form, context = await _form(request, db, _plate_or_404(plate))
-    justification, errors = await check_justification(db, form)
+    justification, errors = await _justified(request, db, settings, form, HISTORY, context["plate"])
     if errors:
         return render(request, "history.html", "_search_history.html", {**context, "errors": errors}, status=422)
     opened = now_ms()
     rows, more = await qs.plate_history(db.reader, context["plate"], _since(settings))
     async with db.transaction() as conn:  # committed before any sighting leaves, even for none
         line = await audit.record(
-            conn, request.user.username, HISTORY, plate=context["plate"], reason=justification.label,
-            reason_id=justification.reason_id, case=justification.case, results=len(rows), truncated=more,
-            to=_covered(opened, rows))
+            conn, request.user.username, HISTORY, plate=context["plate"], **justification.logged(),
+            results=len(rows), truncated=more, to=_covered(opened, rows))
     return await _sightings(request, db, context, justification, rows, more, line, 0, settings)
 
 
@@ -135,7 +141,7 @@ async def history_more(request: Request, plate: FromPath[str], db: NamedDependen
     justification checks out and continues a history of this plate that this officer ran, from
     within it."""
     form, context = await _form(request, db, _plate_or_404(plate))
-    justification, errors = await check_justification(db, form)
+    justification, errors = await _justified(request, db, settings, form, MORE, context["plate"])
     cursor = page_cursor(form, "history")
     if not errors:
         continues = cursor and await _continues(db, request.user.username, context["plate"], justification, cursor)
@@ -146,9 +152,8 @@ async def history_more(request: Request, plate: FromPath[str], db: NamedDependen
     async with db.transaction() as conn:  # as for a history: logged before any sighting leaves
         await audit.record(
             conn, request.user.username, MORE, history=cursor.line, plate=context["plate"],
-            reason=justification.label, reason_id=justification.reason_id, case=justification.case,
-            after={"at": from_ms(cursor.after[0]).isoformat(), "read": cursor.after[1]}, results=len(rows),
-            truncated=more)
+            **justification.logged(), after={"at": from_ms(cursor.after[0]).isoformat(), "read": cursor.after[1]},
+            results=len(rows), truncated=more)
     return await _sightings(request, db, context, justification, rows, more, cursor.line, cursor.shown, settings)
 
 

@@ -42,7 +42,8 @@ from server.web.base import page_role, render, wants_fragment
 from server.web.cards import match_kind, read_view, with_holds
 
 DEFAULT_DAYS = 7
-SEARCH_FIELDS = ("plate", "fuzzy", "since", "until", "camera", "colour", "reason", "case")
+QUERY_FIELDS = ("plate", "fuzzy", "since", "until", "camera", "colour")  # what is searched for
+SEARCH_FIELDS = (*QUERY_FIELDS, "reason", "case", "note")
 MORE = "search.more"  # the audit action of a further page of a search (SEARCH: the search itself)
 NOT_CONTINUED = "These are not older reads of a search you ran with this reason and case number: search again."
 
@@ -113,12 +114,15 @@ class Asked:
     errors: list[str]
 
 
-async def _asked(request: Request, db: Database, settings: Settings) -> Asked:
-    """The justification and criteria, checked alike for a search and each further page of it."""
+async def _asked(request: Request, db: Database, settings: Settings, action: str) -> Asked:
+    """The justification and criteria, checked alike for a search and each further page of it
+    (`action`: which, as a refusal's audit line names it)."""
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in SEARCH_FIELDS}
     context = {**await _form_context(db), "values": values}
-    justification, errors = await check_justification(db, form)
+    justification, errors = await check_justification(
+        db, settings, form, actor=request.user.username, asked=action,
+        terms={name: values[name] for name in QUERY_FIELDS if values[name]})
     cameras = {c["id"]: c for c in context["cameras"]}
     criteria, criteria_errors, note = _criteria(values, cameras, int(settings.retention_days * DAY_MS), now_ms(),
                                                 settings.zone)
@@ -148,7 +152,7 @@ async def search_page(request: Request, db: NamedDependency[Database], settings:
 
 @post("/search", include_in_schema=False, guards=[page_role("officer")], status_code=200)
 async def search_run(request: Request, db: NamedDependency[Database], settings: NamedDependency[Settings]) -> Template:
-    asked = await _asked(request, db, settings)
+    asked = await _asked(request, db, settings, SEARCH)
     if asked.errors:  # nothing is searched, nothing shown
         return render(request, "search.html", "_search_panel.html", {**asked.context, "errors": asked.errors},
                        status=422)
@@ -165,7 +169,8 @@ def _exact(ms: int, zone: tzinfo) -> str:
 def _next_page(asked: Asked, search_id: int, last, total: int, zone: tzinfo) -> dict[str, str]:
     """The fields that ask for the page after `last`: the same criteria and justification."""
     criteria, justification = asked.criteria, asked.justification
-    return {"reason": str(justification.reason_id), "case": justification.case, "plate": criteria.pattern,
+    return {"reason": str(justification.reason_id), "case": justification.case, "note": justification.note,
+            "plate": criteria.pattern,
             "fuzzy": "on" if criteria.fuzzy else "", "since": _exact(criteria.since, zone),
             "until": _exact(criteria.until, zone),
             "camera": "" if criteria.camera_id is None else str(criteria.camera_id), "colour": criteria.colour or "",
@@ -220,7 +225,7 @@ async def search_more(request: Request, db: NamedDependency[Database], settings:
                       ) -> Template:
     """Older reads of a search: the page after the last read shown. Refused, as a search is,
     unless the justification and criteria check out and continue a search this officer ran."""
-    asked = await _asked(request, db, settings)
+    asked = await _asked(request, db, settings, MORE)
     cursor = page_cursor(asked.form, "search")
     errors = asked.errors or ([] if cursor and await _continues(db, request.user.username, asked, cursor)
                               else [NOT_CONTINUED])
@@ -232,8 +237,7 @@ async def search_more(request: Request, db: NamedDependency[Database], settings:
     justification = asked.justification
     async with db.transaction() as conn:  # as for a search: logged before any result leaves
         await audit.record(
-            conn, request.user.username, MORE, search=search_id, reason=justification.label,
-            reason_id=justification.reason_id, case=justification.case,
+            conn, request.user.username, MORE, search=search_id, **justification.logged(),
             after={"at": from_ms(after[0]).isoformat(), "read": after[1]}, results=len(rows), truncated=more,
             criteria=_logged_criteria(asked))
     return await _results(request, db, asked, rows, more, search_id, shown_before, settings.zone)

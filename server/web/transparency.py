@@ -5,7 +5,9 @@ and `GET /transparency.json` (the same figures). It holds counts and policy only
 plate, a username, a case number, a camera's name or token, a note or an audit line's detail;
 hot lists are counted by kind, not named (a list's name can reveal an investigation). The policy
 facts come from settings and code, not from text someone types, so the page cannot drift from
-what the software does. It is the same for every viewer (no nav, no CSRF cookie), so a shared
+what the software does. What the purge deleted each day (server/deletions.py) and what hits turned
+out to be by kind of list (server/false_hits.py) come from stored records, as the dashboard's do.
+It is the same for every viewer (no nav, no CSRF cookie), so a shared
 cache may keep it for five minutes. `transparency_public = false` answers 404 on both paths.
 """
 
@@ -20,8 +22,10 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from server import audit_chain, records_requests
+from server import audit_chain, deletions, purposes, records_requests
 from server.clock import DAY_MS, day_starts, local, now_ms
+from server.deletions import Deletions
+from server.false_hits import HitChecks, false_hits
 from server.figures import (
     DAYS, KIND_NAMES, NO_REASON, OTHER_REASONS, OUTCOMES, bar_chart, charts, dashboard_numbers, summaries,
 )
@@ -173,6 +177,7 @@ class Policy(msgspec.Struct):
     search_reasons: list[str]  # the department's list, as officers choose from it today
     two_factor_sign_in_required_for: list[str]
     audit_log: list[str]  # what the audit chain and its signed heads prove
+    prohibited_purposes: list[str] = []  # no search may be run for these (server/purposes.py)
 
 
 class TransparencyReport(msgspec.Struct):
@@ -197,6 +202,10 @@ class TransparencyReport(msgspec.Struct):
     policy: Policy
     audit_chain: AuditHead | None  # the newest signed head; None until the server has signed one
     records_requests: RecordsRequests
+    # What each day's purges recorded (server/deletions.py), and the hits by kind as officers
+    # checked them (server/false_hits.py): both over the same `days` local days.
+    deletions: Deletions | None = None
+    false_hits: list[HitChecks] = []
 
 
 def audit_head(point: audit_chain.Checkpoint | None, zone) -> AuditHead | None:
@@ -258,7 +267,8 @@ async def _policy(reader, settings: Settings) -> tuple[Policy, set[str]]:
         search_rules=list(SEARCH_RULES), evidence_holds=list(EVIDENCE_HOLDS),
         search_reasons=[r["label"] for r in reasons if r["retired_at"] is None],
         two_factor_sign_in_required_for=[role for role in ROLES if role in settings.mfa_required_roles],
-        audit_log=[*AUDIT_CHAIN, _audit_kept(settings.audit_retention_days)])
+        audit_log=[*AUDIT_CHAIN, _audit_kept(settings.audit_retention_days)],
+        prohibited_purposes=await purposes.phrases(reader))
     return policy, {r["label"] for r in reasons}
 
 
@@ -283,8 +293,16 @@ async def transparency_report(reader, settings: Settings, now: int) -> tuple[Tra
         people_with_access=[RoleCount(role, roles.get(role, 0)) for role in ROLES],
         retention=await _retention(reader, settings, now), policy=policy,
         audit_chain=audit_head(await audit_chain.latest_checkpoint(reader), settings.zone),
-        records_requests=await _records_requests(reader, settings, now))
+        records_requests=await _records_requests(reader, settings, now),
+        deletions=await deletions.last_days(reader, settings, now, DAYS),
+        false_hits=await false_hits(reader, *_period(now, settings)))
     return report, numbers
+
+
+def _period(now: int, settings: Settings) -> tuple[int, int]:
+    """The report's local days as epoch ms: the first's midnight, and the end of today."""
+    bounds = day_starts(now, settings.zone, DAYS)
+    return bounds[0], bounds[-1]
 
 
 def _public_or_404(settings: Settings) -> None:
@@ -299,7 +317,7 @@ async def transparency_page(db: NamedDependency[Database], settings: NamedDepend
     drawn = charts(numbers)
     drawn["hit_kinds"] = bar_chart([(hit.kind, KIND_NAMES[hit.kind], hit.hits) for hit in report.hits_by_kind])
     context = {"report": report, "charts": drawn, "summaries": summaries(numbers, drawn["hit_totals"]),
-               "outcome_names": OUTCOMES, "kind_names": KIND_NAMES}
+               "outcome_names": OUTCOMES, "kind_names": KIND_NAMES, "false_hits": report.false_hits}
     return Template("transparency.html", context=context)
 
 
