@@ -264,9 +264,10 @@ class AlertsController(Controller):
 
 
 @get("/healthz", summary="Liveness", include_in_schema=False)
-async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
+async def healthz(request: Request, db: NamedDependency[Database]) -> dict[str, str]:
     await queries.ping(db.reader)
-    return {"status": "ok"}
+    mqtt = request.app.state.get("mqtt")  # the broker's connection, where mqtt_url is set
+    return {"status": "ok", **({"mqtt": mqtt.state} if mqtt is not None else {})}
 
 
 API_HANDLERS = [ReadsController, CamerasController, AuthController, PushController, DutyController, AlertsController,

@@ -34,6 +34,7 @@ SERVER_RANKS = {
     "ingest": 5,
     "hotlists": 5,
     "hotlist_sources": 6,  # scheduled refresh: the server's schedule and the CLI call it
+    "mqtt": 6,  # alerts and camera health out to an MQTT broker, beside the push sender
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
     "api": 6,
