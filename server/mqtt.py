@@ -79,7 +79,7 @@ def health_payload(row: queries_admin.Row) -> dict[str, Any]:
 def discovery_configs(cameras: list[queries_admin.Row]) -> dict[str, dict[str, Any]]:
     """Home Assistant MQTT discovery: topic → config. Per camera a `problem` binary sensor and a
     status sensor; per hot-list kind an event entity that fires on each alert."""
-    common = {"availability_topic": STATUS_TOPIC, "device": DEVICE, "origin": {"name": "Platewatch"}}
+    common = {"availability_topic": STATUS_TOPIC, "device": DEVICE, "origin": {"name": "Platewatch"}, "qos": 1}
     configs = {}
     for camera in cameras:
         topic, key = camera_topic(camera["name"]), f"platewatch_camera_{camera['id']}"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import aiomqtt
 import httpx
+import jinja2
 import pytest
 
 from contract.wire import Alert
@@ -58,6 +59,12 @@ def collect(broker: Mosquitto, done: Callable[[dict], bool], action: Callable[[]
     return asyncio.run(main())
 
 
+def render_ha_template(template: str, value_json: dict) -> str:
+    environment = jinja2.Environment()
+    environment.filters["to_json"] = json.dumps  # as Home Assistant's own filter does
+    return environment.from_string(template).render(value_json=value_json)
+
+
 def test_a_hit_reaches_a_subscriber_with_discovery_and_camera_health(tmp_path, broker, capsys):
     live = serve(tmp_path, broker.url(), cameras=("north gate/2",))
     dept = Department(live, capsys)
@@ -79,6 +86,9 @@ def test_a_hit_reaches_a_subscriber_with_discovery_and_camera_health(tmp_path, b
         event = messages["homeassistant/event/platewatch_alert_stolen_vehicle/alert/config"]
         assert event["state_topic"] == "platewatch/alerts/stolen_vehicle" and event["event_types"] == ["alert"]
         assert event["device"]["name"] == "Platewatch" and event["availability_topic"] == "platewatch/status"
+        # Home Assistant renders the template (Jinja, with its to_json filter) into the event it fires.
+        fired = json.loads(render_ha_template(event["value_template"], alert))
+        assert fired["event_type"] == "alert" and fired["plate"] == "8ABC123" and fired["priority"] == 50
         assert {f"homeassistant/event/platewatch_alert_{kind}/alert/config" for kind in LIST_KINDS} <= messages.keys()
         problem = next(config for topic, config in messages.items() if topic.endswith("/problem/config"))
         assert problem["state_topic"] == "platewatch/cameras/north gate_2" and problem["device_class"] == "problem"
