@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
@@ -22,9 +23,9 @@ from contract.wire import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
     TokenRequest, TokenResponse,
 )
-from server import alerts, audit, duty, mfa, notify
+from server import alerts, audit, duty, mfa, notify, vendor_reads
 from server.alerts import alert_view
-from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
+from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation, json_body_operation
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
@@ -93,16 +94,19 @@ async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
     return decode_read(raw), images
 
 
+READ_ERRORS = [ClientException, *CAMERA_ERRORS, UnsupportedMediaType]
+RESEND = {HTTP_200_OK: ResponseSpec(data_container=ReadAccepted, description="A resend of a read already stored "
+                                                                             "(same vehicle): stored once; or a "
+                                                                             "higher revision folded into it")}
+
+
 class ReadsController(Controller):
     path = "/api/v1/reads"
     guards = [requires_camera]
     security = CAMERA_TOKEN
 
     @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)",
-          operation_class=ReadsOperation, raises=[ClientException, *CAMERA_ERRORS, UnsupportedMediaType],
-          responses={HTTP_200_OK: ResponseSpec(data_container=ReadAccepted, description="A resend of a read already stored "
-                                                                          "(same id): stored once; or a higher "
-                                                                          "revision folded into it")})
+          operation_class=ReadsOperation, raises=READ_ERRORS, responses=RESEND)
     async def create(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
         content_type, _ = request.content_type
         if content_type == "multipart/form-data":
@@ -111,15 +115,45 @@ class ReadsController(Controller):
             read, images = decode_read(await request.body()), {}
         else:
             raise UnsupportedMediaType("Content-Type must be application/json or multipart/form-data")
-        camera: Camera = request.user
-        try:
-            accepted = await ingest.store(camera, read, images)
-        except UploadTooLarge as exc:
-            raise RequestEntityTooLarge(str(exc)) from None
-        except InvalidUpload as exc:
-            raise ClientException(str(exc)) from None
-        created = not (accepted.duplicate or accepted.revised)  # a resend or a refinement: 200
-        return Response(accepted, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        return await accept_read(ingest, request.user, read, images)
+
+    @post("/platerecognizer", status_code=HTTP_201_CREATED, raises=READ_ERRORS, responses=RESEND,
+          summary="Plate Recognizer Stream's webhook: one vehicle's plate read",
+          operation_class=json_body_operation(vendor_reads.PlateRecognizerWebhook, "Stream's webhook JSON"))
+    async def plate_recognizer(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
+        return await accept_read(ingest, request.user, await vendor_read(request, vendor_reads.plate_recognizer_read))
+
+    @post("/openalpr", status_code=HTTP_201_CREATED, raises=READ_ERRORS, responses=RESEND,
+          summary="The OpenALPR agent's alpr_group: one vehicle's grouped plate reads",
+          operation_class=json_body_operation(vendor_reads.OpenAlprGroup, "An alpr_group JSON"))
+    async def openalpr(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
+        return await accept_read(ingest, request.user, await vendor_read(request, vendor_reads.openalpr_read))
+
+
+async def accept_read(ingest: Ingest, camera: Camera, read: ReadIn, images: dict[str, bytes] | None = None,
+                      ) -> Response[ReadAccepted]:
+    """Store a camera's read through ingest: 201 when new, 200 for a resend or a refinement."""
+    try:
+        accepted = await ingest.store(camera, read, images or {})
+    except UploadTooLarge as exc:
+        raise RequestEntityTooLarge(str(exc)) from None
+    except InvalidUpload as exc:
+        raise ClientException(str(exc)) from None
+    created = not (accepted.duplicate or accepted.revised)
+    return Response(accepted, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+
+async def vendor_read(request: Request, parse: Callable[[bytes, int], ReadIn]) -> ReadIn:
+    """Another ALPR system's JSON as one read of the calling camera (server/vendor_reads.py)."""
+    if request.content_type[0] != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    raw, camera = await request.body(), request.user
+    try:
+        read = parse(raw, camera.id)
+    except vendor_reads.VendorReadRefused as exc:
+        raise ClientException(str(exc)) from None
+    json.loads(raw, object_pairs_hook=_refuse_repeated_keys)  # msgspec keeps the last of a key given twice
+    return read
 
 
 class CamerasController(Controller):

@@ -25,10 +25,10 @@ USER_TOKEN = [{"user": []}]
 CAMERA_TOKEN = [{"camera": []}]
 
 
-def read_in_schema() -> dict[str, Any]:
-    """ReadIn's JSON Schema as msgspec, the decoder of POST /api/v1/reads, sees it (so it says exactly
-    what is accepted, unknown fields refused), with the nested structs written in place."""
-    (root,), definitions = msgspec.json.schema_components([ReadIn], ref_template="{name}")
+def struct_schema(kind: type[msgspec.Struct]) -> dict[str, Any]:
+    """A struct's JSON Schema as msgspec, the decoder of the body, sees it (so it says exactly what is
+    accepted, unknown fields refused), with the nested structs written in place."""
+    (root,), definitions = msgspec.json.schema_components([kind], ref_template="{name}")
 
     def inline(node: Any) -> Any:
         if isinstance(node, dict):
@@ -39,7 +39,7 @@ def read_in_schema() -> dict[str, Any]:
 
 
 def read_request_body() -> RequestBody:
-    read = read_in_schema()  # a plain JSON Schema dict: Litestar writes it out as it is
+    read = struct_schema(ReadIn)  # a plain JSON Schema dict: Litestar writes it out as it is
     form = Schema(
         type=OpenAPIType.OBJECT, required=["read"], additional_properties=False,
         properties={"read": read, **{field: Schema(type=OpenAPIType.STRING, content_media_type="image/jpeg",
@@ -60,3 +60,15 @@ class ReadsOperation(Operation):
 
     def __post_init__(self) -> None:
         self.request_body = read_request_body()
+
+
+def json_body_operation(kind: type[msgspec.Struct], description: str) -> type[Operation]:
+    """The operation of a route that decodes its JSON body itself (to name a bad field its own way)."""
+
+    @dataclass
+    class JsonBodyOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(required=True, description=description, content={
+                "application/json": OpenAPIMediaType(schema=struct_schema(kind))})
+
+    return JsonBodyOperation

@@ -22,6 +22,7 @@ SERVER_RANKS = {
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "store.queries_audit": 2,
+    "vendor_reads": 1,  # Plate Recognizer's and OpenALPR's reads as ours, for the API
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2,
     "audit": 2, "auth": 3,
