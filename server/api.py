@@ -25,7 +25,7 @@ from contract.wire import (
 )
 from server import alerts, audit, duty, mfa, notify, vendor_reads
 from server.alerts import alert_view
-from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation, json_body_operation
+from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation, vendor_operation
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
@@ -71,26 +71,33 @@ def _refuse_repeated_keys(pairs: list[tuple[str, object]]) -> None:
         raise ClientException(f"invalid read: key {repeated!r} given twice in one object")
 
 
-async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
+async def read_form(request: Request, json_field: str, files: dict[str, str], what: str,
+                    ) -> tuple[bytes | str, dict[str, bytes]]:
+    """A form with JSON in `json_field` and JPEG files (form field → image field); nothing else."""
     form = await request.form()
-    unknown = sorted(set(form.keys()) - {"read", *IMAGE_FIELDS})
+    unknown = sorted(set(form.keys()) - {json_field, *files})
     if unknown:
         raise ClientException(f"unknown form field(s): {', '.join(unknown)}")
-    for name in ("read", *IMAGE_FIELDS):
+    for name in (json_field, *files):
         if len(form.getall(name, [])) > 1:
             raise ClientException(f"{name}: sent {len(form.getall(name))} times; one at most")
-    raw = form.get("read")
+    raw = form.get(json_field)
     if raw is None:
-        raise ClientException("missing form field 'read' (the read as JSON)")
+        raise ClientException(f"missing form field '{json_field}' ({what} as JSON)")
     if isinstance(raw, UploadFile):
         raw = await raw.read()
     images = {}
-    for field in IMAGE_FIELDS:
-        upload = form.get(field)
+    for name, field in files.items():
+        upload = form.get(name)
         if upload is not None:
             if not isinstance(upload, UploadFile):
-                raise ClientException(f"{field}: expected a JPEG file upload")
+                raise ClientException(f"{name}: expected a JPEG file upload")
             images[field] = await upload.read()
+    return raw, images
+
+
+async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
+    raw, images = await read_form(request, "read", {field: field for field in IMAGE_FIELDS}, "the read")
     return decode_read(raw), images
 
 
@@ -119,15 +126,20 @@ class ReadsController(Controller):
 
     @post("/platerecognizer", status_code=HTTP_201_CREATED, raises=READ_ERRORS, responses=RESEND,
           summary="Plate Recognizer Stream's webhook: one vehicle's plate read",
-          operation_class=json_body_operation(vendor_reads.PlateRecognizerWebhook, "Stream's webhook JSON"))
+          operation_class=vendor_operation(vendor_reads.PlateRecognizerWebhook, "Stream's webhook JSON",
+                                           form_field="json", image_field="upload"))
     async def plate_recognizer(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
-        return await accept_read(ingest, request.user, await vendor_read(request, vendor_reads.plate_recognizer_read))
+        # Stream posts its JSON as the body, or in a form field `json` with the frame as `upload`.
+        raw, images = await vendor_body(request, "json", {"upload": "vehicle_image"})
+        read = vendor_read(vendor_reads.plate_recognizer_read, raw, request.user)
+        return await accept_read(ingest, request.user, read, images)
 
     @post("/openalpr", status_code=HTTP_201_CREATED, raises=READ_ERRORS, responses=RESEND,
           summary="The OpenALPR agent's alpr_group: one vehicle's grouped plate reads",
-          operation_class=json_body_operation(vendor_reads.OpenAlprGroup, "An alpr_group JSON"))
+          operation_class=vendor_operation(vendor_reads.OpenAlprGroup, "An alpr_group JSON"))
     async def openalpr(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
-        return await accept_read(ingest, request.user, await vendor_read(request, vendor_reads.openalpr_read))
+        raw, images = await vendor_body(request)
+        return await accept_read(ingest, request.user, vendor_read(vendor_reads.openalpr_read, raw, request.user))
 
 
 async def accept_read(ingest: Ingest, camera: Camera, read: ReadIn, images: dict[str, bytes] | None = None,
@@ -143,11 +155,20 @@ async def accept_read(ingest: Ingest, camera: Camera, read: ReadIn, images: dict
     return Response(accepted, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
-async def vendor_read(request: Request, parse: Callable[[bytes, int], ReadIn]) -> ReadIn:
+async def vendor_body(request: Request, json_field: str | None = None, files: dict[str, str] | None = None,
+                      ) -> tuple[bytes | str, dict[str, bytes]]:
+    """A vendor's JSON body, or (where it has one) its form: JSON in `json_field`, images in `files`."""
+    content_type = request.content_type[0]
+    if content_type == "application/json":
+        return await request.body(), {}
+    if json_field and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await read_form(request, json_field, files or {}, "the webhook")
+    raise UnsupportedMediaType("Content-Type must be application/json"
+                               + (f", or a form with the JSON in field '{json_field}'" if json_field else ""))
+
+
+def vendor_read(parse: Callable[[bytes | str, int], ReadIn], raw: bytes | str, camera: Camera) -> ReadIn:
     """Another ALPR system's JSON as one read of the calling camera (server/vendor_reads.py)."""
-    if request.content_type[0] != "application/json":
-        raise UnsupportedMediaType("Content-Type must be application/json")
-    raw, camera = await request.body(), request.user
     try:
         read = parse(raw, camera.id)
     except vendor_reads.VendorReadRefused as exc:

@@ -62,13 +62,26 @@ class ReadsOperation(Operation):
         self.request_body = read_request_body()
 
 
-def json_body_operation(kind: type[msgspec.Struct], description: str) -> type[Operation]:
-    """The operation of a route that decodes its JSON body itself (to name a bad field its own way)."""
+def vendor_operation(kind: type[msgspec.Struct], description: str, form_field: str | None = None,
+                     image_field: str | None = None) -> type[Operation]:
+    """The operation of a route that decodes another system's JSON itself (to name a bad field its own
+    way): as the body, or also as a form field with an optional JPEG."""
+    schema = struct_schema(kind)
+    content = {"application/json": OpenAPIMediaType(schema=schema)}
+    if form_field:
+        fields = {form_field: Schema(type=OpenAPIType.STRING, content_media_type="application/json",
+                                     description=f"{description}, as text")}
+        content["application/x-www-form-urlencoded"] = OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.OBJECT, required=[form_field], properties=fields, additional_properties=False))
+        if image_field:
+            fields = {**fields, image_field: Schema(type=OpenAPIType.STRING, content_media_type="image/jpeg",
+                                                    description="the JPEG frame, kept as the vehicle image")}
+        content["multipart/form-data"] = OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.OBJECT, required=[form_field], properties=fields, additional_properties=False))
 
     @dataclass
-    class JsonBodyOperation(Operation):
+    class VendorOperation(Operation):
         def __post_init__(self) -> None:
-            self.request_body = RequestBody(required=True, description=description, content={
-                "application/json": OpenAPIMediaType(schema=struct_schema(kind))})
+            self.request_body = RequestBody(required=True, description=description, content=content)
 
-    return JsonBodyOperation
+    return VendorOperation

@@ -3,10 +3,13 @@ posted with a camera token, each stored once as one read with its candidates and
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import time
 from datetime import UTC, datetime
+
+from PIL import Image
 
 HOTLIST = "plate,state,reason\n9JUB11,CA,Stolen 2026-11-01\nA13709,MO,Wanted\n"
 
@@ -82,6 +85,23 @@ def test_a_plate_recognizer_webhook_is_stored_once_and_alerts(dept, tmp_path):
     assert json.loads(box) == {"x": 460, "y": 57, "w": 97, "h": 25}
     [alert] = alerts(dept)
     assert alert["plate"] == "9JUB11" and alert["camera"] == "main-st"
+
+
+def test_a_stream_webhook_as_a_form_with_its_frame(dept, tmp_path):
+    """Stream sends the JSON in a form field `json`, with the frame as `upload` when asked for images."""
+    frame = io.BytesIO()
+    Image.new("RGB", (640, 360), (90, 90, 90)).save(frame, "JPEG")
+    resp = dept.http.post("/api/v1/reads/platerecognizer", headers=dept.camera_headers,
+                          data={"json": json.dumps(stream_webhook())}, files={"upload": ("frame.jpg", frame.getvalue())})
+    assert resp.status_code == 201, resp.text
+    with sqlite3.connect(dept.settings.db_path) as conn:
+        [(image,)] = conn.execute("SELECT vehicle_image FROM reads").fetchall()
+    assert (dept.settings.data_dir / image).read_bytes() == frame.getvalue()
+    resp = dept.http.post("/api/v1/reads/platerecognizer", headers=dept.camera_headers,
+                          data={"json": json.dumps(stream_webhook("7xyz555"))})  # a form without the image
+    assert resp.status_code == 201, resp.text
+    resp = dept.http.post("/api/v1/reads/platerecognizer", headers=dept.camera_headers, data={"jsn": "{}"})
+    assert resp.status_code == 400 and "unknown form field(s): jsn" in resp.json()["detail"]
 
 
 def test_an_openalpr_group_is_stored_once_and_alerts(dept, tmp_path):
