@@ -110,8 +110,10 @@ def explain(exc: Exception) -> str:
     value = getattr(code, "value", code)
     if value in REFUSALS:
         return f"the broker refused the connection: {REFUSALS[value]} (check the user and password in mqtt_url)"
-    if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
-        return f"TLS failed: {exc.__cause__ or exc} (a private CA's certificate goes in mqtt_ca_file)"
+    # aiomqtt re-raises a failed connect as MqttError(str(error)) from None: the error stays its context.
+    tls = next((e for e in (exc, exc.__context__) if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        return f"TLS failed: {tls} (a private CA's certificate goes in mqtt_ca_file)"
     return str(exc) or type(exc).__name__
 
 

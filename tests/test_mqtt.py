@@ -30,21 +30,24 @@ def broker(tmp_path) -> Iterator[Mosquitto]:
         yield mosquitto
 
 
-def serve(tmp_path, mqtt_url: str, cameras: tuple[str, ...] = ()) -> LiveServer:
-    settings = make_settings(tmp_path / "data", mqtt_url=mqtt_url)
+def serve(tmp_path, mqtt_url: str, cameras: tuple[str, ...] = (), **overrides) -> LiveServer:
+    settings = make_settings(tmp_path / "data", mqtt_url=mqtt_url, **overrides)
     for name in cameras:  # added before the server starts: in the discovery sent on connect
         assert run_cli(settings, "camera", "add", name) == 0
     return LiveServer(settings).start()
 
 
 def collect(broker: Mosquitto, done: Callable[[dict], bool], action: Callable[[], object] = lambda: None,
-            credentials: tuple[str, str] | None = None) -> dict[str, object]:
+            credentials: tuple[str, str] | None = None, session: str | None = None) -> dict[str, object]:
     """Subscribe to everything Platewatch publishes, run `action`, and gather topic → last payload
-    until `done(messages)`."""
+    until `done(messages)`. With a `session` name the broker keeps the subscription (and queues
+    QoS 1 messages for it) while this subscriber is away."""
     async def main() -> dict[str, object]:
         user, password = credentials or (None, None)
         messages: dict[str, object] = {}
-        async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=password) as client:
+        async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=password,
+                                  tls_context=broker.ssl_context(), identifier=session,
+                                  clean_session=session is None) as client:
             await client.subscribe("platewatch/#", qos=1)
             await client.subscribe("homeassistant/#", qos=1)
             await asyncio.to_thread(action)
@@ -132,6 +135,46 @@ def test_wrong_credentials_are_reported_and_the_server_serves_on(tmp_path, capsy
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert f"MQTT broker mqtt://127.0.0.1:{broker.port}: the broker refused the connection" in logged
     assert "wrong-horse" not in logged
+
+
+def test_tls_with_a_private_ca(tmp_path, capsys):
+    with Mosquitto(tmp_path / "broker", tls=True) as broker:
+        live = serve(tmp_path, broker.url(), cameras=("gate",), mqtt_ca_file=str(broker.ca_file))
+        try:
+            assert collect(broker, lambda m: "platewatch/cameras/gate" in m)["platewatch/status"] == "online"
+        finally:
+            live.stop()
+        live = serve(tmp_path, broker.url())  # without the CA the broker's certificate is not trusted
+
+        def reported() -> str | None:
+            state = httpx.get(f"{live.url}/healthz").json()["mqtt"]
+            return None if state == "connecting" else state
+
+        try:
+            assert wait_until(reported).startswith("TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED]")
+        finally:
+            live.stop()
+
+
+def test_alerts_raised_while_the_broker_is_away_go_out_when_it_is_back(tmp_path, capsys):
+    broker = Mosquitto(tmp_path / "broker", persistent=True).start()
+    live = serve(tmp_path, broker.url())
+    dept = Department(live, capsys)
+    try:
+        assert dept.hotlist(tmp_path, "stolen", HOTLIST, "--kind", "stolen_vehicle") == 0
+        # Dispatch's subscriber: the broker keeps its QoS 1 subscription across its restart.
+        collect(broker, lambda m: m.get("platewatch/status") == "online", session="dispatch")
+        broker.stop()
+        assert dept.post_read("8ABC123").status_code == 201
+        assert wait_until(lambda: httpx.get(f"{live.url}/healthz").json()["mqtt"] != "connected")
+        broker.start()
+        messages = collect(broker, lambda m: "platewatch/alerts/stolen_vehicle" in m, session="dispatch")
+        assert messages["platewatch/alerts/stolen_vehicle"]["plate"] == "8ABC123"
+        assert wait_until(lambda: httpx.get(f"{live.url}/healthz").json()["mqtt"] == "connected")
+    finally:
+        dept.close()
+        live.stop()
+        broker.stop()
 
 
 def test_a_full_queue_drops_the_oldest_alert_and_counts_it(caplog):
