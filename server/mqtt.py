@@ -150,9 +150,12 @@ class MqttPublisher:
                         await self._serve(client)
                     finally:  # a clean disconnect sends no last will: say offline ourselves
                         await asyncio.shield(self._say_offline(client))
-            except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
+            except (aiomqtt.MqttError, OSError) as exc:
                 self.state = explain(exc)
                 log.warning("MQTT broker %s: %s; retrying in %g s", self.broker.shown, self.state, delay)
+            except Exception as exc:  # e.g. a transient database error reading camera health: retry, never end
+                self.state = f"failed: {type(exc).__name__}"
+                log.exception("MQTT publishing to %s failed; retrying in %g s", self.broker.shown, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_S[1])
 
