@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 import aiomqtt
 import httpx
 import jinja2
+import msgspec
 import pytest
 
 from contract.wire import Alert
 from server.hotlists import LIST_KINDS
 from server.mqtt import MqttPublisher
-from server.settings import MqttBroker
+from server.settings import MqttBroker, load_settings
 from tests.conftest import Department, LiveServer, make_settings, run_cli, wait_until
 from tests.mosquitto import Mosquitto
 
@@ -186,3 +187,18 @@ def test_a_full_queue_drops_the_oldest_alert_and_counts_it(caplog):
         publisher.offer(alert)
     assert publisher.dropped == 1 and [alert.id for alert in publisher._alerts] == [1, 2]
     assert "1 alerts dropped so far" in caplog.text
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://broker", "must start mqtt:// or mqtts://"), ("mqtt://broker:99999", "port"),
+    ("mqtt://broker/platewatch", "nothing after it"), ("mqtt://", "give a broker"),
+])
+def test_a_bad_mqtt_url_is_refused_by_name(tmp_path, url, says):
+    with pytest.raises(msgspec.ValidationError, match=f"mqtt_url: .*{says}"):
+        load_settings(tmp_path, env={}, mqtt_url=url)
+
+
+def test_the_broker_is_named_without_its_credentials(tmp_path):
+    broker = load_settings(tmp_path, env={"PLATEWATCH_MQTT_URL": "mqtts://pw:s%40cret@broker.example:8884"}).mqtt_broker
+    assert (broker.username, broker.password, broker.port, broker.tls) == ("pw", "s@cret", 8884, True)
+    assert broker.shown == "mqtts://broker.example:8884" and "s@cret" not in repr(broker)
