@@ -138,7 +138,7 @@ class ReadsController(Controller):
           summary="The OpenALPR agent's alpr_group: one vehicle's grouped plate reads",
           operation_class=vendor_operation(vendor_reads.OpenAlprGroup, "An alpr_group JSON"))
     async def openalpr(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
-        raw, images = await vendor_body(request)
+        raw, _ = await vendor_body(request)  # the agent posts JSON only
         return await accept_read(ingest, request.user, vendor_read(vendor_reads.openalpr_read, raw, request.user))
 
 
