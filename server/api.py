@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
@@ -22,9 +23,9 @@ from contract.wire import (
     Alert, AlertUpdate, CameraHeartbeat, DutyIn, DutyState, PushKey, PushSubscriptionIn, ReadAccepted, ReadIn,
     TokenRequest, TokenResponse,
 )
-from server import alerts, audit, duty, mfa, notify
+from server import alerts, audit, duty, mfa, notify, vendor_reads
 from server.alerts import alert_view
-from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation
+from server.api_docs import CAMERA_TOKEN, USER_TOKEN, ReadsOperation, vendor_operation
 from server.auth import (
     Camera, SignInRefused, User, check_sign_in, issue_token, requires_camera, requires_role,
 )
@@ -70,27 +71,40 @@ def _refuse_repeated_keys(pairs: list[tuple[str, object]]) -> None:
         raise ClientException(f"invalid read: key {repeated!r} given twice in one object")
 
 
-async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
+async def read_form(request: Request, json_field: str, files: dict[str, str], what: str,
+                    ) -> tuple[bytes | str, dict[str, bytes]]:
+    """A form with JSON in `json_field` and JPEG files (form field → image field); nothing else."""
     form = await request.form()
-    unknown = sorted(set(form.keys()) - {"read", *IMAGE_FIELDS})
+    unknown = sorted(set(form.keys()) - {json_field, *files})
     if unknown:
         raise ClientException(f"unknown form field(s): {', '.join(unknown)}")
-    for name in ("read", *IMAGE_FIELDS):
+    for name in (json_field, *files):
         if len(form.getall(name, [])) > 1:
             raise ClientException(f"{name}: sent {len(form.getall(name))} times; one at most")
-    raw = form.get("read")
+    raw = form.get(json_field)
     if raw is None:
-        raise ClientException("missing form field 'read' (the read as JSON)")
+        raise ClientException(f"missing form field '{json_field}' ({what} as JSON)")
     if isinstance(raw, UploadFile):
         raw = await raw.read()
     images = {}
-    for field in IMAGE_FIELDS:
-        upload = form.get(field)
+    for name, field in files.items():
+        upload = form.get(name)
         if upload is not None:
             if not isinstance(upload, UploadFile):
-                raise ClientException(f"{field}: expected a JPEG file upload")
+                raise ClientException(f"{name}: expected a JPEG file upload")
             images[field] = await upload.read()
+    return raw, images
+
+
+async def read_multipart(request: Request) -> tuple[ReadIn, dict[str, bytes]]:
+    raw, images = await read_form(request, "read", {field: field for field in IMAGE_FIELDS}, "the read")
     return decode_read(raw), images
+
+
+READ_ERRORS = [ClientException, *CAMERA_ERRORS, UnsupportedMediaType]
+RESEND = {HTTP_200_OK: ResponseSpec(data_container=ReadAccepted, description="A resend of a read already stored "
+                                                                             "(same vehicle): stored once; or a "
+                                                                             "higher revision folded into it")}
 
 
 class ReadsController(Controller):
@@ -99,10 +113,7 @@ class ReadsController(Controller):
     security = CAMERA_TOKEN
 
     @post("/", status_code=HTTP_201_CREATED, summary="A camera posts one plate read (JSON or multipart)",
-          operation_class=ReadsOperation, raises=[ClientException, *CAMERA_ERRORS, UnsupportedMediaType],
-          responses={HTTP_200_OK: ResponseSpec(data_container=ReadAccepted, description="A resend of a read already stored "
-                                                                          "(same id): stored once; or a higher "
-                                                                          "revision folded into it")})
+          operation_class=ReadsOperation, raises=READ_ERRORS, responses=RESEND)
     async def create(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
         content_type, _ = request.content_type
         if content_type == "multipart/form-data":
@@ -111,15 +122,59 @@ class ReadsController(Controller):
             read, images = decode_read(await request.body()), {}
         else:
             raise UnsupportedMediaType("Content-Type must be application/json or multipart/form-data")
-        camera: Camera = request.user
-        try:
-            accepted = await ingest.store(camera, read, images)
-        except UploadTooLarge as exc:
-            raise RequestEntityTooLarge(str(exc)) from None
-        except InvalidUpload as exc:
-            raise ClientException(str(exc)) from None
-        created = not (accepted.duplicate or accepted.revised)  # a resend or a refinement: 200
-        return Response(accepted, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        return await accept_read(ingest, request.user, read, images)
+
+    @post("/platerecognizer", status_code=HTTP_201_CREATED, raises=READ_ERRORS, responses=RESEND,
+          summary="Plate Recognizer Stream's webhook: one vehicle's plate read",
+          operation_class=vendor_operation(vendor_reads.PlateRecognizerWebhook, "Stream's webhook JSON",
+                                           form_field="json", image_field="upload"))
+    async def plate_recognizer(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
+        # Stream posts its JSON as the body, or in a form field `json` with the frame as `upload`.
+        raw, images = await vendor_body(request, "json", {"upload": "vehicle_image"})
+        read = vendor_read(vendor_reads.plate_recognizer_read, raw, request.user)
+        return await accept_read(ingest, request.user, read, images)
+
+    @post("/openalpr", status_code=HTTP_201_CREATED, raises=READ_ERRORS, responses=RESEND,
+          summary="The OpenALPR agent's alpr_group: one vehicle's grouped plate reads",
+          operation_class=vendor_operation(vendor_reads.OpenAlprGroup, "An alpr_group JSON"))
+    async def openalpr(self, request: Request, ingest: NamedDependency[Ingest]) -> Response[ReadAccepted]:
+        raw, _ = await vendor_body(request)  # the agent posts JSON only
+        return await accept_read(ingest, request.user, vendor_read(vendor_reads.openalpr_read, raw, request.user))
+
+
+async def accept_read(ingest: Ingest, camera: Camera, read: ReadIn, images: dict[str, bytes] | None = None,
+                      ) -> Response[ReadAccepted]:
+    """Store a camera's read through ingest: 201 when new, 200 for a resend or a refinement."""
+    try:
+        accepted = await ingest.store(camera, read, images or {})
+    except UploadTooLarge as exc:
+        raise RequestEntityTooLarge(str(exc)) from None
+    except InvalidUpload as exc:
+        raise ClientException(str(exc)) from None
+    created = not (accepted.duplicate or accepted.revised)
+    return Response(accepted, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+
+async def vendor_body(request: Request, json_field: str | None = None, files: dict[str, str] | None = None,
+                      ) -> tuple[bytes | str, dict[str, bytes]]:
+    """A vendor's JSON body, or (where it has one) its form: JSON in `json_field`, images in `files`."""
+    content_type = request.content_type[0]
+    if content_type == "application/json":
+        return await request.body(), {}
+    if json_field and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await read_form(request, json_field, files or {}, "the webhook")
+    raise UnsupportedMediaType("Content-Type must be application/json"
+                               + (f", or a form with the JSON in field '{json_field}'" if json_field else ""))
+
+
+def vendor_read(parse: Callable[[bytes | str, int], ReadIn], raw: bytes | str, camera: Camera) -> ReadIn:
+    """Another ALPR system's JSON as one read of the calling camera (server/vendor_reads.py)."""
+    try:
+        read = parse(raw, camera.id)
+    except vendor_reads.VendorReadRefused as exc:
+        raise ClientException(str(exc)) from None
+    json.loads(raw, object_pairs_hook=_refuse_repeated_keys)  # msgspec keeps the last of a key given twice
+    return read
 
 
 class CamerasController(Controller):
@@ -264,9 +319,10 @@ class AlertsController(Controller):
 
 
 @get("/healthz", summary="Liveness", include_in_schema=False)
-async def healthz(db: NamedDependency[Database]) -> dict[str, str]:
+async def healthz(request: Request, db: NamedDependency[Database]) -> dict[str, str]:
     await queries.ping(db.reader)
-    return {"status": "ok"}
+    mqtt = request.app.state.get("mqtt")  # the broker's connection, where mqtt_url is set
+    return {"status": "ok", **({"mqtt": mqtt.state} if mqtt is not None else {})}
 
 
 API_HANDLERS = [ReadsController, CamerasController, AuthController, PushController, DutyController, AlertsController,

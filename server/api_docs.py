@@ -25,10 +25,10 @@ USER_TOKEN = [{"user": []}]
 CAMERA_TOKEN = [{"camera": []}]
 
 
-def read_in_schema() -> dict[str, Any]:
-    """ReadIn's JSON Schema as msgspec, the decoder of POST /api/v1/reads, sees it (so it says exactly
-    what is accepted, unknown fields refused), with the nested structs written in place."""
-    (root,), definitions = msgspec.json.schema_components([ReadIn], ref_template="{name}")
+def struct_schema(kind: type[msgspec.Struct]) -> dict[str, Any]:
+    """A struct's JSON Schema as msgspec, the decoder of the body, sees it (so it says exactly what is
+    accepted, unknown fields refused), with the nested structs written in place."""
+    (root,), definitions = msgspec.json.schema_components([kind], ref_template="{name}")
 
     def inline(node: Any) -> Any:
         if isinstance(node, dict):
@@ -39,7 +39,7 @@ def read_in_schema() -> dict[str, Any]:
 
 
 def read_request_body() -> RequestBody:
-    read = read_in_schema()  # a plain JSON Schema dict: Litestar writes it out as it is
+    read = struct_schema(ReadIn)  # a plain JSON Schema dict: Litestar writes it out as it is
     form = Schema(
         type=OpenAPIType.OBJECT, required=["read"], additional_properties=False,
         properties={"read": read, **{field: Schema(type=OpenAPIType.STRING, content_media_type="image/jpeg",
@@ -60,3 +60,28 @@ class ReadsOperation(Operation):
 
     def __post_init__(self) -> None:
         self.request_body = read_request_body()
+
+
+def vendor_operation(kind: type[msgspec.Struct], description: str, form_field: str | None = None,
+                     image_field: str | None = None) -> type[Operation]:
+    """The operation of a route that decodes another system's JSON itself (to name a bad field its own
+    way): as the body, or also as a form field with an optional JPEG."""
+    schema = struct_schema(kind)
+    content = {"application/json": OpenAPIMediaType(schema=schema)}
+    if form_field:
+        fields = {form_field: Schema(type=OpenAPIType.STRING, content_media_type="application/json",
+                                     description=f"{description}, as text")}
+        content["application/x-www-form-urlencoded"] = OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.OBJECT, required=[form_field], properties=fields, additional_properties=False))
+        if image_field:
+            fields = {**fields, image_field: Schema(type=OpenAPIType.STRING, content_media_type="image/jpeg",
+                                                    description="the JPEG frame, kept as the vehicle image")}
+        content["multipart/form-data"] = OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.OBJECT, required=[form_field], properties=fields, additional_properties=False))
+
+    @dataclass
+    class VendorOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(required=True, description=description, content=content)
+
+    return VendorOperation

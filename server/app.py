@@ -31,6 +31,7 @@ from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
 from server.clock import now_ms, shown
 from server.http_edges import error_logger, path_bounds_middleware, security_headers
 from server.ingest import Ingest
+from server.mqtt import MqttPublisher
 from server.notify import Notifier
 from server.push import PushSender, VapidKeys
 from server.settings import Settings
@@ -158,6 +159,11 @@ def create_app(settings: Settings) -> Litestar:
                       asyncio.create_task(audit_chain.checkpoint_forever(db, signer, settings)),
                       asyncio.create_task(hotlist_sources.run_forever(db, settings, notifier.enqueue)),
                       asyncio.create_task(webhooks.run())]
+        if (broker := settings.mqtt_broker) is not None:
+            mqtt = MqttPublisher(db, broker)
+            notifier.add_outlet(mqtt.offer)
+            app.state.mqtt = mqtt
+            background.append(asyncio.create_task(mqtt.run()))
         try:
             yield
         finally:

@@ -46,6 +46,7 @@ class Notifier:
         self.ttl_ms, self.poll_s = ttl_s * 1000, poll_s
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._listeners: set[asyncio.Queue[Alert]] = set()
+        self._outlets: list[Callable[[Alert], None]] = []
         self._tasks: set[asyncio.Task] = set()
 
     def enqueue(self, alert_ids: Iterable[int]) -> None:
@@ -60,6 +61,10 @@ class Notifier:
 
     def unlisten(self, queue: asyncio.Queue[Alert]) -> None:
         self._listeners.discard(queue)
+
+    def add_outlet(self, outlet: Callable[[Alert], None]) -> None:
+        """Hand every new alert to `outlet` (MQTT) once, as it is claimed; it must queue, never block."""
+        self._outlets.append(outlet)
 
     async def run(self) -> None:
         poller = asyncio.create_task(self._poll())
@@ -106,6 +111,11 @@ class Notifier:
         for queue in self._listeners:
             if not queue.full():  # a stalled listener misses alerts rather than blocking others
                 queue.put_nowait(alert)
+        for outlet in self._outlets:
+            try:
+                outlet(alert)
+            except Exception:  # one outlet's fault must not stop the push
+                log.exception("handing alert %s to %r failed", alert.id, outlet)
 
     async def _push(self, alert: Alert) -> None:
         # Who is on duty is read as the push goes out: going off duty stops the next alert's push.

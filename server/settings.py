@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -80,6 +82,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     hotlist_ca_file: str = ""
     hotlist_fetch_timeout_s: float = 60.0
     hotlist_max_download_bytes: int = 256 * 1024 * 1024
+    # An MQTT broker that every alert and camera health is published to, with Home Assistant
+    # discovery (server/mqtt.py): mqtt://[user:password@]host[:1883] or mqtts://… (TLS, port 8883).
+    # Empty: off. mqtt_ca_file: a PEM file of the CA that signed a private broker's certificate.
+    mqtt_url: str = ""
+    mqtt_ca_file: str = ""
 
     def __post_init__(self) -> None:
         if not SHIFT_HOURS[0] <= self.shift_hours <= SHIFT_HOURS[1]:  # also refuses NaN
@@ -93,11 +100,17 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for name in ("webhook_retry_s", "webhook_timeout_s"):
             if not 0 < getattr(self, name) <= 3600:  # also refuses NaN
                 raise ValueError(f"{name}: {getattr(self, name):g} is not more than 0 and at most 3600 seconds")
+        if self.mqtt_url:
+            MqttBroker.from_url(self.mqtt_url, self.mqtt_ca_file)  # refuses a bad URL at load time
         try:
             ZoneInfo(self.time_zone)
         except (KeyError, ValueError, OSError):  # not found, malformed, a folder such as 'America'
             raise ValueError(f"time_zone: unknown time zone {self.time_zone!r} "
                              "(an IANA name such as 'America/Chicago')") from None
+
+    @property
+    def mqtt_broker(self) -> MqttBroker | None:
+        return MqttBroker.from_url(self.mqtt_url, self.mqtt_ca_file) if self.mqtt_url else None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -124,6 +137,43 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         """Images of reads under an evidence hold, in a folder per read (held/<read id>/). Not
         named like a day, so retention's sweep of expired day folders never takes them."""
         return self.images_dir / "held"
+
+
+MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True)
+class MqttBroker:
+    """mqtt_url taken apart. `shown` is the URL without its user and password: the only form logged."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None = field(repr=False)  # never in a log line or a traceback's repr
+    ca_file: str | None
+    shown: str
+
+    @classmethod
+    def from_url(cls, url: str, ca_file: str = "") -> MqttBroker:
+        parts = urlsplit(url)
+        if parts.scheme not in MQTT_PORTS:
+            raise ValueError("mqtt_url: must start mqtt:// or mqtts:// (TLS)")
+        try:
+            port = parts.port or MQTT_PORTS[parts.scheme]
+        except ValueError:
+            raise ValueError("mqtt_url: the port is not a number from 1 to 65535") from None
+        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("mqtt_url: give a broker as mqtt://[user:password@]host[:port], nothing after it")
+        if ca_file and parts.scheme != "mqtts":
+            raise ValueError("mqtt_ca_file: only used with an mqtts:// (TLS) mqtt_url")
+        if ca_file and not Path(ca_file).is_file():
+            raise ValueError(f"mqtt_ca_file: no such file {ca_file!r}")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        username = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return cls(parts.hostname, port, parts.scheme == "mqtts", username, password, ca_file or None,
+                   f"{parts.scheme}://{host}:{port}")
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -23,6 +23,7 @@ SERVER_RANKS = {
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "store.queries_audit": 2,
+    "vendor_reads": 1,  # Plate Recognizer's and OpenALPR's reads as ours, for the API
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2, "store.queries_webhooks": 2,
     "hotlist_fetch": 1,  # calling a hot-list source's URL: checked first, credentials kept apart
@@ -44,6 +45,7 @@ SERVER_RANKS = {
     "hotlists": 5,
     "hotlist_sources": 6,  # scheduled refresh: the server's schedule and the CLI call it
     "webhooks": 6, "webhook_sender": 7,  # webhook targets (CLI and web alike), and delivering alerts to them
+    "mqtt": 6,  # alerts and camera health out to an MQTT broker, beside the push sender
     "api_docs": 5,  # what the OpenAPI schema says beyond the handlers' signatures (the read's body)
     "figures": 6,  # the dashboard's and the transparency report's numbers and charts
     "false_hits": 6,  # hits by list kind and outcome: the dashboard and the transparency report

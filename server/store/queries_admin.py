@@ -101,7 +101,7 @@ async def delete_entry(conn, entry_id: int) -> bool:
 CAMERA_HEALTH_SQL = """
     SELECT c.id, c.name, c.location, c.disabled, c.created_at, c.last_seen_at, c.last_read_at,
       c.last_frame_at, c.frames_per_s, c.frames_gated, c.vehicles_seen, c.vehicles_read, c.frames_dropped,
-      c.recognition_lag_s,
+      c.recognition_lag_s, c.overloaded,
       (SELECT count(*) FROM reads r WHERE r.camera_id = c.id AND r.captured_at >= :hour_ago) AS reads_last_hour,
       CASE WHEN c.disabled THEN 'disabled'
            WHEN c.last_seen_at IS NULL OR c.last_seen_at < :silent_before THEN 'silent'
