@@ -36,8 +36,8 @@ SERVER_RANKS = {
     "purposes": 3,  # prohibited purposes: the list, the check access makes, the refusal's audit line
     "deletions": 3, "access_log": 3,  # what the purge recorded per day; every search and look-up: reports
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,
-    "searches": 4,  # the search service: investigators' searches and records requests' look-ups
-    "records_requests": 5,  # public records requests: asked, looked up (a search), answered
+    "searches": 5,  # the search service: investigators' searches and records requests' look-ups
+    "records_requests": 6,  # public records requests: asked, looked up (a search), answered
     "export": 4,  # `platewatch export`: the data in open formats
     "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
     "notify": 4, "mfa": 4,
