@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from server import audit_chain, backup, cameras, mfa, users
-from server.auth import password_problem, reset_password
+from server.auth import new_password_problem, reset_password
 from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, SourceRefused, set_source
 from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist,
                              ListWouldShrink, import_list, list_format, parse_list, parse_priority)
@@ -267,8 +267,14 @@ def read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Again: "):
             raise SystemExit("error: passwords differ")
-    if problem := password_problem(password):
-        raise SystemExit(f"error: a password {problem}")
+    return password
+
+
+async def check_password(settings: Settings, name: str, password: str) -> str:
+    """The password, or SystemExit naming the rule it breaks (the refusal audited)."""
+    async with Database(settings.db_path) as db:
+        if problem := await new_password_problem(db, password, "cli", name, "cli"):
+            raise SystemExit(f"error: a password {problem}")
     return password
 
 
@@ -289,14 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(settings_for(args, host=args.host, port=args.port))
     elif command == ("user", "add"):
-        asyncio.run(add_user(settings_for(args), args.name, args.role, read_password(args.password_stdin)))
+        password = asyncio.run(check_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        asyncio.run(add_user(settings_for(args), args.name, args.role, password))
         print(f"user '{args.name}' added as {args.role}")
     elif command == ("user", "mfa-reset"):
         ended = asyncio.run(reset_mfa(settings_for(args), args.name))
         print(f"user '{args.name}' has no two-factor sign-in to reset" if ended is None else
               f"two-factor sign-in reset for '{args.name}'; {ended} session(s) ended")
     elif command == ("user", "password"):
-        ended = asyncio.run(reset_user_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        password = asyncio.run(check_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        ended = asyncio.run(reset_user_password(settings_for(args), args.name, password))
         print(f"password set for '{args.name}'; {ended} session(s) ended: give it to them in person")
     elif command == ("camera", "add"):
         token = asyncio.run(add_camera(settings_for(args), args.name, args.location))

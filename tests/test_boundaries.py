@@ -22,6 +22,7 @@ SERVER_RANKS = {
     "store.queries_search": 2, "store.queries_admin": 2, "store.queries_mfa": 2,  # may use queries.one / all_rows
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "store.queries_audit": 2,
+    "store.queries_signin": 2,  # the CJIS sign-in rules: lock-out, idle sessions, unused accounts
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2,
     "audit": 2, "auth": 3,
@@ -29,6 +30,7 @@ SERVER_RANKS = {
     "alerts": 3,  # raising and working alerts, and their view: ingest, hot lists, API and pages call it
     "access": 3,  # justified access: reason, case number, the cursor of a further page
     "retention": 3, "backup": 3, "holds": 3, "duty": 3,
+    "dormant": 3,  # disabling accounts nobody uses: the server's hourly job, and enabling them again
     "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
     "notify": 4, "mfa": 4,
     "ingest": 5,
