@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ _hasher = PasswordHasher()
 # A hash of a random password, checked when the user is unknown so timing doesn't reveal names.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
 SESSION_COOKIE = "pw_session"
-log = logging.getLogger(__name__)
 # Password guessing: the default of settings.lockout_attempts (failures for one username within
 # lockout_window_minutes lock it, see signin_locked).
 MAX_FAILED_SIGNINS = Lockout().attempts
