@@ -16,10 +16,13 @@ from contextlib import closing
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from server import dormant
 from server.settings import load_settings
 from server.store.db import Database
+from tests.browser import screenshot
+from tests.browser import sign_in as browser_sign_in
 from tests.conftest import LiveServer, make_settings, run_cli, wait_until
 from tests.test_web_admin import add_user, web_client
 
@@ -130,6 +133,22 @@ def test_the_live_feed_stops_with_a_locked_notice(dept, clock, tmp_path):
     [data] = [line for line in lines if line.startswith("data: ")]
     assert "Session locked — sign in again" in data and "8ABC123" not in data
     assert [actor for actor, _ in audit(dept.settings, "session.locked")] == ["alice"]
+
+
+def test_the_feed_in_chromium_keeps_its_cards_and_says_it_stopped(dept, page, clock, tmp_path):
+    dept.hotlist(tmp_path, "stolen", "plate,state,reason\n8ABC123,CA,Stolen (test)\n5DEF456,CA,Stolen (test)\n")
+    dept.post_read("8ABC123")
+    browser_sign_in(page, dept.live.url)
+    expect(page.locator("#live")).to_have_text("live")
+    clock.advance(minutes=31)
+    dept.post_read("5DEF456")  # the alert the locked feed must not show
+    expect(page.locator("#feed-locked")).to_contain_text("Session locked — sign in again")
+    expect(page.locator("#live")).to_have_text("stopped")
+    expect(page.locator(".alert-card")).to_have_count(1)
+    expect(page.locator(".alert-card")).to_contain_text("8ABC123")
+    screenshot(page, "feed-session-locked")
+    page.locator("#feed-locked").get_by_role("link", name="Sign in").click()
+    expect(page).to_have_url(f"{dept.live.url}/login?next=/")
 
 
 # --- lock-out after failed sign-ins -------------------------------------------------------------
