@@ -13,7 +13,8 @@ import msgspec
 
 from platewatch import reports
 from server import audit_chain, backup, cameras, export, mfa, users, webhooks
-from server.auth import password_problem, reset_password
+from server.auth import new_password_problem, reset_password, unlock
+from server.clock import now_ms
 from server.hotlist_fetch import Credentials
 from server.hotlist_sources import DEFAULT_EVERY_HOURS, DEFAULT_MAX_AGE_HOURS, KEEP, SourceRefused, set_source
 from server.hotlists import (LIST_KINDS, OTHER_PROCESS_PAUSE_S, ImportSuperseded, InvalidHotlist,
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                                     help="set a temporary password (forgotten one); signs them out everywhere")
     user_password.add_argument("name")
     user_password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_unlock = user.add_parser("unlock", parents=[common],
+                                  help="unlock an account failed sign-ins locked (the last admin's way back in)")
+    user_unlock.add_argument("name")
 
     camera = commands.add_parser("camera", help="manage cameras").add_subparsers(dest="action", required=True)
     camera_add = camera.add_parser("add", parents=[common], help="add a camera; prints its token once")
@@ -253,6 +257,13 @@ async def reset_user_password(settings: Settings, name: str, password: str) -> i
         return await reset_password(conn, user["id"], name, password, actor="cli")
 
 
+async def unlock_user(settings: Settings, name: str) -> bool:
+    async with Database(settings.db_path) as db, db.transaction() as conn:
+        if await queries.user_by_name(conn, name) is None:
+            raise SystemExit(f"error: no user '{name}'")
+        return await unlock(conn, name, "cli", now_ms(), settings.lockout)
+
+
 async def add_camera(settings: Settings, name: str, location: str) -> str:
     try:
         async with Database(settings.db_path) as db, db.transaction() as conn:
@@ -371,8 +382,14 @@ def read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Again: "):
             raise SystemExit("error: passwords differ")
-    if problem := password_problem(password):
-        raise SystemExit(f"error: a password {problem}")
+    return password
+
+
+async def check_password(settings: Settings, name: str, password: str) -> str:
+    """The password, or SystemExit naming the rule it breaks (the refusal audited)."""
+    async with Database(settings.db_path) as db:
+        if problem := await new_password_problem(db, password, "cli", name, "cli"):
+            raise SystemExit(f"error: a password {problem}")
     return password
 
 
@@ -393,14 +410,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(settings_for(args, host=args.host, port=args.port))
     elif command == ("user", "add"):
-        asyncio.run(add_user(settings_for(args), args.name, args.role, read_password(args.password_stdin)))
+        password = asyncio.run(check_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        asyncio.run(add_user(settings_for(args), args.name, args.role, password))
         print(f"user '{args.name}' added as {args.role}")
     elif command == ("user", "mfa-reset"):
         ended = asyncio.run(reset_mfa(settings_for(args), args.name))
         print(f"user '{args.name}' has no two-factor sign-in to reset" if ended is None else
               f"two-factor sign-in reset for '{args.name}'; {ended} session(s) ended")
+    elif command == ("user", "unlock"):
+        unlocked = asyncio.run(unlock_user(settings_for(args), args.name))
+        print(f"user '{args.name}' unlocked" if unlocked else f"user '{args.name}' is not locked")
     elif command == ("user", "password"):
-        ended = asyncio.run(reset_user_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        password = asyncio.run(check_password(settings_for(args), args.name, read_password(args.password_stdin)))
+        ended = asyncio.run(reset_user_password(settings_for(args), args.name, password))
         print(f"password set for '{args.name}'; {ended} session(s) ended: give it to them in person")
     elif command == ("camera", "add"):
         token = asyncio.run(add_camera(settings_for(args), args.name, args.location))

@@ -197,7 +197,7 @@ async def token_second_factor(db: Database, settings: Settings, user, otp: str |
         if not otp:
             raise SignInRefused(locked=False, reason="this account uses two-factor sign-in: send the "
                                                      "authenticator app's current code as otp")
-        return await mfa.second_factor(db, user, otp, via="api")
+        return await mfa.second_factor(db, user, otp, settings.lockout, via="api")
     if user["role"] in settings.mfa_required_roles:
         raise PermissionDeniedException(f"the {user['role']} role must use two-factor sign-in: "
                                         "set it up on the Account page of the web app first")
@@ -215,14 +215,14 @@ class AuthController(Controller):
                       "it on the Account page of the web app.")
     async def token(self, data: JSONBody[TokenRequest], db: NamedDependency[Database], settings: NamedDependency[Settings]) -> TokenResponse:
         try:
-            user = await check_sign_in(db, data.username, data.password, via="api")
+            user = await check_sign_in(db, data.username, data.password, settings.lockout, via="api")
             if user["must_change_password"]:  # before the code: a refused request must not use one up
                 raise PermissionDeniedException("your password was set by an administrator: change it on the "
                                                 "Account page of the web app first")
             method = await token_second_factor(db, settings, user, data.otp)
         except SignInRefused as refused:
             if refused.locked:
-                raise TooManyRequestsException("too many failed sign-ins; try again in a few minutes") from None
+                raise TooManyRequestsException(str(refused)) from None
             raise NotAuthorizedException(str(refused)) from None
         async with db.transaction() as conn:
             token, expires_at = await issue_token(conn, user["id"], "api", settings.api_token_ttl_s, now_ms())

@@ -24,10 +24,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from server import audit_chain, hotlist_sources, retention
+from server import audit_chain, dormant, hotlist_sources, retention
 from server.api import API_HANDLERS
 from server.api_docs import COMPONENTS as API_COMPONENTS
-from server.auth import SESSION_COOKIE, CameraCache, resolve_principal
+from server.auth import SESSION_COOKIE, SESSION_LOCKED, CameraCache, resolve_principal
 from server.clock import now_ms, shown
 from server.http_edges import error_logger, path_bounds_middleware, security_headers
 from server.ingest import Ingest
@@ -40,8 +40,8 @@ from server.web.account import ACCOUNT_HANDLERS
 from server.web.admin import ADMIN_HANDLERS
 from server.web.alerts import ALERT_HANDLERS
 from server.web.audit import AUDIT_HANDLERS
-from server.web.base import (WEB, EnrolRequired, LoginRequired, PasswordChangeRequired, enrol_redirect, html_error,
-                             login_redirect, password_redirect)
+from server.web.base import (AUTO_REFRESH_HEADER, WEB, EnrolRequired, LoginRequired, PasswordChangeRequired,
+                             enrol_redirect, html_error, login_redirect, password_redirect)
 from server.web.dashboard import DASHBOARD_HANDLERS
 from server.web.files import FILE_HANDLERS
 from server.web.history import HISTORY_HANDLERS
@@ -70,8 +70,15 @@ def app_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+# Requests that are no sign of anyone at the screen: they never keep a session from locking.
+NOT_ACTIVITY_PATHS = ("/events", "/static/")
+_AUTO_REFRESH = AUTO_REFRESH_HEADER.encode()
+
+
 def principal_middleware(app: ASGIApp) -> ASGIApp:
-    """Puts the caller (User, Camera or None) in scope["user"]; guards decide what it may do."""
+    """Puts the caller (User, Camera or None) in scope["user"]; guards decide what it may do. A
+    browser session left unused past idle_lock_minutes is ended here: None, and
+    scope["session_locked"] says why."""
     cameras = CameraCache()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,8 +89,12 @@ def principal_middleware(app: ASGIApp) -> ASGIApp:
             # The JSON API takes bearer tokens only: a cookie there would make it forgeable cross-site.
             api = scope["path"].startswith("/api/")
             session = None if api else _cookie(headers.get(b"cookie", b"").decode("latin-1"), SESSION_COOKIE)
-            db: Database = scope["app"].state.db
-            scope["user"] = await resolve_principal(db.reader, bearer, session, now_ms(), cameras)
+            state = scope["app"].state
+            active = not scope["path"].startswith(NOT_ACTIVITY_PATHS) and _AUTO_REFRESH not in headers
+            principal = await resolve_principal(state.db, bearer, session, now_ms(), cameras,
+                                                idle_ms=state.settings.idle_lock_ms, active=active)
+            scope["session_locked"] = principal is SESSION_LOCKED
+            scope["user"] = None if principal is SESSION_LOCKED else principal
         await app(scope, receive, send)
 
     return middleware
@@ -158,7 +169,8 @@ def create_app(settings: Settings) -> Litestar:
         background = [asyncio.create_task(notifier.run()), asyncio.create_task(retention.run_forever(db, settings)),
                       asyncio.create_task(audit_chain.checkpoint_forever(db, signer, settings)),
                       asyncio.create_task(hotlist_sources.run_forever(db, settings, notifier.enqueue)),
-                      asyncio.create_task(webhooks.run())]
+                      asyncio.create_task(webhooks.run()),
+                      asyncio.create_task(dormant.run_forever(db, settings))]
         if (broker := settings.mqtt_broker) is not None:
             mqtt = MqttPublisher(db, broker)
             notifier.add_outlet(mqtt.offer)

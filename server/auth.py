@@ -7,10 +7,12 @@ so a stolen database does not hand out working tokens. Passwords use argon2id.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,33 +22,58 @@ from litestar.handlers.base import BaseRouteHandler
 
 from server import audit
 from server.clock import now_ms
-from server.settings import ROLES
-from server.store import queries, queries_admin, queries_mfa
+from server.settings import ROLES, Lockout
+from server.store import queries, queries_admin, queries_mfa, queries_signin
 
 _hasher = PasswordHasher()
 # A hash of a random password, checked when the user is unknown so timing doesn't reveal names.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
 SESSION_COOKIE = "pw_session"
-# Password guessing: this many failures for one username within the window locks it for the window.
-MAX_FAILED_SIGNINS = 5
-FAILED_SIGNIN_WINDOW_MS = 5 * 60 * 1000
+# Password guessing: the default of settings.lockout_attempts (failures for one username within
+# lockout_window_minutes lock it, see signin_locked).
+MAX_FAILED_SIGNINS = Lockout().attempts
 CAMERA_TOKEN_PREFIX = "pwc_"
 USER_TOKEN_PREFIX = "pwu_"
 # Longer sign-in fields are refused before any check: no real username or password is this long,
 # and neither reaches the audit log whole (audit.MAX_TEXT).
 MAX_USERNAME, MAX_PASSWORD = 200, 1024
-MIN_PASSWORD = 8  # the one password rule, wherever a password is set (web, CLI, the user's own change)
+MIN_PASSWORD = 8  # the password rules apply wherever a password is set (web, CLI, the user's own change)
+# Passwords attackers try first (CJIS Security Policy 5.6.2.1.1: refused as new passwords): one a line,
+# lower-case, built from well-known public lists of the most used passwords.
+COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
+COMMON_RULE = "is on the list of the most common passwords, which attackers try first: choose another"
+# A session's last use is written at most this often: one small write a minute, not one a request.
+TOUCH_EVERY_MS = 60_000
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The common-password list, read once."""
+    lines = (line.strip() for line in COMMON_PASSWORDS.read_text().splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
 def password_problem(password: str) -> str | None:
     """Why a new password is refused ("needs at least 8 characters"), or None when it will do."""
     if len(password) > MAX_PASSWORD:
         return f"has more than {MAX_PASSWORD} characters"
-    return f"needs at least {MIN_PASSWORD} characters" if len(password) < MIN_PASSWORD else None
+    if len(password) < MIN_PASSWORD:
+        return f"needs at least {MIN_PASSWORD} characters"
+    return COMMON_RULE if password.lower() in common_passwords() else None
+
+
+async def new_password_problem(db, password: str, actor: str, user: str, via: str) -> str | None:
+    """password_problem for a password someone is setting (`actor` for `user`: an admin's new user
+    or reset, a user's own change, the CLI), the refusal audited (`password.refused`, naming the
+    rule, never the password)."""
+    if problem := password_problem(password):
+        async with db.transaction() as conn:
+            await audit.record(conn, actor, "password.refused", user=user, via=via, rule=problem)
+    return problem
 
 
 async def reset_password(conn, user_id: int, username: str, password: str, actor: str) -> int:
@@ -91,6 +118,7 @@ class User:
     role: str
     mfa: bool = False  # signs in with an authenticator code too (TOTP enrolled)
     must_change_password: bool = False  # an admin chose the password: only /account until they change it
+    session_id: int | None = None  # signed in with a browser session (not an API token): its row
 
     def has_role(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -154,63 +182,161 @@ class CameraCache:
         return camera
 
 
-async def resolve_principal(
-    reader, bearer: str | None, session: str | None, now: int, cameras: CameraCache
-) -> User | Camera | None:
-    """Who is calling: a camera or user bearer token, or a browser session cookie."""
+class SessionLocked:
+    """resolve_principal's answer for a browser session left unused past idle_lock_minutes: it
+    has just been ended (audited `session.locked`), and its user signs in again."""
+
+
+SESSION_LOCKED = SessionLocked()
+
+
+async def resolve_principal(db, bearer: str | None, session: str | None, now: int, cameras: CameraCache, *,
+                            idle_ms: int, active: bool = True) -> User | Camera | SessionLocked | None:
+    """Who is calling: a camera or user bearer token, or a browser session cookie. A session's use
+    is written (at most once a minute) when `active`: a person's request, not the feed's own
+    refresh, which must not keep an unattended screen signed in."""
     if bearer and bearer.startswith(CAMERA_TOKEN_PREFIX):
-        return await cameras.lookup(reader, bearer)
+        return await cameras.lookup(db.reader, bearer)
     secret = bearer or session
     if not secret:
         return None
-    row = await queries.user_by_token_hash(reader, token_hash(secret), now)
+    row = await queries.user_by_token_hash(db.reader, token_hash(secret), now)
     if row is None or (bearer is None) != (row["kind"] == "session"):
         return None  # a session cookie is not an API token, nor the reverse
-    return User(row["id"], row["username"], row["role"], bool(row["mfa"]), bool(row["must_change_password"]))
+    session_id = None
+    if row["kind"] == "session":
+        session_id, idle = row["session_id"], now - row["last_seen_at"]
+        if idle >= idle_ms:
+            await lock_idle_session(db, session_id, row["username"], idle, idle_ms)
+            return SESSION_LOCKED
+        if active and idle >= TOUCH_EVERY_MS:
+            async with db.transaction() as conn:
+                await queries_signin.touch_session(conn, session_id, now)
+    return User(row["id"], row["username"], row["role"], bool(row["mfa"]), bool(row["must_change_password"]),
+                session_id)
+
+
+async def lock_idle_session(db, session_id: int, username: str, idle_ms: int, limit_ms: int) -> None:
+    """Ends a session left unused past the limit (CJIS 5.5.5 session lock); audited once, by
+    whichever request or feed found it first."""
+    async with db.transaction() as conn:
+        if await queries_signin.end_session(conn, session_id):
+            await audit.record(conn, username, "session.locked", idle_minutes=idle_ms // 60_000,
+                               limit_minutes=limit_ms // 60_000)
+
+
+async def session_still_open(db, session_id: int, username: str, now: int,
+                             idle_ms: int) -> int | SessionLocked | None:
+    """For a screen that updates itself (the live feed), which is no use of the session: when the
+    session locks unless used before (epoch ms); SESSION_LOCKED when it was idle and is locked now;
+    None when it had ended (signed out, locked by another request)."""
+    last_seen = await queries_signin.session_last_seen(db.reader, session_id)
+    if last_seen is None:
+        return None
+    if now - last_seen >= idle_ms:
+        await lock_idle_session(db, session_id, username, now - last_seen, idle_ms)
+        return SESSION_LOCKED
+    return last_seen + idle_ms
 
 
 async def issue_token(conn, user_id: int, kind: str, ttl_s: float, now: int) -> tuple[str, int]:
+    """A new browser session or API token: a sign-in, which keeps the account in use."""
     token, hashed = new_token(USER_TOKEN_PREFIX)
     expires_at = now + int(ttl_s * 1000)
     await queries.insert_session(conn, hashed, user_id, kind, now, expires_at)
+    await queries_signin.record_signin(conn, user_id, now)
     return token, expires_at
 
 
-async def signin_locked(conn, username: str, now: int) -> bool:
-    """Run it inside the write transaction that then starts a check (or writes a failure), so a
-    count and the act it allows are one step: the failures in the window, and the password
-    checks still running, reach the limit."""
-    since = now - FAILED_SIGNIN_WINDOW_MS
+# --- lock-out after failed sign-ins (CJIS 5.5.3, NIST AC-7) --------------------------------------
+
+def _locked_after(now: int, lockout: Lockout) -> int:
+    """Locks taken after this time still hold unless released (all of them: release by an admin)."""
+    return -1 if lockout.release_ms is None else now - lockout.release_ms
+
+
+def _lock_holds(lock, now: int, lockout: Lockout) -> bool:
+    return lock is not None and lock["released_at"] is None and lock["locked_at"] > _locked_after(now, lockout)
+
+
+async def _failures(conn, username: str, now: int, lockout: Lockout, lock) -> tuple[int, int]:
+    """Failures written, and password checks running, within the window; none from before the
+    username's last lock (a released lock does not come back from the failures that made it)."""
+    since = now - lockout.window_ms
+    if lock is not None:
+        since = max(since, lock["locked_at"] + 1)
     failures = await queries.count_actions_since(conn, "auth.failed", username, since)
-    running = await queries.count_signin_attempts(conn, username, since)
-    return failures + running >= MAX_FAILED_SIGNINS
+    return failures, await queries.count_signin_attempts(conn, username, since)
+
+
+async def signin_locked(conn, username: str, now: int, lockout: Lockout) -> bool:
+    """Run it inside the write transaction that then starts a check (or writes a failure), so a
+    count and the act it allows are one step: the username is locked, or the failures in the
+    window and the password checks still running reach the limit. The same for a username that
+    exists and one that doesn't: the answer must not tell them apart."""
+    lock = await queries_signin.signin_lock(conn, username)
+    if _lock_holds(lock, now, lockout):
+        return True
+    failures, running = await _failures(conn, username, now, lockout, lock)
+    return failures + running >= lockout.attempts
+
+
+async def record_failure(conn, username: str, now: int, lockout: Lockout, via: str, **detail) -> None:
+    """A wrong password or code: an `auth.failed` line, and when it is the one that reaches the
+    limit, the username locked (`user.locked`) until the release the settings name."""
+    await audit.record(conn, username or "?", "auth.failed", via=via, **detail)
+    lock = await queries_signin.signin_lock(conn, username)
+    if not username or _lock_holds(lock, now, lockout):
+        return
+    failures, _ = await _failures(conn, username, now, lockout, lock)
+    if failures >= lockout.attempts:
+        await queries_signin.lock_username(conn, username, now, failures)
+        release = "admin" if lockout.release_ms is None else f"{lockout.release_ms // 60_000} minutes"
+        await audit.record(conn, "system", "user.locked", user=username, failures=failures,
+                           window_minutes=lockout.window_ms // 60_000, release=release)
+
+
+async def locked_usernames(reader, now: int, lockout: Lockout) -> set[str]:
+    """Usernames, lower-case, that failed sign-ins keep locked now (the Users page shows them)."""
+    return await queries_signin.locked_usernames(reader, _locked_after(now, lockout))
+
+
+async def unlock(conn, username: str, actor: str, now: int, lockout: Lockout) -> bool:
+    """An admin releases a locked username (`user.unlocked`); False when it was not locked."""
+    if not await queries_signin.release_lock(conn, username, now, actor, _locked_after(now, lockout)):
+        return False
+    await audit.record(conn, actor, "user.unlocked", user=username)
+    return True
 
 
 class SignInRefused(Exception):
-    def __init__(self, locked: bool, reason: str = "wrong username or password") -> None:
-        super().__init__("too many failed sign-ins" if locked else reason)
+    """A refused sign-in; `locked`: refused unchecked, for too many failures (the message says
+    until when: Lockout.message)."""
+
+    def __init__(self, locked: bool, reason: str | None = None) -> None:
+        super().__init__(reason or ("too many failed sign-ins" if locked else "wrong username or password"))
         self.locked = locked
 
 
-async def _start_attempt(db, username: str) -> int:
+async def _start_attempt(db, username: str, lockout: Lockout) -> int:
     """Reserves one of the user's attempts before the password is checked (SignInRefused when
     none is left), so guesses sent at once are checked no more often than the limit."""
     now = now_ms()
     async with db.transaction() as conn:
-        if await signin_locked(conn, username, now):
-            raise SignInRefused(locked=True)
-        return await queries.start_signin_attempt(conn, username, now, now - FAILED_SIGNIN_WINDOW_MS)
+        if await signin_locked(conn, username, now, lockout):
+            raise SignInRefused(locked=True, reason=lockout.message)
+        return await queries.start_signin_attempt(conn, username, now, now - lockout.window_ms)
 
 
-async def check_sign_in(db, username: str, password: str, via: str, **detail):
+async def check_sign_in(db, username: str, password: str, lockout: Lockout, via: str, **detail):
     """The user's row when the password is right and the account enabled; otherwise SignInRefused,
-    with the failure committed to the audit log (which is also what the throttle counts), `detail`
+    with the failure committed to the audit log (which is also what the lock-out counts), `detail`
     added. A user with an authenticator (row["totp_secret"]) still owes mfa.second_factor before
     any session. The account page uses it too, to ask a signed-in user for the password again.
     A username or password longer than any real one is refused unchecked and unlogged."""
     if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
         raise SignInRefused(locked=False)
-    attempt = await _start_attempt(db, username)
+    attempt = await _start_attempt(db, username, lockout)
     user, right = None, False
     try:
         user = await queries.user_by_name(db.reader, username) if username else None
@@ -220,7 +346,7 @@ async def check_sign_in(db, username: str, password: str, via: str, **detail):
         async with db.transaction() as conn:
             await queries.end_signin_attempt(conn, attempt)
             if not right or user["disabled"]:
-                await audit.record(conn, username or "?", "auth.failed", via=via, **detail)
+                await record_failure(conn, username, now_ms(), lockout, via, **detail)
     if not right or user["disabled"]:
         raise SignInRefused(locked=False)
     return user

@@ -28,8 +28,9 @@ import segno
 from pyotp.exceptions import OTPVerificationError
 
 from server import audit
-from server.auth import SignInRefused, check_sign_in, new_token, signin_locked, token_hash
+from server.auth import SignInRefused, check_sign_in, new_token, record_failure, signin_locked, token_hash
 from server.clock import now_ms
+from server.settings import Lockout
 from server.store import queries_admin, queries_mfa
 
 VALID_WINDOW = 1  # steps either side of now: phones' clocks drift, people type slowly
@@ -103,17 +104,18 @@ async def _accept(conn, user, code: str, now: int, recovery: bool) -> tuple[str 
     return None, "wrong"
 
 
-async def second_factor(db, user, code: str | None, via: str, *, recovery: bool = True, **detail) -> str:
+async def second_factor(db, user, code: str | None, lockout: Lockout, via: str, *, recovery: bool = True,
+                        **detail) -> str:
     """Checks the user's code (or a recovery code) and spends it: 'totp' or 'recovery'.
     SignInRefused when locked out, or when the code is wrong or reused (an `auth.failed` line
     with factor=otp and `detail`, counted by the lock-out like a wrong password)."""
     now = now_ms()
     async with db.transaction() as conn:  # the lock-out's count and this check are one step
-        if await signin_locked(conn, user["username"], now):
-            raise SignInRefused(locked=True)
+        if await signin_locked(conn, user["username"], now, lockout):
+            raise SignInRefused(locked=True, reason=lockout.message)
         method, why = await _accept(conn, user, code or "", now, recovery)
         if method is None:
-            await audit.record(conn, user["username"], "auth.failed", via=via, factor="otp", reason=why, **detail)
+            await record_failure(conn, user["username"], now, lockout, via, factor="otp", reason=why, **detail)
         elif method == "recovery":
             left = await queries_mfa.recovery_codes_left(conn, user["id"])
             await audit.record(conn, user["username"], "mfa.recovery_used", via=via, left=left)
@@ -185,28 +187,28 @@ async def reset(conn, user_id: int, username: str, actor: str) -> int | None:
 
 # --- self-service on the account page -----------------------------------------------------------
 
-async def password_again(db, username: str, password: str, purpose: str):
+async def password_again(db, username: str, password: str, lockout: Lockout, purpose: str):
     """The user's row when the password is right: sign-in's own check, so a wrong one counts
     towards the same lock-out (its `auth.failed` line names the purpose). The account page's
     password change (web/account.py) asks with it too."""
     try:
-        return await check_sign_in(db, username, password, via="web", purpose=purpose)
+        return await check_sign_in(db, username, password, lockout, via="web", purpose=purpose)
     except SignInRefused as refused:
         if refused.locked:
             raise
         raise SignInRefused(locked=False, reason=PASSWORD_REFUSED) from None
 
 
-async def renew_recovery_codes(db, user_id: int, username: str, *, otp: str = "",
+async def renew_recovery_codes(db, user_id: int, username: str, lockout: Lockout, *, otp: str = "",
                                password: str = "") -> list[str] | None:
     """A fresh set of recovery codes, shown once; the old ones stop working in the same commit.
     Confirmed by a current app code (not a recovery code) or else the password; SignInRefused
     otherwise. None when the user has no authenticator (reset meanwhile)."""
     if otp:
         row = await queries_mfa.user_mfa(db.reader, user_id)
-        reauth = await second_factor(db, row, otp, via="web", recovery=False, purpose="mfa.codes")
+        reauth = await second_factor(db, row, otp, lockout, via="web", recovery=False, purpose="mfa.codes")
     else:
-        await password_again(db, username, password, "mfa.codes")
+        await password_again(db, username, password, lockout, "mfa.codes")
         reauth = "password"
     codes = new_recovery_codes()
     async with db.transaction() as conn:
@@ -217,14 +219,15 @@ async def renew_recovery_codes(db, user_id: int, username: str, *, otp: str = ""
     return codes
 
 
-async def turn_off(db, user_id: int, username: str, *, password: str, code: str, keep_session: str) -> int | None:
+async def turn_off(db, user_id: int, username: str, lockout: Lockout, *, password: str, code: str,
+                   keep_session: str) -> int | None:
     """The user turns their own two-factor sign-in off with the password and a current (or
     recovery) code, checked in that order so a wrong password spends no code. The authenticator
     and recovery codes are forgotten and every other session and API token ends, as after an
     admin's reset. The number of sessions ended; None when there was nothing to turn off.
     Whether the role may go without it is the caller's to decide."""
-    user = await password_again(db, username, password, "mfa.off")
-    method = await second_factor(db, user, code, via="web", purpose="mfa.off")
+    user = await password_again(db, username, password, lockout, "mfa.off")
+    method = await second_factor(db, user, code, lockout, via="web", purpose="mfa.off")
     async with db.transaction() as conn:
         if not await queries_mfa.clear_totp(conn, user_id):
             return None

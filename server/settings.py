@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -24,6 +25,26 @@ LIST_FIELDS = {"mfa_required_roles"}  # comma-separated in the environment
 ROLES = ("officer", "supervisor", "admin")
 SHIFT_HOURS = (1, 24)  # the bounds of shift_hours: an hour at least, a day at most
 AUDIT_RETENTION_MIN_DAYS = 365  # the CJIS Security Policy keeps audit records at least a year
+LOCKOUT_RELEASE_BY_ADMIN = "admin"  # lockout_release: a locked account waits for an admin (Users page)
+# Bounds of the sign-in rules' settings (CJIS Security Policy 5.5.3, 5.5.5, 5.6.2.1.1, 5.6.3.2).
+SIGNIN_BOUNDS = {"idle_lock_minutes": (1, 1440), "lockout_attempts": (1, 100),
+                 "lockout_window_minutes": (1, 1440), "disable_unused_days": (1, 3650)}
+
+
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    """When failed sign-ins lock an account (settings lockout_*): `attempts` failures within
+    `window_ms`; it stays locked `release_ms`, or until an admin unlocks it (None)."""
+    attempts: int = 5
+    window_ms: int = 15 * 60_000
+    release_ms: int | None = None
+
+    @property
+    def message(self) -> str:
+        """What a refused sign-in says, whether or not the username exists."""
+        if self.release_ms is None:
+            return "Too many failed sign-ins: sign-in is locked until an administrator unlocks it."
+        return f"Too many failed sign-ins: sign-in is locked. Try again in {self.release_ms // 60_000:g} minutes."
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -87,8 +108,20 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Empty: off. mqtt_ca_file: a PEM file of the CA that signed a private broker's certificate.
     mqtt_url: str = ""
     mqtt_ca_file: str = ""
+    # Sign-in rules of the CJIS Security Policy. A web session unused this long is locked: its user
+    # signs in again (password and code) before anything else; the live feed stops and says so.
+    idle_lock_minutes: float = 30.0
+    # This many failed sign-ins (password or code) within the window lock the username; it stays
+    # locked until an admin unlocks it on /users ("admin"), or for a number of minutes (e.g. 30).
+    lockout_attempts: int = 5
+    lockout_window_minutes: float = 15.0
+    lockout_release: str | float = LOCKOUT_RELEASE_BY_ADMIN
+    # Accounts nobody has signed in to for this many days are disabled (an admin enables them
+    # again), except the last enabled admin, which is kept and warned about.
+    disable_unused_days: float = 90.0
 
     def __post_init__(self) -> None:
+        self._check_signin_rules()
         if not SHIFT_HOURS[0] <= self.shift_hours <= SHIFT_HOURS[1]:  # also refuses NaN
             raise ValueError(f"shift_hours: {self.shift_hours:g} is not between {SHIFT_HOURS[0]} and "
                              f"{SHIFT_HOURS[1]} hours")
@@ -107,6 +140,30 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         except (KeyError, ValueError, OSError):  # not found, malformed, a folder such as 'America'
             raise ValueError(f"time_zone: unknown time zone {self.time_zone!r} "
                              "(an IANA name such as 'America/Chicago')") from None
+
+    def _check_signin_rules(self) -> None:
+        for name, (low, high) in SIGNIN_BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:  # also refuses NaN
+                raise ValueError(f"{name}: {value:g} is not between {low} and {high}")
+        release = self.lockout_release
+        if isinstance(release, str) and release.strip().lower() != LOCKOUT_RELEASE_BY_ADMIN:
+            try:
+                release = float(release)  # "30" from the environment
+            except ValueError:
+                raise ValueError(f"lockout_release: {release!r} is neither 'admin' nor a number of minutes") from None
+        if not isinstance(release, str) and not 1 <= release <= 1440:
+            raise ValueError(f"lockout_release: {release:g} minutes is not between 1 and 1440 (or 'admin')")
+        self.lockout_release = release if not isinstance(release, str) else LOCKOUT_RELEASE_BY_ADMIN
+
+    @property
+    def lockout(self) -> Lockout:
+        release = None if self.lockout_release == LOCKOUT_RELEASE_BY_ADMIN else int(self.lockout_release * 60_000)
+        return Lockout(self.lockout_attempts, int(self.lockout_window_minutes * 60_000), release)
+
+    @property
+    def idle_lock_ms(self) -> int:
+        return int(self.idle_lock_minutes * 60_000)
 
     @property
     def mqtt_broker(self) -> MqttBroker | None:

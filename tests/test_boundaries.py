@@ -24,6 +24,7 @@ SERVER_RANKS = {
     "store.queries_holds": 2, "store.queries_demo": 2, "store.queries_push": 2,
     "store.queries_audit": 2,
     "vendor_reads": 1,  # Plate Recognizer's and OpenALPR's reads as ours, for the API
+    "store.queries_signin": 2,  # the CJIS sign-in rules: lock-out, idle sessions, unused accounts
     "hotlist_formats": 1,  # reading hot-list files in every layout: the CLI, the web upload and hotlists call it
     "store.queries_sources": 2, "store.queries_webhooks": 2,
     "hotlist_fetch": 1,  # calling a hot-list source's URL: checked first, credentials kept apart
@@ -39,6 +40,7 @@ SERVER_RANKS = {
     "searches": 5,  # the search service: investigators' searches and records requests' look-ups
     "records_requests": 6,  # public records requests: asked, looked up (a search), answered
     "export": 4,  # `platewatch export`: the data in open formats
+    "dormant": 3,  # disabling accounts nobody uses: the server's hourly job, and enabling them again
     "users": 4, "cameras": 4,  # adding a user or a camera: the CLI and the web app alike
     "notify": 4, "mfa": 4,
     "ingest": 5,

@@ -31,8 +31,10 @@ HOTLIST = "plate,state,reason\n8ABC123,CA,Stolen (test)\n5DEF456,CA,Stolen (test
 
 @pytest.fixture
 def settings(tmp_path):
-    """The department keeps Chicago time and 10-hour shifts (overrides conftest's settings)."""
-    return make_settings(tmp_path / "data", time_zone=ZONE, shift_hours=SHIFT_HOURS)
+    """The department keeps Chicago time and 10-hour shifts (overrides conftest's settings). A test
+    here moves the clock past a shift with its sessions open: they lock only after a day unused
+    (test_signin_rules.py tests the lock)."""
+    return make_settings(tmp_path / "data", time_zone=ZONE, shift_hours=SHIFT_HOURS, idle_lock_minutes=1440)
 
 
 @pytest.fixture

@@ -443,6 +443,28 @@ def m020_prohibited_purposes(db: sqlite_utils.Database) -> None:
         created_at INTEGER NOT NULL, created_by TEXT NOT NULL)""")
 
 
+@migrations()
+def m021_signin_rules(db: sqlite_utils.Database) -> None:
+    """The CJIS sign-in rules (server/auth.py, server/dormant.py). A session's last use
+    (`last_seen_at`, NULL: its creation) locks it when idle. A user's last sign-in, web or API,
+    and when an admin last enabled them: the account is disabled when both, and its creation,
+    are long past. Existing users take their last sign-in from the audit log, and count as
+    enabled at the upgrade, so that it disables nobody at once: each gets the full period to
+    sign in (an account unused as long after it goes then). `signin_locks`:
+    usernames locked by failed sign-ins, known or not (the same answer either way); a release
+    keeps the row, so failures before it are not counted again."""
+    db.execute("ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER")
+    db.execute("ALTER TABLE users ADD COLUMN last_signin_at INTEGER")
+    db.execute("ALTER TABLE users ADD COLUMN enabled_at INTEGER")
+    db.execute("""UPDATE users SET last_signin_at = (SELECT max(a.at) FROM audit_log a
+        WHERE a.action IN ('auth.login', 'auth.token') AND a.actor = users.username)""")
+    db.execute("UPDATE users SET enabled_at = ?", [int(time.time() * 1000)])
+    db.execute("""CREATE TABLE signin_locks (
+        username TEXT NOT NULL PRIMARY KEY COLLATE NOCASE, locked_at INTEGER NOT NULL,
+        failures INTEGER NOT NULL, released_at INTEGER, released_by TEXT
+    )""")
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """A synchronous connection with the pragmas every connection needs."""
     path.parent.mkdir(parents=True, exist_ok=True)

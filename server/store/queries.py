@@ -341,7 +341,8 @@ async def insert_session(conn, token_hash: str, user_id: int, kind: str, now: in
 async def user_by_token_hash(conn, token_hash: str, now: int) -> Row | None:
     return await one(
         conn,
-        "SELECT u.id, u.username, u.role, u.totp_secret IS NOT NULL AS mfa, u.must_change_password, s.kind "
+        "SELECT u.id, u.username, u.role, u.totp_secret IS NOT NULL AS mfa, u.must_change_password, s.kind, "
+        "s.id AS session_id, coalesce(s.last_seen_at, s.created_at) AS last_seen_at "
         "FROM sessions s JOIN users u ON u.id = s.user_id "
         "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
         (token_hash, now),

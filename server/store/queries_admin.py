@@ -135,8 +135,7 @@ async def set_camera_disabled(conn, camera_id: int, disabled: bool) -> bool:
 async def users_overview(conn) -> list[Row]:
     return await all_rows(conn, """
         SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.totp_secret IS NOT NULL AS mfa,
-          u.must_change_password,
-          (SELECT max(a.at) FROM audit_log a WHERE a.action = 'auth.login' AND a.actor = u.username) AS last_login
+          u.must_change_password, u.last_signin_at AS last_login
         FROM users u ORDER BY u.disabled, u.username""")
 
 

@@ -18,8 +18,8 @@ from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
 from server import audit, mfa
-from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, hash_password, password_problem,
-                         token_hash)
+from server.auth import (MIN_PASSWORD, SESSION_COOKIE, SignInRefused, User, hash_password, new_password_problem,
+                         password_problem, token_hash)
 from server.settings import Settings
 from server.store import queries, queries_admin, queries_mfa
 from server.store.db import Database
@@ -63,7 +63,8 @@ async def renew_codes(request: Request, db: NamedDependency[Database], settings:
     if not otp and not password:
         return await account_view(request, db, settings, 422, codes_error=REAUTH_MISSING)
     try:
-        codes = await mfa.renew_recovery_codes(db, request.user.id, request.user.username, otp=otp, password=password)
+        codes = await mfa.renew_recovery_codes(db, request.user.id, request.user.username, settings.lockout,
+                                                 otp=otp, password=password)
     except SignInRefused as refused:
         status, error = refusal(refused)
         return await account_view(request, db, settings, status, codes_error=error)
@@ -84,7 +85,7 @@ async def turn_off(request: Request, db: NamedDependency[Database], settings: Na
         return await account_view(request, db, settings, 403, off_error=OFF_REQUIRED.format(role=user.role))
     form = await request.form()
     try:
-        ended = await mfa.turn_off(db, user.id, user.username, password=str(form.get("password", "")),
+        ended = await mfa.turn_off(db, user.id, user.username, settings.lockout, password=str(form.get("password", "")),
                                    code=str(form.get("otp", "")).strip()[:32],
                                    keep_session=request.cookies.get(SESSION_COOKIE, ""))
     except SignInRefused as refused:
@@ -128,9 +129,11 @@ async def change_password(request: Request, db: NamedDependency[Database],
     current, new, confirm = (str(form.get(name, "")) for name in ("current_password", "new_password",
                                                                    "confirm_password"))
     if error := form_problem(current, new, confirm):
+        if error not in (MISSING, MISMATCH):  # the password rules refused it: audited
+            await new_password_problem(db, new, request.user.username, request.user.username, "web")
         return await account_view(request, db, settings, 422, password_error=error)
     try:
-        await mfa.password_again(db, request.user.username, current, PURPOSE)
+        await mfa.password_again(db, request.user.username, current, settings.lockout, PURPOSE)
     except SignInRefused as refused:
         status, error = refusal(refused)
         return await account_view(request, db, settings, status, password_error=error)

@@ -15,8 +15,9 @@ from litestar.response.sse import ServerSentEventMessage
 
 from contract.alerts import OUTCOME_CHOICES as OUTCOMES
 from contract.alerts import DEFAULT_PRIORITY, VERIFIED_WITH
-from server import alerts, duty
+from server import alerts, auth, duty
 from server.alerts import alert_view
+from server.auth import User
 from server.clock import now_ms
 from server.hotlist_sources import stale_lists
 from server.notify import Notifier
@@ -24,7 +25,8 @@ from server.settings import Settings
 from server.store import queries
 from server.store import queries_holds as qh
 from server.store.db import Database
-from server.web.base import current_duty, duty_context, form_field, from_htmx, page_role, render, safe_next
+from server.web.base import (SESSION_ENDED, current_duty, duty_context, form_field, from_htmx, page_role, render,
+                             safe_next)
 
 
 @get("/", include_in_schema=False, guards=[page_role("officer")])
@@ -52,17 +54,32 @@ async def duty_switch(request: Request, db: NamedDependency[Database], settings:
 
 
 @get("/events", include_in_schema=False, guards=[page_role("officer")])
-async def events(request: Request, notifier: NamedDependency[Notifier]) -> ServerSentEvent:
-    """New alerts as rendered cards; htmx's SSE extension drops them into the feed."""
+async def events(request: Request, notifier: NamedDependency[Notifier], db: NamedDependency[Database],
+                 settings: NamedDependency[Settings]) -> ServerSentEvent:
+    """New alerts as rendered cards; htmx's SSE extension drops them into the feed. The stream is
+    no use of the session: once the session locks for want of use (or ends), it sends a `locked`
+    event with the notice (the page closes the stream on it) and stops."""
     template = request.app.template_engine.get_template("_alert_card.html")
+    user: User = request.user
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        queue = notifier.listen()
+        queue, open_until = notifier.listen(), 0
         try:
             while True:
                 try:
                     alert = await asyncio.wait_for(queue.get(), timeout=15)
                 except TimeoutError:
+                    alert = None
+                now = now_ms()
+                if user.session_id is not None and now >= open_until:  # perhaps used since: ask again
+                    open_until = await auth.session_still_open(db, user.session_id, user.username, now,
+                                                               settings.idle_lock_ms)
+                    if not isinstance(open_until, int):
+                        locked = open_until is auth.SESSION_LOCKED
+                        notice = request.app.template_engine.get_template(SESSION_ENDED).render(locked=locked, next="/")
+                        yield ServerSentEventMessage(data=notice.replace("\n", " "), event="locked")
+                        return
+                if alert is None:
                     yield ServerSentEventMessage(comment="keep-alive")  # proxies drop silent streams
                     continue
                 html = template.render(alert=alert, fresh=True)

@@ -6,7 +6,7 @@ for (HX-Request), and a whole page again when htmx restores history."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, PermissionDeniedException
@@ -80,12 +80,17 @@ def no_store(response: Response) -> Response:
     return response
 
 
-LOCKED = "Too many failed sign-ins. Wait a few minutes."
-
-
 def refusal(refused: SignInRefused) -> tuple[int, str]:
-    """A refused sign-in or re-authentication as a form shows it: status and message."""
-    return (429, LOCKED) if refused.locked else (401, str(refused))
+    """A refused sign-in or re-authentication as a form shows it: status and message (a lock-out
+    says until when: settings.Lockout.message)."""
+    return (429 if refused.locked else 401), str(refused)
+
+
+# Sent by a part of a page that refreshes itself (hx-headers): such a request is no sign that
+# anyone is at the screen, so it does not keep the session from locking (app.principal_middleware).
+AUTO_REFRESH_HEADER = "x-auto-refresh"
+# htmx stops polling an element whose request is answered with this status.
+HTMX_STOP_POLLING = 286
 
 
 def _redirect(request: Request, target: str) -> Response:
@@ -94,8 +99,25 @@ def _redirect(request: Request, target: str) -> Response:
     return Redirect(target)
 
 
+def page_url(request: Request) -> str:
+    """The page the browser shows, path and query: for htmx, the page that asked, not the fragment."""
+    current = urlsplit(request.headers.get("hx-current-url", "")) if from_htmx(request) else None
+    url = current if current and current.path else request.url
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+# What a screen that updates itself shows once its session is locked or has ended: a notice saying
+# so, with the way back (the feed's `locked` event; a poll's answer, `oob` at the top of the page).
+SESSION_ENDED = "_session_locked.html"
+
+
 def login_redirect(request: Request, _: Exception) -> Response:
-    return _redirect(request, f"/login?next={quote(request.url.path)}")
+    """To the sign-in page, which comes back to this page after. A poll keeps its screen: it stops
+    (HTMX_STOP_POLLING), and a notice says why."""
+    if request.headers.get(AUTO_REFRESH_HEADER):
+        context = {"locked": bool(request.scope.get("session_locked")), "next": page_url(request), "oob": True}
+        return Template(SESSION_ENDED, context=context, status_code=HTMX_STOP_POLLING, headers={"HX-Reswap": "none"})
+    return _redirect(request, f"/login?next={quote(page_url(request), safe='/')}")
 
 
 def enrol_redirect(request: Request, _: Exception) -> Response:

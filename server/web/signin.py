@@ -24,7 +24,7 @@ from server.clock import now_ms
 from server.settings import Settings
 from server.store import queries_admin
 from server.store.db import Database
-from server.web.base import LOCKED, no_store, page_role, safe_next
+from server.web.base import no_store, page_role, refusal, safe_next
 
 TIMED_OUT = "That sign-in has timed out. Sign in again."
 ENROL_REFUSED = "That code doesn't match. Check the app shows the account you just added, then type its current code."
@@ -80,10 +80,10 @@ async def login(request: Request, db: NamedDependency[Database], settings: Named
     if not username and not password and otp:  # the code page: the challenge cookie says who
         return await _code_step(request, db, settings, otp)
     try:
-        user = await check_sign_in(db, username, password, via="web")
+        user = await check_sign_in(db, username, password, settings.lockout, via="web")
     except SignInRefused as refused:
-        return _signin_page(target, LOCKED if refused.locked else "Wrong username or password.",
-                            429 if refused.locked else 401)
+        status, _ = refusal(refused)
+        return _signin_page(target, str(refused) if refused.locked else "Wrong username or password.", status)
     if user["totp_secret"] is not None:
         return await _owe_code(db, settings, user, target, otp)
     if user["role"] in settings.mfa_required_roles:  # no session until an authenticator is set up
@@ -99,10 +99,10 @@ async def _owe_code(db: Database, settings: Settings, user, target: str, otp: st
     error, status = None, 200
     if otp:
         try:
-            method = await mfa.second_factor(db, user, otp, via="web")
+            method = await mfa.second_factor(db, user, otp, settings.lockout, via="web")
         except SignInRefused as refused:
             if refused.locked:
-                return _signin_page(target, LOCKED, 429)
+                return _signin_page(target, str(refused), 429)
             error, status = str(refused), 401
         else:
             token = await _new_session(db, user["id"], user["username"], settings, mfa=method)
@@ -120,13 +120,13 @@ async def _code_step(request: Request, db: Database, settings: Settings, otp: st
         response.delete_cookie(mfa.CHALLENGE_COOKIE, path="/")
         return response
     try:
-        method = await mfa.second_factor(db, user, otp, via="web")
+        method = await mfa.second_factor(db, user, otp, settings.lockout, via="web")
     except SignInRefused as refused:
         if not refused.locked:
             return _code_page(user["username"], str(refused), 401)
         async with db.transaction() as conn:
             await mfa.close_challenge(conn, challenge)
-        response = _signin_page(user["c_next"], LOCKED, 429)
+        response = _signin_page(user["c_next"], str(refused), 429)
         response.delete_cookie(mfa.CHALLENGE_COOKIE, path="/")
         return response
     token = await _new_session(db, user["id"], user["username"], settings, challenge, mfa=method)

@@ -15,10 +15,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from server import audit, auth, mfa
-from server.auth import password_problem, reset_password
+from server import audit, auth, dormant, mfa
+from server.auth import new_password_problem, reset_password
 from server.clock import now_ms
-from server.settings import ROLES
+from server.settings import ROLES, Settings
 from server.store import queries_admin
 from server.store.db import Database
 from server.users import UserRefused, add_user
@@ -29,7 +29,9 @@ ADMIN = [page_role("admin")]
 
 async def _users_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
     users = await queries_admin.users_overview(db.reader)
+    lockout = request.app.state.settings.lockout
     context = {"users": users, "form": {}, "now": now_ms(), "roles": ROLES,
+               "locked": await auth.locked_usernames(db.reader, now_ms(), lockout),
                "min_password": auth.MIN_PASSWORD, **extra}  # the rule password_problem applies
     return render(request, "users.html", "_users.html", context, status)
 
@@ -44,8 +46,9 @@ async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
     form = await request.form()
     values = {"username": form_field(form, "username", 200), "role": form_field(form, "role")}
     password = str(form.get("password", ""))
+    await new_password_problem(db, password, request.user.username, values["username"], "web")  # audits a refusal
     try:
-        async with db.transaction() as conn:  # the admin chose this password: the user replaces it
+        async with db.transaction() as conn:  # add_user says what is wrong, if anything  # the admin chose this password: the user replaces it
             await add_user(conn, request.user.username, values["username"], values["role"], password,
                            must_change=True)
     except UserRefused as refused:
@@ -81,7 +84,7 @@ async def _change_user(request: Request, db: Database, user_id: int, *, role: st
             await audit.record(conn, me.username, "user.disable", user=name, sessions_ended=ended)
             notice = f"{name} is disabled and signed out everywhere."
         elif disabled is False and await queries_admin.set_user_disabled(conn, user_id, False):
-            await audit.record(conn, me.username, "user.enable", user=name)
+            await dormant.enabled(conn, user_id, name, me.username, now_ms())
             notice = f"{name} is enabled."
         else:
             notice = f"Nothing to change for {name}."
@@ -102,6 +105,18 @@ async def user_disable(request: Request, user_id: FromPath[int], db: NamedDepend
 @post("/users/{user_id:int}/enable", include_in_schema=False, guards=ADMIN, status_code=200)
 async def user_enable(request: Request, user_id: FromPath[int], db: NamedDependency[Database]) -> Template:
     return await _change_user(request, db, user_id, disabled=False)
+
+
+@post("/users/{user_id:int}/unlock", include_in_schema=False, guards=ADMIN, status_code=200)
+async def user_unlock(request: Request, user_id: FromPath[int], db: NamedDependency[Database],
+                      settings: NamedDependency[Settings]) -> Template:
+    """Failed sign-ins locked the account (settings lockout_*): the admin, having checked with the
+    user, lets them try again."""
+    async with db.transaction() as conn:
+        name = (await _target_or_404(conn, user_id))["username"]
+        unlocked = await auth.unlock(conn, name, request.user.username, now_ms(), settings.lockout)
+    return await _users_page(request, db, notice=f"{name} is unlocked: they can sign in again." if unlocked
+                             else f"{name} is not locked.")
 
 
 @post("/users/{user_id:int}/mfa-reset", include_in_schema=False, guards=ADMIN, status_code=200)
@@ -129,7 +144,7 @@ async def user_password(request: Request, user_id: FromPath[int], db: NamedDepen
         return await _users_page(request, db, status=422, error=error)
     target = await _target_or_404(db.reader, user_id)
     password = str((await request.form()).get("password", ""))
-    if problem := password_problem(password):
+    if problem := await new_password_problem(db, password, request.user.username, target["username"], "web"):
         error = f"The temporary password for {target['username']} {problem}. Nothing was changed."
         return await _users_page(request, db, status=422, error=error)
     async with db.transaction() as conn:
@@ -139,4 +154,5 @@ async def user_password(request: Request, user_id: FromPath[int], db: NamedDepen
         "not by email or text, and have them change it on their Account page straight away."))
 
 
-USER_HANDLERS = [users_page, user_add, user_role, user_disable, user_enable, user_mfa_reset, user_password]
+USER_HANDLERS = [users_page, user_add, user_role, user_disable, user_enable, user_unlock, user_mfa_reset,
+                 user_password]

@@ -43,6 +43,8 @@ function setupFeed() {
   });
   document.body.addEventListener("htmx:sseOpen", () => { live.textContent = "live"; live.classList.add("on"); });
   document.body.addEventListener("htmx:sseError", () => { live.textContent = "reconnecting…"; live.classList.remove("on"); });
+  // The server closed the feed (session locked or ended): it says why above the cards.
+  document.body.addEventListener("htmx:sseClose", () => { live.textContent = "stopped"; live.classList.remove("on"); });
   document.body.addEventListener("htmx:sseMessage", () => {
     document.getElementById("empty")?.remove();
     placeByPriority(document.getElementById("feed")?.firstElementChild);
