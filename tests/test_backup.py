@@ -215,7 +215,7 @@ def noise_jpeg(side: int) -> bytes:
 
 
 def test_no_room_for_an_image_removes_the_partial_backup(dept, tmp_path):
-    big = noise_jpeg(700)
+    big = noise_jpeg(1000)  # ~1.2 MB: twice the database with room for the schema to grow
     post_read(dept.http, dept.camera_headers, "BIG123", vehicle=big)
     [(pages, page_size)] = rows(dept.settings.db_path, "SELECT * FROM pragma_page_count, pragma_page_size")
     limit = len(big) // 2  # the database fits, the vehicle crop does not: the copy fails midway

@@ -40,7 +40,8 @@ REC_HEIGHT = 48  # the PP-OCRv4 recogniser's fixed input height
 # the second look: a 720p frame's detector pass at ~55% of the cost. Reading and refining still use
 # the full-resolution pixels; what it misses are the smallest plates, which grow as a car comes closer.
 QUICK_SIDE = 768
-QUICK_REFINED = 1  # and refines only the most plate-like proposal, with the first refined view only
+QUICK_REFINED = 1  # and refines only the most plate-like proposal,
+QUICK_VIEWS = 1  # with the first refined view only
 # ... and not even that one when our CRNNs' quick read of it is this sure. Quick looks at frames 5,
 # 10 and 15 of the approaches of openalpr-us's 113 photos (2026-12-07): 184 of 339 skipped the
 # refinement (~55 of ~140 ms a look), with 242 right reads at >= 0.5 against 238 and 14 wrong
@@ -140,7 +141,7 @@ class Recognizer:
         lines = self.detector.detect(frame, limit_side)
         proposals = propose_plates(lines, frame.shape)[: self.max_proposals]
         first = self.quick_readings(frame, proposals)
-        refined, views = (min(self.max_refined, QUICK_REFINED), self.refined_views[:1]) if quick else (
+        refined, views = (min(self.max_refined, QUICK_REFINED), self.refined_views[:QUICK_VIEWS]) if quick else (
             self.max_refined, self.refined_views)
         refine = self.chosen_for_refinement([refine_priority(q) for q in first], refined)
         if quick:
