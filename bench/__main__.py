@@ -1,8 +1,8 @@
 """`make bench`: every benchmark in one run. Figures go to docs/benchmarks.md by hand, with date
 and machine. Accuracy and search take minutes; pass names to run a subset:
 
-    python -m bench [latency] [ingest] [hotlist_refresh] [search] [cameras] [accuracy] [detector]
-        [traffic]
+    python -m bench [latency] [alerts_out] [ingest] [hotlist_refresh] [search] [cameras] [accuracy]
+        [detector] [traffic]
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("latency", "ingest", "hotlist_refresh", "search", "cameras", "accuracy", "detector", "traffic")
+ALL = ("latency", "alerts_out", "ingest", "hotlist_refresh", "search", "cameras", "accuracy", "detector",
+       "traffic")
 
 
 def main(argv: list[str]) -> int:

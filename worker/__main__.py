@@ -35,20 +35,9 @@ from worker.recognize.loader import RecognizeFn, load_recognizer
 from worker.recognize.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy, to_read_in
 from worker import snapshot_api
-from worker.track import Sighting, Tracker, VehicleRead
+from worker.track import Tracker, VehicleRead
 
 log = logging.getLogger("worker")
-
-def recognize_in_roi(recognize: RecognizeFn, image: np.ndarray, roi: Sequence[int] | None) -> list[Sighting]:
-    """Recognize inside the camera's region of interest; boxes come back in frame pixels."""
-    if roi is None:
-        return recognize(image)
-    x, y, w, h = roi
-    region = image[y:y + h, x:x + w]
-    if region.size == 0:
-        raise_roi_outside(roi, image)
-    return [dataclasses.replace(s, box=(s.box[0] + x, s.box[1] + y, s.box[2], s.box[3])) for s in recognize(region)]
-
 
 def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
     raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
