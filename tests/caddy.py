@@ -20,7 +20,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 CADDY = shutil.which("caddy") or "/usr/bin/caddy"
 CADDYFILE = Path(__file__).resolve().parents[1] / "Caddyfile"
@@ -82,13 +82,7 @@ class Caddy:
             return False
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
 
     def __enter__(self) -> "Caddy":
         return self.start()

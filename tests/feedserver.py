@@ -1,5 +1,5 @@
-"""A state's hot-list feed on loopback HTTPS: a certificate authority of its own (made with
-`cryptography`; the test trusts it through the `hotlist_ca_file` setting), a server certificate
+"""A state's hot-list feed on loopback HTTPS: a certificate authority of its own
+(tests/certificates.py; the test trusts it through the `hotlist_ca_file` setting), a server certificate
 for 127.0.0.1 signed by it, and a stdlib HTTPS server that serves one feed, honours ETag, checks
 its credentials (the Authorization header it expects), and records each request's headers.
 
@@ -10,58 +10,20 @@ its credentials (the Authorization header it expects), and records each request'
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import ipaddress
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key) as PEM files in `folder`."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("Test State CA")).issuer_name(_name("Test State CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
+from tests.certificates import throwaway_ca
 
 
 class FeedServer:
     """One feed at /feed.txt; `status` other than 200 answers that status with no feed."""
 
     def __init__(self, folder: Path, authorization: str | None = None) -> None:
-        self.ca_file, cert, key = make_certificates(folder)
+        self.ca_file, cert, key = throwaway_ca(folder, "Test State CA")
         self.authorization, self.body, self.status = authorization, b"", 200
         self.requests: list[dict[str, str]] = []
         feed = self

@@ -11,9 +11,7 @@ loopback port, with its config, password file and log in a temporary folder.
 
 from __future__ import annotations
 
-import datetime
 import getpass
-import ipaddress
 import shutil
 import socket
 import ssl
@@ -22,41 +20,11 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-from tests.conftest import free_port
+from tests.certificates import throwaway_ca
+from tests.conftest import free_port, stop_process
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-
-
-def certificate_authority(home: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a certificate it signed for localhost / 127.0.0.1: (CA, certificate, key) PEM files."""
-    now = datetime.datetime.now(datetime.UTC)
-
-    def issue(subject: str, key, issuer: x509.Name, signer, ca: bool) -> x509.Certificate:
-        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                   .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if not ca:
-            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = issue("Platewatch test CA", ca_key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Platewatch test CA")]),
-               ca_key, ca=True)
-    cert = issue("localhost", key, ca.subject, ca_key, ca=False)
-    paths = home / "ca.pem", home / "broker.pem", home / "broker-key.pem"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
 
 
 class Mosquitto:
@@ -83,7 +51,7 @@ class Mosquitto:
             lines.append("allow_anonymous true")
         self.ca_file: Path | None = None
         if tls:
-            self.ca_file, cert, key = certificate_authority(home)
+            self.ca_file, cert, key = throwaway_ca(home)
             lines += [f"cafile {self.ca_file}", f"certfile {cert}", f"keyfile {key}"]
         self.config = home / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
@@ -116,13 +84,7 @@ class Mosquitto:
         return self.log.read_text()[-3000:] if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
 
     def __enter__(self) -> "Mosquitto":
         return self.start()
