@@ -29,9 +29,9 @@ ADMIN = [page_role("admin")]
 
 async def _users_page(request: Request, db: Database, status: int = 200, **extra) -> Template:
     users = await queries_admin.users_overview(db.reader)
-    lockout = request.app.state.settings.lockout
-    context = {"users": users, "form": {}, "now": now_ms(), "roles": ROLES,
-               "locked": await auth.locked_usernames(db.reader, now_ms(), lockout),
+    lockout, now = request.app.state.settings.lockout, now_ms()
+    context = {"users": users, "form": {}, "now": now, "roles": ROLES,
+               "locked": await auth.locked_usernames(db.reader, now, lockout),
                "min_password": auth.MIN_PASSWORD, **extra}  # the rule password_problem applies
     return render(request, "users.html", "_users.html", context, status)
 
