@@ -45,6 +45,7 @@ from bench.footage import FPS, SLOT_FRAMES, ClipLibrary, Feed, Photo, camera_ord
 from bench.mjpeg import MjpegCameras
 from tests.pushservice import PushService
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def default_data() -> Path:
@@ -52,8 +53,7 @@ def default_data() -> Path:
     (a git worktree may sit a level deeper than the main checkout)."""
     if "PLATEWATCH_BENCH_DATA" in os.environ:
         return Path(os.environ["PLATEWATCH_BENCH_DATA"])
-    here = Path(__file__).resolve().parents[1]
-    beside = [parent / "shared" / "data" for parent in here.parents]
+    beside = [parent / "shared" / "data" for parent in REPOSITORY.parents]
     return next((p for p in beside if p.is_dir()), beside[0])
 
 
@@ -185,7 +185,10 @@ def start_worker(config: Path, log_path: Path) -> subprocess.Popen:
     with log_path.open("wb") as log:
         command = [PLATEWATCH, "worker", "--config", str(config)]
         if level := os.environ.get("PLATEWATCH_BENCH_WORKER_LOG_LEVEL"):  # DEBUG: a line per look
+            # The worker of this checkout (`-m` looks in the working folder first): a variant in a
+            # git worktree is measured by running its own bench.
             command = [sys.executable, "-m", "worker", "--config", str(config), "--log-level", level]
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY)
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -89,7 +89,8 @@ def test_a_quantised_detector_from_another_wheel_model_is_refused(tmp_path):
 def test_the_detector_runs_on_openvino_where_it_is_installed_else_on_the_cpu_kernels():
     assert detect.detector_providers(["CPUExecutionProvider"], 1) == ["CPUExecutionProvider"]
     with_openvino = detect.detector_providers(["OpenVINOExecutionProvider", "CPUExecutionProvider"], 2)
-    assert with_openvino == [("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": "2"}),
+    assert with_openvino == [("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": "2",
+                                                            "load_config": detect.OPENVINO_CONFIG}),
                              "CPUExecutionProvider"]
     import onnxruntime as ort
 
@@ -117,3 +118,32 @@ def test_a_region_grows_only_inside_the_bounds_it_is_given():
     x, y, w, h = regions.region_for_net((150, 250, 200, 100), (720, 1280, 3), within=roi)
     assert (w, h) == (256, 128) and x >= 100 and y >= 200 and x + w <= 800 and y + h <= 500
     assert regions.region_for_net((0, 0, 1280, 720), (720, 1280, 3), within=roi) == roi  # no room to grow
+
+
+def test_the_detector_leaves_its_thread_free_to_run_on_any_core(detector, scene):
+    """OpenVINO would pin the thread that runs the model to core 0, in every recognition process
+    alike: they then took turns on one core while the others idled. The thread's allowed cores,
+    sampled while it detects, stay those of the process."""
+    import os
+    import threading
+
+    allowed = os.sched_getaffinity(0)
+    thread_id = threading.get_native_id()
+    seen: set[frozenset[int]] = set()
+    detecting = threading.Event()
+
+    def watch() -> None:
+        detecting.wait()
+        while detecting.is_set():
+            seen.add(frozenset(os.sched_getaffinity(thread_id)))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    detecting.set()
+    try:
+        for _ in range(5):
+            detector.detect(scene[0], 768)
+    finally:
+        detecting.clear()
+        watcher.join()
+    assert seen == {frozenset(allowed)}

@@ -6,6 +6,7 @@ Pure functions over numpy images; the only state is the onnxruntime session held
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +18,19 @@ from worker.recognize.regions import Box, region_for_net
 from worker.recognize.runtime import bundled_model, make_session
 
 
+# OpenVINO pins the thread that runs a model to a core, and every process picks the same one
+# (core 0): two recognition processes then shared one core while the other idled (seen at 24
+# cameras: each process on a core 55% of the time, waiting to run 37%). The kernel places them.
+OPENVINO_CONFIG = json.dumps({"CPU": {"ENABLE_CPU_PINNING": "NO"}})
+
+
 def detector_providers(available: list[str], threads: int) -> list:
     """OpenVINO where the installed onnxruntime offers it (onnxruntime-openvino, installed on Linux
     x86_64: the detector at ~55-60% of the CPU time, same detections and reads; docs/benchmarks.md),
     else onnxruntime's own CPU kernels."""
     if "OpenVINOExecutionProvider" in available:
-        openvino = ("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": str(threads)})
+        openvino = ("OpenVINOExecutionProvider", {"device_type": "CPU", "num_of_threads": str(threads),
+                                                  "load_config": OPENVINO_CONFIG})
         return [openvino, "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
