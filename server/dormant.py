@@ -36,7 +36,7 @@ async def disable_unused(db: Database, settings: Settings, now: int | None = Non
                 log.warning("user %s, the last enabled admin, has not signed in for %d days: kept enabled "
                             "(add a second admin, or sign in)", user["username"], (now - user["last_use"]) // DAY_MS)
                 continue
-            if await queries_signin.disable_user(conn, user["id"]):
+            if await queries_admin.set_user_disabled(conn, user["id"], True):
                 ended = await queries_admin.delete_user_sessions(conn, user["id"])
                 await audit.record(conn, "system", "user.disabled", user=user["username"], reason="inactivity",
                                    unused_days=(now - user["last_use"]) // DAY_MS, sessions_ended=ended)

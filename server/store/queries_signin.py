@@ -78,8 +78,3 @@ async def unused_users(conn, before: int) -> list[Row]:
 async def enabled_admins(conn) -> int:
     row = await one(conn, "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled")
     return row[0]
-
-
-async def disable_user(conn, user_id: int) -> bool:
-    cur = await conn.execute("UPDATE users SET disabled = 1 WHERE id = ? AND NOT disabled", (user_id,))
-    return cur.rowcount == 1
