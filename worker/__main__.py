@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import msgspec
 import numpy as np
 
 from worker.capture.camera import CaptureThread, Frame
@@ -38,6 +36,7 @@ from worker import snapshot_api
 from worker.track import Tracker, VehicleRead
 
 log = logging.getLogger("worker")
+
 
 def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
     raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")

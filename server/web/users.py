@@ -48,7 +48,7 @@ async def user_add(request: Request, db: NamedDependency[Database]) -> Template:
     password = str(form.get("password", ""))
     await new_password_problem(db, password, request.user.username, values["username"], "web")  # audits a refusal
     try:
-        async with db.transaction() as conn:  # add_user says what is wrong, if anything  # the admin chose this password: the user replaces it
+        async with db.transaction() as conn:  # add_user says what is wrong; the admin's password is temporary
             await add_user(conn, request.user.username, values["username"], values["role"], password,
                            must_change=True)
     except UserRefused as refused:
