@@ -79,19 +79,19 @@ class Server:
         self.hotlist = hotlist
         self.camera_names = list(cameras)
 
-    def _cli(self, *args: str, stdin: str | None = None) -> str:
+    def cli(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run([PLATEWATCH, *args, "--data", str(self.data)], input=stdin, capture_output=True,
                               text=True, env=self.env, check=True)
         return done.stdout
 
     def __enter__(self) -> "Server":
-        self._cli("user", "add", "bench", "--role", "officer", "--password-stdin", stdin="bench-password\n")
+        self.cli("user", "add", "bench", "--role", "officer", "--password-stdin", stdin="bench-password\n")
         self.camera_tokens = self._add_cameras()
         self.camera_token = self.camera_tokens[self.camera_names[0]]
         csv = Path(self.tmp.name) / "hot.csv"
         csv.write_text("plate,reason\n" + "".join(f"{p},bench\n" for p in self.hotlist))
         started = time.perf_counter()
-        self._cli("hotlist", "import", str(csv), "--list", "bench", "--kind", "stolen_vehicle")
+        self.cli("hotlist", "import", str(csv), "--list", "bench", "--kind", "stolen_vehicle")
         self.import_s = time.perf_counter() - started
         self.process = subprocess.Popen(
             [PLATEWATCH, "serve", "--port", str(self.port), "--data", str(self.data)], env=self.env,
@@ -113,7 +113,7 @@ class Server:
         """The cameras' tokens. More than one camera is added in this process: a CLI start per
         camera takes seconds each on a busy box."""
         if len(self.camera_names) == 1:
-            return {self.camera_names[0]: self._cli("camera", "add", self.camera_names[0]).strip().splitlines()[-1]}
+            return {self.camera_names[0]: self.cli("camera", "add", self.camera_names[0]).strip().splitlines()[-1]}
         import asyncio
 
         from platewatch.cli import add_camera
@@ -149,6 +149,15 @@ def read_body(plate: str, read_id: str) -> dict:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def quantiles_ms(values: list[float]) -> dict[int, float]:
+    """p50, p95 and p99 of latencies in ms, as the latency benchmarks report them."""
+    return {q: percentile(values, q) for q in (50, 95, 99)}
+
+
+def quantiles_line(label: str, p: dict[int, float]) -> str:
+    return f"  {label:15s} p50 {p[50]:6.1f} ms   p95 {p[95]:6.1f} ms   p99 {p[99]:6.1f} ms"
 
 
 async def raw_post_many(port: int, requests: list[bytes], concurrency: int) -> list[int]:

@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 
-from bench.common import Server, machine, percentile, random_plates, read_body
+from bench.common import Server, machine, quantiles_line, quantiles_ms, random_plates, read_body
 from tests.pushservice import PushService
 
 
@@ -34,8 +34,8 @@ def run(reads: int = 100, subscriptions: int = 20, hotlist_size: int = 100_000) 
             last_push.append(arrivals[-1] * 1000)
     return {
         "reads": reads, "subscriptions": subscriptions, "hotlist": hotlist_size, "machine": machine(),
-        "first_ms": {q: percentile(first_push, q) for q in (50, 95, 99)},
-        "all_ms": {q: percentile(last_push, q) for q in (50, 95, 99)},
+        "first_ms": quantiles_ms(first_push),
+        "all_ms": quantiles_ms(last_push),
     }
 
 
@@ -48,8 +48,7 @@ def main() -> None:
     print(f"read → verified push, {result['reads']} hot reads, {result['subscriptions']} subscriptions, "
           f"{result['hotlist']:,} hot-list entries ({result['machine']})")
     for label, key in (("first phone", "first_ms"), ("all 20 phones", "all_ms")):
-        p = result[key]
-        print(f"  {label:14s} p50 {p[50]:6.1f} ms   p95 {p[95]:6.1f} ms   p99 {p[99]:6.1f} ms")
+        print(quantiles_line(label, result[key]))
 
 
 if __name__ == "__main__":

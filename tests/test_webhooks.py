@@ -9,9 +9,7 @@ import re
 import socket
 import sqlite3
 import threading
-import time
 from contextlib import closing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import msgspec
@@ -25,49 +23,9 @@ from tests.browser import screenshot, sign_in
 from tests.conftest import LiveServer, make_settings, run_cli, wait_until
 from tests.test_ingest import jpeg, multipart_read
 from tests.test_web_admin import add_user, web_client
+from tests.webhookreceiver import Receiver
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 STOLEN = "plate,state,reason\n5GHJ907,CA,Stolen 2026-11-02\n"
-
-
-def readme_verify_signature():
-    """The receiver check exactly as the README's Webhooks section prints it."""
-    code = next(block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-                if "def verify_signature" in block)
-    scope: dict = {}
-    exec(code, scope)  # noqa: S102 - our own README
-    return scope["verify_signature"]
-
-
-class Receiver:
-    """A webhook receiver on loopback: answers each POST with the next of `answers` (then 200) and
-    keeps what came, with whether its signature verified under `secret` now."""
-
-    def __init__(self, answers=()) -> None:
-        self.answers, self.secret, self.received = list(answers), "", []
-        self.verify = readme_verify_signature()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                stamp, header = self.headers["X-Platewatch-Timestamp"], self.headers["X-Platewatch-Signature"]
-                verified = receiver.verify(receiver.secret, stamp, body, header, time.time())
-                receiver.received.append({"headers": dict(self.headers), "body": body, "verified": verified})
-                self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
