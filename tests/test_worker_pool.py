@@ -1,6 +1,7 @@
 """The worker under load, with the real model and the real server: recognition processes that die
 are replaced, hits are posted while the vehicle is still in view, a flooding camera does not
-starve a quiet one, and overload is reported in the heartbeat."""
+starve a quiet one, a vehicle about to leave is looked at before one just arrived, and overload
+is reported in the heartbeat."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.conftest import Department, run_cli, wait_until
 from tests.test_worker_helpers import (
     RECOGNIZER_SPEC, FakeCamera, camera_toml, recognizer, serve_loopback, stored_reads, write_config,
 )
 from tests.test_worker_live import drop_images, start
+from tests.test_worker_units import street
 import synth
 from worker.__main__ import Worker
+from worker.capture.sources import Grab
 from worker.config import load_config
 from worker.recognize.pool import DEPTH, RecognitionPool
 
@@ -221,3 +225,62 @@ def test_handing_a_busy_process_its_next_frames_never_blocks_the_worker():
         assert sorted(job_id for job_id, _ in done) == list(range(DEPTH))
     finally:
         pool.close()
+
+
+def scarce_test_worker(tmp_path: Path, names: list[str]) -> Worker:
+    """A worker whose capture threads are not started: the test hands them frames itself."""
+    cameras = "".join(camera_toml(name, "camera-token", "file", str(tmp_path / f"{name}.avi"), realtime=True)
+                      for name in names)
+    config = load_config(write_config(tmp_path / "worker.toml", "http://127.0.0.1:9", cameras))
+    return Worker(config, lambda image, quick=False: [])
+
+
+def show(worker: Worker, camera: str, timeline: list[tuple[float, np.ndarray]]) -> None:
+    """What the camera's capture thread would have seen, the worker keeping up: the last frame waits."""
+    capture = worker.captures[camera]
+    for t, image in timeline:
+        capture.queue.newest()
+        capture._handle(Grab(t, lambda image=image: image))
+
+
+def vehicle(start: float, seconds: float) -> list[tuple[float, np.ndarray]]:
+    return [(start + i / 10, street(100 + 40 * (i % 15))) for i in range(round(seconds * 10))]
+
+
+def still(start: float, seconds: float) -> list[tuple[float, np.ndarray]]:
+    return [(start + i / 10, street()) for i in range(round(seconds * 10))]
+
+
+def test_when_looks_are_scarce_a_vehicle_about_to_leave_goes_before_one_just_arrived(tmp_path: Path):
+    """Two cameras, in turn order south then north: north's vehicle has been in view for a second,
+    south's has just come. With looks to spare the turn decides; when they are scarce north's
+    vehicle gets the look first (a far plate reads worst, and north's may be gone by the next
+    look), and south's the look after it: nobody is skipped."""
+    def first_two_looks(scarce: bool) -> list[str]:
+        worker = scarce_test_worker(tmp_path, ["north", "south"])
+        try:
+            show(worker, "north", still(0.0, 0.5) + vehicle(0.5, 1.1))
+            show(worker, "south", still(0.0, 1.5) + vehicle(1.5, 0.1))
+            worker.looks.turn = 1  # south's turn next
+            return [worker.looks.next_frame(scarce).camera for _ in range(2)]
+        finally:
+            worker.spool.close()
+
+    assert first_two_looks(scarce=False) == ["south", "north"]
+    assert first_two_looks(scarce=True) == ["north", "south"]
+
+
+def test_how_long_a_vehicle_waits_for_its_first_look_follows_how_long_its_camera_sees_vehicles(tmp_path: Path):
+    """A camera whose vehicles stay 3 s in view: one there for 1 s has only just arrived (it waits
+    for its first look behind older ones while looks are scarce); after 1.6 s it is due."""
+    worker = scarce_test_worker(tmp_path, ["north"])
+    try:
+        show(worker, "north", still(0.0, 0.5) + vehicle(0.5, 3.0) + still(3.5, 0.5) + vehicle(4.0, 3.0)
+             + still(7.0, 0.5))
+        assert worker.captures["north"].usual_dwell_s == pytest.approx(3.0)
+        show(worker, "north", vehicle(7.5, 1.1))
+        assert worker.looks.just_arrived("north")
+        show(worker, "north", vehicle(8.6, 0.6))
+        assert not worker.looks.just_arrived("north")
+    finally:
+        worker.spool.close()

@@ -1,9 +1,9 @@
 """The worker process: `python -m worker --config FILE` (also `platewatch worker --config FILE`).
 
 One capture thread per camera, a pool of recognition processes (one per core), one sender thread
-that delivers the spool, one heartbeat thread. This process decides which frame gets the next
-look: cameras with unread vehicles first, in turn, each camera's newest frame; quick looks when
-looks are scarce. A bad frame or a recognizer exception is logged and skipped.
+that delivers the spool, one heartbeat thread. This process hands the processes the frames
+worker.schedule picks, applies their results in frame order per camera, and posts each vehicle's
+read. A bad frame or a recognizer exception is logged and skipped.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from worker.recognize.regions import intersect, region_for_net
 from worker.recognize.loader import RecognizeFn, load_recognizer
 from worker.recognize.pool import InlineRecognition, RecognitionFailed, RecognitionPool, default_processes
 from worker.post import HeartbeatThread, Sender, Spool, SpoolBusy, to_read_in
+from worker.schedule import LookScheduler
 from worker import snapshot_api
 from worker.track import Tracker, VehicleRead
 
@@ -40,12 +41,6 @@ log = logging.getLogger("worker")
 
 def raise_roi_outside(roi: Sequence[int], image: np.ndarray) -> None:
     raise ValueError(f"roi {list(roi)} lies outside the {image.shape[1]}x{image.shape[0]} frame")
-
-
-SETTLED_LOOK_S = 0.5  # a camera whose vehicles are all read is looked at this often (new arrivals)
-# An unread vehicle should get a look at least this often (it is in view for a couple of seconds).
-# When the cameras with unread vehicles, taken in turn, would wait longer, looks are quick ones.
-LOOK_CYCLE_S = 0.6
 
 
 @dataclass
@@ -67,9 +62,6 @@ class Worker:
         self.wake = threading.Event()  # set by the capture threads when a frame is queued
         self.captures = {c.name: CaptureThread(c, self.stop, self.wake, config.max_backoff_s) for c in config.cameras}
         self.rois = {c.name: c.roi for c in config.cameras if c.roi is not None}
-        # Streams and video files show each vehicle for many frames: once read, skip most of them.
-        # Snapshots and folders show a different scene each time: every one is read.
-        self.budgeted = {c.name for c in config.cameras if c.kind in ("stream", "file")}
         rec = config.recognition
         self.trackers = {
             c.name: Tracker(c.name, timeout_s=rec.track_timeout_s, min_frames=config.min_frames(c),
@@ -82,9 +74,8 @@ class Worker:
         self.seqs = {name: itertools.count() for name in self.captures}
         self.next_seq = dict.fromkeys(self.captures, 0)
         self.done: dict[str, dict[int, tuple[Job, Any]]] = {name: {} for name in self.captures}
-        self.held: dict[str, Frame] = {}  # the newest frame of a camera whose vehicles are all read
-        self.last_look: dict[str, float] = {}
-        self.turn = 0  # round-robin start: every camera gets its share
+        budgeted = {c.name for c in config.cameras if c.kind in ("stream", "file")}
+        self.looks = LookScheduler(self.captures, self.trackers, budgeted)
         self.spool = Spool(config.spool)
         self.sender = Sender(self.spool, config.server, config.camera_tokens().get, timeout_s=config.send_timeout_s,
                              max_backoff_s=config.max_backoff_s)
@@ -133,74 +124,13 @@ class Worker:
         return busy
 
     def dispatch(self) -> None:
-        self.hold_newest()
-        quick = self.looks_scarce()
+        self.looks.hold_newest()
+        quick = self.looks.scarce(self.recognition.look_s, self.recognition.size)
         while self.recognition.idle():
-            frame = self.next_frame()
+            frame = self.looks.next_frame(quick, {job.frame.camera for job in self.jobs.values()})
             if frame is None:
                 return
             self.submit(frame, quick)
-
-    def looks_scarce(self) -> bool:
-        """Would the cameras with unread vehicles, looked at in turn, each wait over LOOK_CYCLE_S?"""
-        unread = sum(1 for name, capture in self.captures.items()
-                     if (len(capture.queue) or name in self.held) and self.trackers[name].needs_reading())
-        return unread * self.recognition.look_s / self.recognition.size > LOOK_CYCLE_S
-
-    def hold_newest(self) -> None:
-        """Cameras whose vehicles are all read: keep only their newest frame, and only until the
-        scene comes to rest after it (what moved in it has gone); the rest are skipped."""
-        for name in self.budgeted:
-            capture = self.captures[name]
-            if not self.trackers[name].needs_reading():
-                frame, skipped = capture.queue.newest()
-                if frame is not None:
-                    skipped += name in self.held
-                    self.held[name] = frame
-                capture.stats.skipped += skipped
-            held = self.held.get(name)
-            if held is not None and held.t < capture.rest_t:
-                del self.held[name]
-                capture.stats.skipped += 1
-            capture.frame_waiting = name in self.held
-
-    def next_frame(self) -> Frame | None:
-        """Vehicles not yet read come first, camera by camera in turn; then a look at cameras
-        whose vehicles are all read (a new one may have arrived)."""
-        names = list(self.captures)
-        names = names[self.turn:] + names[:self.turn]
-        for name in names:
-            if name not in self.budgeted or self.trackers[name].needs_reading():
-                held = self.held.pop(name, None)  # older than any frame queued since
-                frame = self.take(name) or held
-                self.captures[name].stats.skipped += held is not None and frame is not held
-                self.captures[name].frame_waiting = False
-                if frame is not None:
-                    self.turn = (names.index(name) + self.turn + 1) % len(names)
-                    return frame
-        for name in names:
-            frame = self.held.get(name)
-            due = frame is not None and (frame.t - self.last_look.get(name, -math.inf) >= SETTLED_LOOK_S
-                                         or self.captures[name].finished)  # nothing newer will come
-            if due and not any(job.frame.camera == name for job in self.jobs.values()):
-                del self.held[name]
-                self.captures[name].frame_waiting = False
-                self.last_look[name] = frame.t
-                return frame
-        return None
-
-    def take(self, name: str) -> Frame | None:
-        """A live camera's newest frame (its vehicles nearer, its plates bigger; the older ones are
-        skipped). The oldest frame of footage or snapshots, where every frame is wanted in turn."""
-        capture = self.captures[name]
-        if name not in self.budgeted or capture.source.lossless:
-            return capture.queue.get_nowait()
-        since = capture.queue.since
-        frame, skipped = capture.queue.newest()
-        capture.stats.skipped += skipped
-        if frame is not None and since is not None:  # it stands for every frame skipped for it
-            frame.queued_at = min(frame.queued_at, since)
-        return frame
 
     def submit(self, frame: Frame, quick: bool = False) -> None:
         if frame.image is None:  # decoded only now: a corrupt JPEG from the camera
@@ -233,7 +163,7 @@ class Worker:
             region = intersect(region, tuple(roi))
             if region is None:
                 raise_roi_outside(roi, frame.image)
-        if frame.camera in self.budgeted:
+        if frame.camera in self.looks.budgeted:
             focus = self.trackers[frame.camera].follow_window(frame.image.shape) or frame.region
             if focus is not None:
                 return intersect(region, focus)
@@ -268,7 +198,7 @@ class Worker:
         """End tracks unseen for a while, on each camera's clock, but never ahead of a frame
         still waiting for recognition (its vehicle may be one of them)."""
         waiting: dict[str, float] = {}
-        for frame in [job.frame for job in self.jobs.values()] + list(self.held.values()):
+        for frame in [job.frame for job in self.jobs.values()] + list(self.looks.held.values()):
             waiting[frame.camera] = min(waiting.get(frame.camera, math.inf), frame.t)
         for name, capture in self.captures.items():
             now = capture.clock()  # read before the queue: frames queued later are newer
@@ -284,7 +214,7 @@ class Worker:
         now = time.monotonic()
         for name, watch in self.loads.items():
             waiting_since = self.captures[name].queue.since
-            watch.update(now, waiting_since if name not in self.held else None)
+            watch.update(now, waiting_since if name not in self.looks.held else None)
 
     def emit(self, reads: list[VehicleRead]) -> None:
         for read in reads:
@@ -303,7 +233,7 @@ class Worker:
 
     def all_done(self) -> bool:
         return all(c.finished and not len(c.queue) for c in self.captures.values()) and not any(
-            t.tracks for t in self.trackers.values()) and not self.jobs and not self.held
+            t.tracks for t in self.trackers.values()) and not self.jobs and not self.looks.held
 
     def shutdown(self) -> None:
         """Stop capture, post what the open tracks saw, give the sender a moment, stop."""
@@ -331,11 +261,11 @@ class Worker:
 
     def log_summary(self) -> None:
         for name, capture in self.captures.items():
-            s = capture.stats
+            s, dwell = capture.stats, capture.usual_dwell_s
             log.info("camera %s: %.1f frames/s, %d frames, %d without motion, %d dropped, %d skipped (vehicle "
-                     "already read), %d errors, %d searched (%d quickly); %d of %d vehicles read", name,
-                     s.frames_per_s(), s.frames, s.gated, s.dropped, s.skipped, s.errors, s.looked, s.quick_looks,
-                     s.vehicles_read, s.vehicles_seen)
+                     "already read), %d errors, %d searched (%d quickly); %d of %d vehicles read; motion lasts %s",
+                     name, s.frames_per_s(), s.frames, s.gated, s.dropped, s.skipped, s.errors, s.looked,
+                     s.quick_looks, s.vehicles_read, s.vehicles_seen, "?" if dwell is None else f"{dwell:.1f} s")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

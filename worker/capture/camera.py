@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import threading
 import time
 from collections import deque
@@ -246,6 +247,8 @@ class CameraStats:
         return len(recent) / self.window_s
 
 
+DWELLS_KEPT = 25  # motions whose median says how long a vehicle is usually in view of a camera
+
 # While recognition is behind on a camera (an overloaded box), its frames are examined at most this
 # often: each examined frame costs a decode, and would only push a waiting one out.
 BEHIND_FPS = 2.5
@@ -266,6 +269,9 @@ class CaptureThread(threading.Thread):
         self.finished = False  # a finite source (video file) has ended
         self.frame_waiting = False  # set by the worker: it holds a frame of this camera, not yet searched
         self.rest_t = -math.inf  # when the scene was last at rest (a frame the gate stopped)
+        self.moving_since = -math.inf  # the first frame that moved after the scene was at rest
+        self.dwells: deque[float] = deque(maxlen=DWELLS_KEPT)  # how long the recent motions lasted
+        self.usual_dwell_s: float | None = None  # their median: how long a vehicle is usually in view
         self._last_t = 0.0
         self._last_kept_t = -math.inf
 
@@ -318,10 +324,15 @@ class CaptureThread(threading.Thread):
         self.stats.frame_seen(time.monotonic())
         if small is not None and not self.gate.passes(small, grab.shape() or small.shape):
             self.stats.gated += 1
+            if self.rest_t != self._last_t and self.moving_since > -math.inf:  # a motion has ended
+                self.dwells.append(t - self.moving_since)
+                self.usual_dwell_s = statistics.median(self.dwells)
             self.rest_t = self._last_t = t
             return
         frame = Frame(self.camera.name, grab, t, grab.captured_at or datetime.now(UTC), grab.origin,
                       self.gate.last_region)
+        if self.rest_t == self._last_t:  # the scene was at rest until now: something arrived
+            self.moving_since = t
         if self.source.lossless:
             self.queue.put_wait(frame, self.stop)
         elif not self.queue.put(frame):
