@@ -24,9 +24,10 @@ LOOK_CYCLE_S = 0.6
 # worst, and a look spent there is one the older vehicle, about to leave, does not get. Quick looks
 # at the 2-s approaches of openalpr-us's photos (2026-12-07): frames 2-4 read 62-71% right and
 # 4-8% confidently wrong, frames 14-18 74-78% and 4%. bench.traffic, 24 cameras, listed vehicles
-# that alerted: 73.2% without the wait (5 runs), 72.5% waiting 0.6 s (2), 75.1% waiting 1.0 s (4),
-# 75.0% waiting half the time in view (3). Half the time in view, not a fixed wait: at a camera
-# whose vehicles pass in a second, a 1-s wait would hold every first look back.
+# that alerted: 73.0% without the wait (7 runs), 72.4% waiting 0.6 s (2), 75.1% waiting 1.0 s (4),
+# 75.2% waiting half the time in view (7), 72.8% two thirds of it (2). Half the time in view, not
+# a fixed wait: at a camera whose vehicles pass in a second, a 1-s wait would hold back every
+# first look.
 FIRST_LOOK_SHARE = 0.5
 FIRST_LOOK_DEFAULT_S = 0.6  # until the camera has seen a few vehicles come and go
 FIRST_LOOK_MAX_S = 1.5  # a camera whose scenes move for long (a queue at a light) waits no longer
