@@ -230,6 +230,9 @@ class Worker:
             log.info("camera %s: read %s (confidence %.2f, %d frames, colour %s) spooled as %s%s",
                      read.camera, wire.plate, wire.confidence, read.frames, wire.color, wire.id,
                      f", revision {read.revision}" if read.revision else "")
+            # The server matches the hot list on these too: what a surprising alert matched.
+            log.debug("camera %s: %s's candidates: %s", read.camera, wire.id,
+                      ", ".join(f"{c.plate} {c.confidence:.2f}" for c in wire.candidates) or "none")
 
     def all_done(self) -> bool:
         return all(c.finished and not len(c.queue) for c in self.captures.values()) and not any(
