@@ -78,6 +78,13 @@ def test_candidate_match_alerts(dept, push, tmp_path):
     assert json.loads(push.wait_for(1)[0].payload)["rule"] == "candidate"
 
 
+def test_candidate_matches_only_exactly(dept, tmp_path):
+    dept.hotlist(tmp_path, "stolen", HOTLIST)
+    # 8A8C123 would match 8ABC123 as the read's plate (B read as 8); as a candidate it does not.
+    resp = dept.post_read("7XYZ555", candidates=[("7XYZ555", 0.6), ("8A8C123", 0.3)])
+    assert resp.status_code == 201 and resp.json()["alerts"] == []
+
+
 def test_expired_entry_sends_nothing(dept, push, tmp_path):
     dept.hotlist(tmp_path, "stolen", HOTLIST)
     assert dept.post_read("OLD999").json()["alerts"] == []
