@@ -71,7 +71,7 @@ def test_mjpeg_frames_are_decoded_only_when_taken_and_a_corrupt_one_is_skipped()
 
 def test_a_camera_recognition_is_behind_on_is_examined_at_most_behind_fps(tmp_path: Path):
     """With its queue full (recognition is not taking its frames), a 20-fps camera's frames are
-    examined BEHIND_FPS (10) times a second, not each one: every examined frame costs a decode, and
+    examined BEHIND_FPS (5) times a second, not each one: every examined frame costs a decode, and
     more would only replace the waiting frame sooner. Fewer would leave that frame old."""
     def examined(queue_size: int) -> int:
         camera = Camera(name="s", token="cam_12345678", kind="file", location=str(tmp_path / "s.avi"),
@@ -82,7 +82,7 @@ def test_a_camera_recognition_is_behind_on_is_examined_at_most_behind_fps(tmp_pa
         return thread.stats.frames
 
     assert examined(64) == 40  # keeping up: every frame is looked at
-    assert examined(2) == pytest.approx(2 + 2 * BEHIND_FPS, abs=2)  # behind: the first two, then 10 a second
+    assert examined(2) == pytest.approx(2 + 2 * BEHIND_FPS, abs=2)  # behind: the first two, then 5 a second
 
 
 def test_a_jpeg_grab_gives_a_small_copy_without_a_full_decode():
