@@ -253,8 +253,8 @@ DWELLS_KEPT = 25  # motions whose median says how long a vehicle is usually in v
 # often: each examined frame costs a small decode (~2.5 ms with the gate) and only replaces the one
 # waiting, but the waiting frame is what the next look sees, so it must not grow old. bench.traffic,
 # 24 cameras at 10 fps, 2026-12-07, interleaved; listed vehicles that alerted, and the first frame ->
-# push p95 over all runs: 2.5 fps 74.4% and 2.6 s (8 runs), 5 fps 76.2% and 2.4 s (6), 10 fps
-# 76.4% and 2.7 s (12; two runs over 3 s: the decoding takes looks away).
+# push p95 over all runs: 2.5 fps 74.4% and 2.6 s (8 runs), 5 fps 75.9% and 2.4 s (8), 10 fps
+# 76.4% and 2.7 s (14; two runs over 3 s: the decoding takes looks away).
 BEHIND_FPS = 5.0
 
 
