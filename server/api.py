@@ -34,7 +34,7 @@ from server.ingest import Ingest, InvalidUpload, UploadTooLarge
 from server.params import ROW_ID
 from server.push import VapidKeys
 from server.settings import Settings
-from server.store import queries, queries_push
+from server.store import queries
 from server.store.db import Database
 
 
@@ -251,10 +251,7 @@ class PushController(Controller):
     @post("/unsubscribe", guards=[requires_role("officer")], security=USER_TOKEN, raises=[*USER_ERRORS, *BODY_ERRORS],
           status_code=HTTP_200_OK)
     async def unsubscribe(self, request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict[str, bool]:
-        user: User = request.user
-        async with db.transaction() as conn:
-            removed = await queries_push.delete_user_subscription(conn, user.id, data.endpoint)
-        return {"removed": removed}
+        return {"removed": await notify.unsubscribe(db, request.user, data.endpoint)}
 
 
 class DutyController(Controller):

@@ -39,6 +39,15 @@ async def subscribe(db: Database, user: User, data: PushSubscriptionIn, allow_ht
     return sub_id
 
 
+async def unsubscribe(db: Database, user: User, endpoint: str) -> bool:
+    """Forget this user's subscription for `endpoint` (API and web app alike), audited either way;
+    False if there was none."""
+    async with db.transaction() as conn:
+        removed = await queries_push.delete_user_subscription(conn, user.id, endpoint)
+        await audit.record(conn, user.username, "push.unsubscribe", removed=removed)
+    return removed
+
+
 class Notifier:
     def __init__(self, db: Database, sender: PushSender, base_url: str, *, ttl_s: int, poll_s: float = 2.0,
                  wake_webhooks: Callable[[], None] = lambda: None) -> None:

@@ -192,6 +192,18 @@ def test_gone_subscription_is_dropped(dept, push, tmp_path):
     assert statuses == [201, 410]
 
 
+def test_an_api_client_that_unsubscribes_gets_no_more_pushes_and_the_audit_log_says_so(dept, push, tmp_path):
+    subscription = push.subscription("alice-phone")
+    resp = dept.http.post("/api/v1/push/unsubscribe", json=subscription, headers=dept.user_headers)
+    assert resp.status_code == 200 and resp.json() == {"removed": True}
+    dept.hotlist(tmp_path, "stolen", HOTLIST)
+    assert len(dept.post_read("8ABC123").json()["alerts"]) == 1  # it alerted, but no phone is left
+    assert db_rows(dept, "SELECT count(*) FROM push_subscriptions") == [(0,)]
+    audited = db_rows(dept, "SELECT actor, action, detail FROM audit_log WHERE action LIKE 'push.%' ORDER BY id")
+    assert [(actor, action) for actor, action, _ in audited] == [("alice", "push.subscribe"), ("alice", "push.unsubscribe")]
+    assert json.loads(audited[-1][2]) == {"removed": True}
+
+
 def test_alert_acknowledge_and_outcome(dept, tmp_path):
     dept.hotlist(tmp_path, "stolen", HOTLIST)
     [alert_id] = dept.post_read("8ABC123").json()["alerts"]

@@ -13,10 +13,9 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import File, Template
 
 from contract.wire import PushSubscriptionIn
-from server import audit, notify
+from server import notify
 from server.clock import from_ms
 from server.settings import Settings
-from server.store import queries_push
 from server.store import queries_holds as qh
 from server.store.db import Database
 from server.web.base import WEB, page_role
@@ -64,10 +63,7 @@ async def push_subscribe(request: Request, data: JSONBody[PushSubscriptionIn], d
 
 @post("/push/unsubscribe", include_in_schema=False, guards=[page_role("officer")], status_code=200)
 async def push_unsubscribe(request: Request, data: JSONBody[PushSubscriptionIn], db: NamedDependency[Database]) -> dict:
-    async with db.transaction() as conn:
-        removed = await queries_push.delete_user_subscription(conn, request.user.id, data.endpoint)
-        await audit.record(conn, request.user.username, "push.unsubscribe", removed=removed)
-    return {"removed": removed}
+    return {"removed": await notify.unsubscribe(db, request.user, data.endpoint)}
 
 
 def _root_file(name: str, media_type: str) -> File:
